@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace FineTuneLab.Trainer.Cli.Commands;
+
+/// <summary>Every ftl-train subcommand, one file each; add a new command's factory here.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All() =>
+    [
+        VersionCommand.Create(),
+    ];
+}
