@@ -1,0 +1,47 @@
+using System.Text.Json.Serialization;
+
+namespace FineTuneLab.Trainer.Events;
+
+/// <summary>
+/// One line of the trainer's event stream (JSONL on stdout, also appended to DIR/events.jsonl), schema version
+/// <see cref="TrainerInfo.EventSchemaVersion"/>, documented in docs/trainer-events.md. <see cref="EventStream"/>
+/// stamps <see cref="Seq"/> (strictly increasing from 1 across a run and its resumes) and <see cref="Time"/>.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(StartEvent), "start")]
+[JsonDerivedType(typeof(StepEvent), "step")]
+[JsonDerivedType(typeof(EvalEvent), "eval")]
+[JsonDerivedType(typeof(CheckpointEvent), "checkpoint")]
+[JsonDerivedType(typeof(LogEvent), "log")]
+[JsonDerivedType(typeof(WarningEvent), "warning")]
+[JsonDerivedType(typeof(ErrorEvent), "error")]
+[JsonDerivedType(typeof(DoneEvent), "done")]
+public abstract record TrainerEvent
+{
+    [JsonPropertyOrder(-3)] public int V { get; init; } = TrainerInfo.EventSchemaVersion;
+    [JsonPropertyOrder(-2)] public long Seq { get; init; }
+    [JsonPropertyOrder(-1)] public DateTimeOffset Time { get; init; }
+}
+
+/// <summary>The first event of a run: what runs where.</summary>
+public sealed record StartEvent(string Job, string Device, string DeviceName, long DeviceMemoryBytes, string? ComputeCapability,
+    int Threads, long TotalSteps, long TokensPerEpoch, int ResumedFromStep) : TrainerEvent;
+
+public sealed record MemoryFigures(long RssBytes, long PeakRssBytes, long DeviceAllocatedBytes, long DeviceReservedBytes, long DevicePeakBytes);
+
+public sealed record StepEvent(long Step, long TotalSteps, double Epoch, double Loss, double Lr, double GradNorm,
+    double TokensPerS, double SamplesPerS, double ElapsedS, long Tokens, MemoryFigures Memory) : TrainerEvent;
+
+public sealed record EvalEvent(long Step, double EvalLoss, double TokenAccuracy, double Perplexity, long Tokens) : TrainerEvent;
+
+public sealed record CheckpointEvent(long Step, string Path, long Bytes, string Sha256) : TrainerEvent;
+
+public sealed record LogEvent(string Level, string Message) : TrainerEvent;
+
+/// <summary>Something a person should look at: kind is nan_loss, loss_spike, loss_stalled, throughput_drop, ...</summary>
+public sealed record WarningEvent(string Kind, string Message, long Step) : TrainerEvent;
+
+public sealed record ErrorEvent(string Message, string? ExceptionType, string? StackTrace) : TrainerEvent;
+
+/// <summary>The last event: reason is completed, stopped or failed.</summary>
+public sealed record DoneEvent(string Reason, long Step, string? AdapterPath, double ElapsedS) : TrainerEvent;
