@@ -330,11 +330,18 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncStreamReader<TRespon
 
     private void OnCancelled()
     {
-        var status = !_options.CancellationToken.IsCancellationRequested && DateTime.UtcNow >= _deadline
-            ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")
-            : new Status(StatusCode.Cancelled, "Call canceled by the client.");
-        Finish(status, new Metadata());
+        Finish(CancellationStatus() ?? new Status(StatusCode.Cancelled, "Call canceled by the client."), new Metadata());
         Abort();
+    }
+
+    /// <summary>Why the call's token fired: the caller's token, or else the deadline timer (nothing else cancels it).</summary>
+    private Status? CancellationStatus()
+    {
+        if (_options.CancellationToken.IsCancellationRequested || _disposed)
+            return new Status(StatusCode.Cancelled, "Call canceled by the client.");
+        if (_cts.IsCancellationRequested || DateTime.UtcNow >= _deadline)
+            return new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded");
+        return null;
     }
 
     /// <summary>Resets the HTTP/2 stream (RST_STREAM CANCEL) if it is still open.</summary>
@@ -395,10 +402,8 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncStreamReader<TRespon
     {
         if (_status is { } already)
             return already;
-        if (_options.CancellationToken.IsCancellationRequested || _disposed)
-            return new Status(StatusCode.Cancelled, "Call canceled by the client.");
-        if (DateTime.UtcNow >= _deadline)
-            return new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded");
+        if (CancellationStatus() is { } cancelled)
+            return cancelled;
         for (var x = e; x is not null; x = x.InnerException)
         {
             switch (x)

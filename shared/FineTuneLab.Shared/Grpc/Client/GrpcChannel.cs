@@ -38,8 +38,8 @@ public sealed class GrpcChannel : IDisposable
     {
         var handler = new SocketsHttpHandler
         {
-            // One connection carries every call (HTTP/2 multiplexing); extra ones only if the server's stream limit is hit.
-            EnableMultipleHttp2Connections = true,
+            // One connection carries every call (HTTP/2 multiplexing); calls beyond the server's stream limit queue.
+            EnableMultipleHttp2Connections = false,
             KeepAlivePingDelay = options.KeepAlivePingDelay,
             KeepAlivePingTimeout = options.KeepAlivePingTimeout,
             KeepAlivePingPolicy = options.KeepAlivePingPolicy,

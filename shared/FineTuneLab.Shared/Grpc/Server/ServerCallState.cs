@@ -15,6 +15,7 @@ internal sealed class ServerCallState(HttpContext http, GrpcServerOptions option
 
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private bool _completed;
+    private bool _messageWritten;
 
     public HttpContext Http { get; } = http;
     public GrpcServerOptions Options { get; } = options;
@@ -47,6 +48,7 @@ internal sealed class ServerCallState(HttpContext http, GrpcServerOptions option
         {
             ThrowIfCompleted();
             MessageFraming.WriteMessage(Http.Response.BodyWriter, message, Options.MaxSendMessageSize, gzip: false);
+            _messageWritten = true;
             if (flush)
                 await Http.Response.BodyWriter.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -69,7 +71,7 @@ internal sealed class ServerCallState(HttpContext http, GrpcServerOptions option
                 return;
             _completed = true;
             var response = Http.Response;
-            if (!response.HasStarted)
+            if (!response.HasStarted && !_messageWritten)
             {
                 response.Headers[GrpcProtocol.StatusHeader] = StatusText((int)status.StatusCode);
                 if (status.Detail.Length > 0)
