@@ -38,6 +38,12 @@ public static class GrpcKestrelExtensions
             }
         };
 
+        kestrel.ListenUrl(url, configure);
+    }
+
+    /// <summary>Listens on the host and port of <paramref name="url"/>: an IP address, localhost, or 0.0.0.0 / * for all.</summary>
+    public static void ListenUrl(this KestrelServerOptions kestrel, Uri url, Action<ListenOptions> configure)
+    {
         var host = url.Host;
         if (host is "localhost")
             kestrel.ListenLocalhost(url.Port, configure);
@@ -46,7 +52,7 @@ public static class GrpcKestrelExtensions
         else if (IPAddress.TryParse(host.Trim('[', ']'), out var ip))
             kestrel.Listen(ip, url.Port, configure);
         else
-            throw new ArgumentException($"gRPC URL '{url}': the host must be an IP address, localhost or 0.0.0.0", nameof(url));
+            throw new ArgumentException($"URL '{url}': the host must be an IP address, localhost or 0.0.0.0", nameof(url));
     }
 
     /// <summary>Room for many concurrent calls per connection and windows large enough for streaming throughput.</summary>
