@@ -1,0 +1,89 @@
+namespace FineTuneLab.Coordinator.Store;
+
+/// <summary>The schema's history. Append new steps; never change or reorder one that has shipped.</summary>
+public static class Migrations
+{
+    public static readonly IReadOnlyList<Migration> All =
+    [
+        new(1, "core tables", """
+            CREATE TABLE agents (
+                id              TEXT PRIMARY KEY,
+                name            TEXT NOT NULL,
+                token_hash      TEXT NOT NULL,
+                inventory_json  TEXT NOT NULL DEFAULT '{}',
+                price_per_hour  REAL NOT NULL DEFAULT 0,
+                state           TEXT NOT NULL DEFAULT 'offline',
+                persisted_seq   INTEGER NOT NULL DEFAULT 0,
+                registered_at   TEXT NOT NULL,
+                last_seen_at    TEXT
+            );
+
+            CREATE TABLE jobs (
+                id                 TEXT PRIMARY KEY,
+                name               TEXT NOT NULL,
+                spec_json          TEXT NOT NULL,
+                state              TEXT NOT NULL,
+                agent_id           TEXT REFERENCES agents(id),
+                min_vram_bytes     INTEGER NOT NULL DEFAULT 0,
+                max_price_per_hour REAL,
+                budget_usd         REAL,
+                spent_usd          REAL NOT NULL DEFAULT 0,
+                price_per_hour     REAL,
+                resume_checkpoint  TEXT,
+                reason             TEXT,
+                created_at         TEXT NOT NULL,
+                updated_at         TEXT NOT NULL
+            );
+            CREATE INDEX jobs_state ON jobs(state, created_at);
+
+            -- Idempotent by (agent, seq): a replayed outbox item is ignored.
+            CREATE TABLE telemetry (
+                agent_id  TEXT NOT NULL REFERENCES agents(id),
+                seq       INTEGER NOT NULL,
+                job_id    TEXT,
+                at        TEXT NOT NULL,
+                gpu_index INTEGER NOT NULL,
+                metric    TEXT NOT NULL,
+                value     REAL NOT NULL,
+                PRIMARY KEY (agent_id, seq)
+            ) WITHOUT ROWID;
+            CREATE INDEX telemetry_job ON telemetry(job_id, metric, at);
+
+            CREATE TABLE logs (
+                agent_id  TEXT NOT NULL REFERENCES agents(id),
+                seq       INTEGER NOT NULL,
+                job_id    TEXT,
+                at        TEXT NOT NULL,
+                level     TEXT NOT NULL,
+                source    TEXT NOT NULL,
+                text      TEXT NOT NULL,
+                PRIMARY KEY (agent_id, seq)
+            ) WITHOUT ROWID;
+            CREATE INDEX logs_job ON logs(job_id, at);
+
+            -- Trainer events (step, eval, checkpoint, ...) and job state changes.
+            CREATE TABLE events (
+                agent_id    TEXT NOT NULL REFERENCES agents(id),
+                seq         INTEGER NOT NULL,
+                job_id      TEXT NOT NULL,
+                trainer_seq INTEGER,
+                type        TEXT NOT NULL,
+                json        TEXT NOT NULL,
+                at          TEXT NOT NULL,
+                PRIMARY KEY (agent_id, seq)
+            ) WITHOUT ROWID;
+            CREATE INDEX events_job ON events(job_id, at);
+
+            CREATE TABLE artifacts (
+                sha256      TEXT NOT NULL,
+                job_id      TEXT REFERENCES jobs(id),
+                name        TEXT NOT NULL,
+                kind        TEXT NOT NULL,
+                size_bytes  INTEGER NOT NULL,
+                created_at  TEXT NOT NULL,
+                PRIMARY KEY (sha256, name)
+            );
+            CREATE INDEX artifacts_job ON artifacts(job_id);
+            """),
+    ];
+}

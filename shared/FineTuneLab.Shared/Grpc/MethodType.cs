@@ -1,0 +1,9 @@
+namespace FineTuneLab.Shared.Grpc;
+
+public enum MethodType
+{
+    Unary,
+    ClientStreaming,
+    ServerStreaming,
+    DuplexStreaming,
+}
