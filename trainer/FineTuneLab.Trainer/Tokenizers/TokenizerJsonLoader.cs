@@ -1,0 +1,370 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace FineTuneLab.Trainer.Tokenizers;
+
+/// <summary>Reads tokenizer.json into our components. Every error names the file and the JSON path of the field.</summary>
+internal sealed class TokenizerJsonLoader
+{
+    private readonly string _file;
+
+    private TokenizerJsonLoader(string file) => _file = file;
+
+    internal sealed record Parts(BpeModel Model, Normalizer? Normalizer, PreTokenizer? PreTokenizer, PostProcessor? PostProcessor,
+        Decoder? Decoder, AddedVocabulary Added);
+
+    public static Parts Load(string file)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(file); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TokenizerFormatException(file, "$", $"cannot read the file: {e.Message}", e);
+        }
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 256 }); }
+        catch (JsonException e)
+        {
+            throw new TokenizerFormatException(file, $"line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}", $"malformed JSON: {e.Message}", e);
+        }
+        using (doc) return new TokenizerJsonLoader(file).Read(doc.RootElement);
+    }
+
+    private Parts Read(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object) throw Error("$", "the root must be an object");
+        var normalizer = root.TryGetProperty("normalizer", out var n) ? ReadNormalizer(n, "$.normalizer") : null;
+        var pre = root.TryGetProperty("pre_tokenizer", out var p) ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
+        if (!root.TryGetProperty("model", out var m) || m.ValueKind != JsonValueKind.Object) throw Error("$.model", "missing the model object");
+        var addedTokens = ReadAddedTokens(root);
+        var model = ReadModel(m, "$.model");
+        var added = new AddedVocabulary(addedTokens, normalizer);
+        var post = root.TryGetProperty("post_processor", out var pp) ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
+        var decoder = root.TryGetProperty("decoder", out var d) ? ReadDecoder(d, "$.decoder") : null;
+        return new Parts(model, normalizer, pre, post, decoder, added);
+    }
+
+    private TokenizerFormatException Error(string path, string message) => new(_file, path, message);
+
+    private string Type(JsonElement e, string path)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw Error(path, $"expected an object, found {e.ValueKind}");
+        return GetString(e, "type", path);
+    }
+
+    private string GetString(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.String)
+            throw Error($"{path}.{name}", "missing or not a string");
+        return v.GetString()!;
+    }
+
+    private string? GetOptionalString(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.String) throw Error($"{path}.{name}", "not a string");
+        return v.GetString();
+    }
+
+    private bool GetBool(JsonElement e, string name, string path, bool fallback)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Error($"{path}.{name}", "not a boolean"),
+        };
+    }
+
+    private int GetInt(JsonElement e, string name, string path, int fallback)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var i)) throw Error($"{path}.{name}", "not an integer");
+        return i;
+    }
+
+    private JsonElement GetArray(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array) throw Error($"{path}.{name}", "missing or not an array");
+        return v;
+    }
+
+    private char GetChar(JsonElement e, string name, string path, char fallback)
+    {
+        var s = GetOptionalString(e, name, path);
+        if (s is null) return fallback;
+        if (s.Length != 1) throw Error($"{path}.{name}", $"expected a single BMP character, found \"{s}\"");
+        return s[0];
+    }
+
+    /// <summary>A Split/Replace pattern: {"String": ...} or {"Regex": ...}.</summary>
+    private (string? Literal, string? Regex) ReadPattern(JsonElement e, string path)
+    {
+        if (!e.TryGetProperty("pattern", out var p) || p.ValueKind != JsonValueKind.Object) throw Error($"{path}.pattern", "missing or not an object");
+        if (p.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String) return (s.GetString(), null);
+        if (p.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String) return (null, r.GetString());
+        throw Error($"{path}.pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
+    }
+
+    private Regex CompileRegex(string pattern, string path)
+    {
+        try { return new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled); }
+        catch (ArgumentException e) { throw Error(path, $"regex not supported by .NET: {e.Message}"); }
+    }
+
+    private Normalizer? ReadNormalizer(JsonElement e, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "normalizers", path);
+                return new SequenceNormalizer(arr.EnumerateArray().Select((x, i) => ReadNormalizer(x, $"{path}.normalizers[{i}]")
+                    ?? throw Error($"{path}.normalizers[{i}]", "null normalizer")).ToArray());
+            case "Prepend": return new PrependNormalizer(GetString(e, "prepend", path));
+            case "Replace":
+                var (lit, re) = ReadPattern(e, path);
+                return new ReplaceNormalizer(lit, re is null ? null : CompileRegex(re, $"{path}.pattern.Regex"), GetString(e, "content", path));
+            case "NFC": return new UnicodeNormalizer(NormalizationForm.FormC);
+            case "NFD": return new UnicodeNormalizer(NormalizationForm.FormD);
+            case "NFKC": return new UnicodeNormalizer(NormalizationForm.FormKC);
+            case "NFKD": return new UnicodeNormalizer(NormalizationForm.FormKD);
+            case "Lowercase": return new LowercaseNormalizer();
+            case "Strip": return new StripNormalizer(GetBool(e, "strip_left", path, true), GetBool(e, "strip_right", path, true));
+            case "StripAccents": return new StripAccentsNormalizer();
+            case "Precompiled":
+                var map = GetOptionalString(e, "precompiled_charsmap", path);
+                if (string.IsNullOrEmpty(map)) return null;
+                throw Error($"{path}.type", "normalizer \"Precompiled\" with a charsmap is not supported");
+            default: throw Error($"{path}.type", $"normalizer \"{type}\" is not supported");
+        }
+    }
+
+    private PreTokenizer? ReadPreTokenizer(JsonElement e, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "pretokenizers", path);
+                return new SequencePreTokenizer(arr.EnumerateArray().Select((x, i) => ReadPreTokenizer(x, $"{path}.pretokenizers[{i}]")
+                    ?? throw Error($"{path}.pretokenizers[{i}]", "null pre-tokenizer")).ToArray());
+            case "Split":
+                var (lit, re) = ReadPattern(e, path);
+                var behaviorName = GetString(e, "behavior", path);
+                if (!Enum.TryParse<SplitBehavior>(behaviorName, out var behavior))
+                    throw Error($"{path}.behavior", $"unknown split behavior \"{behaviorName}\"");
+                ISplitMatcher matcher;
+                if (lit is not null) matcher = SplitMatchers.ForLiteral(lit);
+                else
+                {
+                    try { matcher = SplitMatchers.ForRegex(re!); }
+                    catch (ArgumentException ex) { throw Error($"{path}.pattern.Regex", $"regex not supported by .NET: {ex.Message}"); }
+                }
+                return new SplitPreTokenizer(matcher, behavior, GetBool(e, "invert", path, false));
+            case "ByteLevel":
+                return new ByteLevelPreTokenizer(GetBool(e, "add_prefix_space", path, true), GetBool(e, "use_regex", path, true));
+            case "Metaspace":
+                return new MetaspacePreTokenizer(GetChar(e, "replacement", path, '\u2581'), ReadPrependScheme(e, path), GetBool(e, "split", path, true));
+            case "Digits":
+                // Rust's char::is_numeric is \p{N}; non-individual digits merge into contiguous runs.
+                return new SplitPreTokenizer(SplitMatchers.ForRegex(GetBool(e, "individual_digits", path, false) ? @"\p{N}" : @"\p{N}+"),
+                    SplitBehavior.Isolated, false);
+            case "WhitespaceSplit":
+                return new SplitPreTokenizer(SplitMatchers.ForRegex(@"\s+"), SplitBehavior.Removed, false);
+            case "Whitespace":
+                return new SplitPreTokenizer(SplitMatchers.ForRegex(@"\w+|[^\w\s]+"), SplitBehavior.Removed, true);
+            default: throw Error($"{path}.type", $"pre-tokenizer \"{type}\" is not supported");
+        }
+    }
+
+    private PrependScheme ReadPrependScheme(JsonElement e, string path)
+    {
+        var scheme = GetOptionalString(e, "prepend_scheme", path);
+        if (scheme is null) return GetBool(e, "add_prefix_space", path, true) ? PrependScheme.Always : PrependScheme.Never;
+        return scheme switch
+        {
+            "always" => PrependScheme.Always,
+            "first" => PrependScheme.First,
+            "never" => PrependScheme.Never,
+            _ => throw Error($"{path}.prepend_scheme", $"unknown prepend scheme \"{scheme}\""),
+        };
+    }
+
+    private Decoder? ReadDecoder(JsonElement e, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "decoders", path);
+                return new SequenceDecoder(arr.EnumerateArray().Select((x, i) => ReadDecoder(x, $"{path}.decoders[{i}]")
+                    ?? throw Error($"{path}.decoders[{i}]", "null decoder")).ToArray());
+            case "ByteLevel": return new ByteLevelDecoder();
+            case "Replace":
+                var (lit, re) = ReadPattern(e, path);
+                if (lit is null) throw Error($"{path}.pattern", "a Regex pattern in the Replace decoder is not supported");
+                return new ReplaceDecoder(lit, GetString(e, "content", path));
+            case "ByteFallback": return new ByteFallbackDecoder();
+            case "Fuse": return new FuseDecoder();
+            case "Strip": return new StripDecoder(GetChar(e, "content", path, ' '), GetInt(e, "start", path, 0), GetInt(e, "stop", path, 0));
+            case "Metaspace": return new MetaspaceDecoder(GetChar(e, "replacement", path, '\u2581'), ReadPrependScheme(e, path));
+            case "BPEDecoder": return new BpeSuffixDecoder(GetOptionalString(e, "suffix", path) ?? "</w>");
+            default: throw Error($"{path}.type", $"decoder \"{type}\" is not supported");
+        }
+    }
+
+    private PostProcessor? ReadPostProcessor(JsonElement e, string path, AddedVocabulary added, BpeModel model)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "processors", path);
+                return new SequencePostProcessor(arr.EnumerateArray().Select((x, i) => ReadPostProcessor(x, $"{path}.processors[{i}]", added, model)
+                    ?? throw Error($"{path}.processors[{i}]", "null post-processor")).ToArray());
+            case "ByteLevel": return new NoTokensPostProcessor();
+            case "TemplateProcessing": return ReadTemplate(e, path);
+            case "BertProcessing":
+            case "RobertaProcessing":
+                return new TemplatePostProcessor([ReadIdPair(e, "cls", path)], [ReadIdPair(e, "sep", path)]);
+            default: throw Error($"{path}.type", $"post-processor \"{type}\" is not supported");
+        }
+    }
+
+    private int ReadIdPair(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 2 || !v[1].TryGetInt32(out var id))
+            throw Error($"{path}.{name}", "expected [token, id]");
+        return id;
+    }
+
+    private TemplatePostProcessor ReadTemplate(JsonElement e, string path)
+    {
+        var single = GetArray(e, "single", path);
+        if (!e.TryGetProperty("special_tokens", out var specials) || specials.ValueKind != JsonValueKind.Object)
+            throw Error($"{path}.special_tokens", "missing or not an object");
+        var before = new List<int>();
+        var after = new List<int>();
+        var seenSequence = false;
+        var i = 0;
+        foreach (var item in single.EnumerateArray())
+        {
+            var itemPath = $"{path}.single[{i++}]";
+            if (item.TryGetProperty("Sequence", out _))
+            {
+                if (seenSequence) throw Error(itemPath, "more than one Sequence in the single template");
+                seenSequence = true;
+            }
+            else if (item.TryGetProperty("SpecialToken", out var st))
+            {
+                var id = GetString(st, "id", $"{itemPath}.SpecialToken");
+                if (!specials.TryGetProperty(id, out var spec)) throw Error($"{path}.special_tokens", $"no entry for \"{id}\" used at {itemPath}");
+                foreach (var x in GetArray(spec, "ids", $"{path}.special_tokens.{id}").EnumerateArray())
+                    (seenSequence ? after : before).Add(x.TryGetInt32(out var v) ? v : throw Error($"{path}.special_tokens.{id}.ids", "not an integer"));
+            }
+            else throw Error(itemPath, "expected a Sequence or SpecialToken item");
+        }
+        if (!seenSequence) throw Error($"{path}.single", "the template has no Sequence item");
+        return new TemplatePostProcessor(before, after);
+    }
+
+    private List<AddedToken> ReadAddedTokens(JsonElement root)
+    {
+        var result = new List<AddedToken>();
+        if (!root.TryGetProperty("added_tokens", out var arr) || arr.ValueKind == JsonValueKind.Null) return result;
+        if (arr.ValueKind != JsonValueKind.Array) throw Error("$.added_tokens", "not an array");
+        var i = 0;
+        foreach (var t in arr.EnumerateArray())
+        {
+            var path = $"$.added_tokens[{i++}]";
+            if (t.ValueKind != JsonValueKind.Object) throw Error(path, "not an object");
+            var id = GetInt(t, "id", path, -1);
+            if (id < 0) throw Error($"{path}.id", "missing or negative");
+            var special = GetBool(t, "special", path, false);
+            result.Add(new AddedToken(id, GetString(t, "content", path), special, GetBool(t, "single_word", path, false),
+                GetBool(t, "lstrip", path, false), GetBool(t, "rstrip", path, false), GetBool(t, "normalized", path, !special)));
+        }
+        return result;
+    }
+
+    private BpeModel ReadModel(JsonElement m, string path)
+    {
+        var type = m.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
+        if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
+        if (m.TryGetProperty("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
+            throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
+        if (!m.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
+            throw Error($"{path}.vocab", "missing or not an object");
+
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        var maxId = -1;
+        foreach (var prop in vocabEl.EnumerateObject())
+        {
+            if (prop.Value.ValueKind != JsonValueKind.Number || !prop.Value.TryGetInt32(out var id) || id < 0)
+                throw Error($"{path}.vocab[\"{prop.Name}\"]", "not a non-negative integer id");
+            vocab[prop.Name] = id;
+            if (id > maxId) maxId = id;
+        }
+        var idToToken = new string?[maxId + 1];
+        foreach (var (tok, id) in vocab) idToToken[id] = tok;
+
+        var prefix = GetOptionalString(m, "continuing_subword_prefix", path);
+        var suffix = GetOptionalString(m, "end_of_word_suffix", path);
+        var prefixLen = prefix?.Length ?? 0;
+        var merges = ReadMerges(m, path, vocab, prefixLen);
+
+        var unk = GetOptionalString(m, "unk_token", path);
+        if (unk is not null && !vocab.ContainsKey(unk)) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
+        return new BpeModel(vocab, idToToken, merges, unk, GetBool(m, "fuse_unk", path, false), GetBool(m, "byte_fallback", path, false),
+            GetBool(m, "ignore_merges", path, false), prefix, suffix);
+    }
+
+    private MergeTable ReadMerges(JsonElement m, string path, Dictionary<string, int> vocab, int prefixLen)
+    {
+        if (!m.TryGetProperty("merges", out var arr) || arr.ValueKind == JsonValueKind.Null) return new MergeTable(0);
+        if (arr.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
+        var table = new MergeTable(arr.GetArrayLength());
+        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        var buffer = new char[256];
+        var rank = 0;
+        foreach (var item in arr.EnumerateArray())
+        {
+            string a, b;
+            if (item.ValueKind == JsonValueKind.String)
+            {
+                var s = item.GetString()!;
+                var sp = s.IndexOf(' ');
+                if (sp < 0 || s.IndexOf(' ', sp + 1) >= 0) throw Error($"{path}.merges[{rank}]", $"\"{s}\" is not \"a b\"");
+                a = s[..sp];
+                b = s[(sp + 1)..];
+            }
+            else if (item.ValueKind == JsonValueKind.Array && item.GetArrayLength() == 2 &&
+                     item[0].ValueKind == JsonValueKind.String && item[1].ValueKind == JsonValueKind.String)
+            {
+                a = item[0].GetString()!;
+                b = item[1].GetString()!;
+            }
+            else throw Error($"{path}.merges[{rank}]", "expected \"a b\" or [\"a\", \"b\"]");
+
+            if (!vocab.TryGetValue(a, out var ia)) throw Error($"{path}.merges[{rank}]", $"\"{a}\" is not in the vocabulary");
+            if (!vocab.TryGetValue(b, out var ib)) throw Error($"{path}.merges[{rank}]", $"\"{b}\" is not in the vocabulary");
+            var restLen = b.Length - Math.Min(prefixLen, b.Length);
+            var len = a.Length + restLen;
+            if (buffer.Length < len) buffer = new char[len * 2];
+            a.CopyTo(buffer);
+            b.AsSpan(b.Length - restLen).CopyTo(buffer.AsSpan(a.Length));
+            if (!lookup.TryGetValue(buffer.AsSpan(0, len), out var merged))
+                throw Error($"{path}.merges[{rank}]", $"the merged token \"{new string(buffer, 0, len)}\" is not in the vocabulary");
+            table.Set(ia, ib, rank, merged);
+            rank++;
+        }
+        return table;
+    }
+}
