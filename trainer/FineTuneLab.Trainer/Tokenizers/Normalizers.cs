@@ -110,8 +110,8 @@ internal sealed class ReplaceNormalizer : Normalizer
     }
 }
 
-/// <summary>NFC / NFD / NFKC / NFKD through ICU. Text is processed in chunks between normalization boundaries; each
-/// output char of a chunk that changed aligns with the whole chunk.</summary>
+/// <summary>NFC / NFD / NFKC / NFKD through ICU. Text is processed in chunks between normalization boundaries, so
+/// alignments stay local to each chunk.</summary>
 internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
 {
     public override NormalizedBuffer Apply(NormalizedBuffer input, NormalizedBuffer scratch)
@@ -138,9 +138,19 @@ internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
             if (normalized.AsSpan().SequenceEqual(chunk)) scratch.AppendRange(input, i, j - i);
             else
             {
-                var os = input.OrigStart[i];
-                var oe = input.OrigEnd[j - 1];
-                foreach (var c in normalized) scratch.Append(c, os, oe);
+                // As HF's alignments: output chars pair with input chars in order (a composed char takes the span of
+                // the first char it replaced); extra output chars take the last input char's span.
+                var src = i;
+                for (var k = 0; k < normalized.Length;)
+                {
+                    var srcWidth = Width(text, src);
+                    var os = input.OrigStart[src];
+                    var oe = input.OrigEnd[src + srcWidth - 1];
+                    var outWidth = Width(normalized, k);
+                    for (var u = 0; u < outWidth; u++) scratch.Append(normalized[k + u], os, oe);
+                    k += outWidth;
+                    if (src + srcWidth < j) src += srcWidth;
+                }
             }
             i = j;
         }
@@ -154,13 +164,25 @@ internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
         Width(s, i) == 2 ? char.ConvertToUtf32(s[i], s[i + 1]) : s[i];
 }
 
+/// <summary>Lowercase: per-char full lowercase mapping, as Rust's char::to_lowercase (İ becomes i + combining dot).</summary>
 internal sealed class LowercaseNormalizer : Normalizer
 {
     public override NormalizedBuffer Apply(NormalizedBuffer input, NormalizedBuffer scratch)
     {
         var t = input.Text;
-        for (var i = 0; i < t.Length; i++) t[i] = char.ToLowerInvariant(t[i]);
-        return input;
+        if (t.IndexOf('\u0130') < 0)
+        {
+            for (var i = 0; i < t.Length; i++) t[i] = char.ToLowerInvariant(t[i]);
+            return input;
+        }
+        scratch.Clear();
+        scratch.EnsureCapacity(input.Length * 2);
+        for (var i = 0; i < t.Length; i++)
+        {
+            scratch.Append(t[i] == '\u0130' ? 'i' : char.ToLowerInvariant(t[i]), input.OrigStart[i], input.OrigEnd[i]);
+            if (t[i] == '\u0130') scratch.Append('\u0307', input.OrigStart[i], input.OrigEnd[i]);
+        }
+        return scratch;
     }
 }
 

@@ -37,8 +37,9 @@ internal sealed class TokenizerJsonLoader
         var normalizer = root.TryGetProperty("normalizer", out var n) ? ReadNormalizer(n, "$.normalizer") : null;
         var pre = root.TryGetProperty("pre_tokenizer", out var p) ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
         if (!root.TryGetProperty("model", out var m) || m.ValueKind != JsonValueKind.Object) throw Error("$.model", "missing the model object");
-        var addedTokens = ReadAddedTokens(root);
         var model = ReadModel(m, "$.model");
+        // As HF's add_tokens: a token whose content the model vocabulary already has takes the model's id.
+        var addedTokens = ReadAddedTokens(root).Select(t => model.TokenToId(t.Content) is { } id && id != t.Id ? t with { Id = id } : t).ToList();
         var added = new AddedVocabulary(addedTokens, normalizer);
         var post = root.TryGetProperty("post_processor", out var pp) ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
         var decoder = root.TryGetProperty("decoder", out var d) ? ReadDecoder(d, "$.decoder") : null;
