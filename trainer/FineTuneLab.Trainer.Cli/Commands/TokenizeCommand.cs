@@ -30,12 +30,14 @@ internal static class TokenizeCommand
             var special = parseResult.GetValue(specialOption);
             try
             {
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 var loadWatch = Stopwatch.StartNew();
                 var tokenizer = HfTokenizer.Load(tokenizerPath);
                 loadWatch.Stop();
+                var loadCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
                 var items = TokenizerCorpus.ReadItems(inputPath);
                 if (parseResult.GetValue(timingOption))
-                    return Time(tokenizer, items, special, loadWatch.Elapsed, Math.Max(1, parseResult.GetValue(repeatOption)));
+                    return Time(tokenizer, items, special, loadWatch.Elapsed, loadCpu, Math.Max(1, parseResult.GetValue(repeatOption)));
 
                 using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16);
                 var ids = new List<int>();
@@ -63,7 +65,7 @@ internal static class TokenizeCommand
         return command;
     }
 
-    private static int Time(HfTokenizer tokenizer, List<string> items, bool special, TimeSpan load, int repeat)
+    private static int Time(HfTokenizer tokenizer, List<string> items, bool special, TimeSpan load, TimeSpan loadCpu, int repeat)
     {
         long bytes = 0;
         foreach (var item in items) bytes += Encoding.UTF8.GetByteCount(item);
@@ -82,7 +84,7 @@ internal static class TokenizeCommand
             }
             best = Math.Min(best, watch.Elapsed.TotalSeconds);
         }
-        Console.Error.WriteLine($"load_s={load.TotalSeconds:F3} bytes={bytes} items={items.Count} tokens={tokens} best_s={best:F3} mb_per_s={bytes / 1e6 / best:F2}");
+        Console.Error.WriteLine($"load_s={load.TotalSeconds:F3} load_cpu_s={loadCpu.TotalSeconds:F3} bytes={bytes} items={items.Count} tokens={tokens} best_s={best:F3} mb_per_s={bytes / 1e6 / best:F2}");
         return 0;
     }
 }

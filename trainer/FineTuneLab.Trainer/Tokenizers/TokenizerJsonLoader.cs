@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -22,28 +23,61 @@ internal sealed class TokenizerJsonLoader
         {
             throw new TokenizerFormatException(file, "$", $"cannot read the file: {e.Message}", e);
         }
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 256 }); }
+        var loader = new TokenizerJsonLoader(file);
+        var sections = new Dictionary<string, JsonDocument>(StringComparer.Ordinal);
+        try
+        {
+            return loader.Read(bytes, sections);
+        }
         catch (JsonException e)
         {
             throw new TokenizerFormatException(file, $"line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}", $"malformed JSON: {e.Message}", e);
         }
-        using (doc) return new TokenizerJsonLoader(file).Read(doc.RootElement);
+        finally
+        {
+            foreach (var d in sections.Values) d.Dispose();
+        }
     }
 
-    private Parts Read(JsonElement root)
+    /// <summary>One pass of Utf8JsonReader over the file: the model's vocab and merges (nearly all of a large file) are
+    /// read in place without building a document; every other section becomes a small JsonDocument.</summary>
+    private Parts Read(byte[] bytes, Dictionary<string, JsonDocument> sections)
     {
-        if (root.ValueKind != JsonValueKind.Object) throw Error("$", "the root must be an object");
-        var normalizer = root.TryGetProperty("normalizer", out var n) ? ReadNormalizer(n, "$.normalizer") : null;
-        var pre = root.TryGetProperty("pre_tokenizer", out var p) ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
-        if (!root.TryGetProperty("model", out var m) || m.ValueKind != JsonValueKind.Object) throw Error("$.model", "missing the model object");
-        var model = ReadModel(m, "$.model");
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw Error("$", "the root must be an object");
+        StreamedModel? streamed = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            if (name == "model" && reader.TokenType == JsonTokenType.StartObject) streamed = ReadModelStreaming(ref reader, sections);
+            else sections[name] = JsonDocument.ParseValue(ref reader);
+        }
+        if (streamed is null) throw Error("$.model", "missing the model object");
+
+        var normalizer = Section(sections, "normalizer") is { } n ? ReadNormalizer(n, "$.normalizer") : null;
+        var pre = Section(sections, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
+        var model = BuildModel(streamed);
         // As HF's add_tokens: a token whose content the model vocabulary already has takes the model's id.
-        var addedTokens = ReadAddedTokens(root).Select(t => model.TokenToId(t.Content) is { } id && id != t.Id ? t with { Id = id } : t).ToList();
+        var addedTokens = ReadAddedTokens(Section(sections, "added_tokens"))
+            .Select(t => model.TokenToId(t.Content) is { } id && id != t.Id ? t with { Id = id } : t).ToList();
         var added = new AddedVocabulary(addedTokens, normalizer);
-        var post = root.TryGetProperty("post_processor", out var pp) ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
-        var decoder = root.TryGetProperty("decoder", out var d) ? ReadDecoder(d, "$.decoder") : null;
+        var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
+        var decoder = Section(sections, "decoder") is { } d ? ReadDecoder(d, "$.decoder") : null;
         return new Parts(model, normalizer, pre, post, decoder, added);
+    }
+
+    private static JsonElement? Section(Dictionary<string, JsonDocument> sections, string name) =>
+        sections.TryGetValue(name, out var doc) ? doc.RootElement : null;
+
+    /// <summary>The model object: scalar fields as elements, the vocabulary and merges as they stream by.</summary>
+    private sealed class StreamedModel
+    {
+        public readonly Dictionary<string, JsonElement> Fields = new(StringComparer.Ordinal);
+        public Dictionary<string, int>? Vocab;
+        public string?[]? IdToToken;
+        public MergeTable? Merges;
+        public JsonElement? MergesElement;
     }
 
     private TokenizerFormatException Error(string path, string message) => new(_file, path, message);
@@ -276,10 +310,10 @@ internal sealed class TokenizerJsonLoader
         return new TemplatePostProcessor(before, after);
     }
 
-    private List<AddedToken> ReadAddedTokens(JsonElement root)
+    private List<AddedToken> ReadAddedTokens(JsonElement? section)
     {
         var result = new List<AddedToken>();
-        if (!root.TryGetProperty("added_tokens", out var arr) || arr.ValueKind == JsonValueKind.Null) return result;
+        if (section is not { } arr || arr.ValueKind == JsonValueKind.Null) return result;
         if (arr.ValueKind != JsonValueKind.Array) throw Error("$.added_tokens", "not an array");
         var i = 0;
         foreach (var t in arr.EnumerateArray())
@@ -295,77 +329,177 @@ internal sealed class TokenizerJsonLoader
         return result;
     }
 
-    private BpeModel ReadModel(JsonElement m, string path)
+    private StreamedModel ReadModelStreaming(ref Utf8JsonReader reader, Dictionary<string, JsonDocument> sections)
     {
-        var type = m.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
-        if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
-        if (m.TryGetProperty("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
-            throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
-        if (!m.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
-            throw Error($"{path}.vocab", "missing or not an object");
-
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        var maxId = -1;
-        foreach (var prop in vocabEl.EnumerateObject())
+        var model = new StreamedModel();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (prop.Value.ValueKind != JsonValueKind.Number || !prop.Value.TryGetInt32(out var id) || id < 0)
-                throw Error($"{path}.vocab[\"{prop.Name}\"]", "not a non-negative integer id");
-            vocab[prop.Name] = id;
+            var name = reader.GetString()!;
+            reader.Read();
+            switch (name)
+            {
+                case "vocab" when reader.TokenType == JsonTokenType.StartObject:
+                    ReadVocab(ref reader, model);
+                    break;
+                case "merges" when reader.TokenType == JsonTokenType.StartArray && model.Vocab is not null:
+                    model.Merges = ReadMerges(ref reader, model.Vocab, PrefixLength(model));
+                    break;
+                default:
+                    var doc = JsonDocument.ParseValue(ref reader);
+                    sections[$"model.{name}"] = doc;
+                    if (name == "merges") model.MergesElement = doc.RootElement;
+                    else model.Fields[name] = doc.RootElement;
+                    break;
+            }
+        }
+        return model;
+    }
+
+    private static int PrefixLength(StreamedModel m) =>
+        m.Fields.TryGetValue("continuing_subword_prefix", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()!.Length : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ReadVocab(ref Utf8JsonReader reader, StreamedModel model)
+    {
+        var vocab = new Dictionary<string, int>(1 << 16, StringComparer.Ordinal);
+        var maxId = -1;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var token = reader.GetString()!;
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var id) || id < 0)
+                throw Error($"$.model.vocab[\"{token}\"]", "not a non-negative integer id");
+            vocab[token] = id;
             if (id > maxId) maxId = id;
         }
         var idToToken = new string?[maxId + 1];
         foreach (var (tok, id) in vocab) idToToken[id] = tok;
-
-        var prefix = GetOptionalString(m, "continuing_subword_prefix", path);
-        var suffix = GetOptionalString(m, "end_of_word_suffix", path);
-        var prefixLen = prefix?.Length ?? 0;
-        var merges = ReadMerges(m, path, vocab, prefixLen);
-
-        var unk = GetOptionalString(m, "unk_token", path);
-        if (unk is not null && !vocab.ContainsKey(unk)) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
-        return new BpeModel(vocab, idToToken, merges, unk, GetBool(m, "fuse_unk", path, false), GetBool(m, "byte_fallback", path, false),
-            GetBool(m, "ignore_merges", path, false), prefix, suffix);
+        model.Vocab = vocab;
+        model.IdToToken = idToToken;
     }
 
-    private MergeTable ReadMerges(JsonElement m, string path, Dictionary<string, int> vocab, int prefixLen)
+    /// <summary>Merges as "a b" strings or ["a", "b"] pairs. The reader decodes them into one char array; the vocabulary
+    /// lookups (a, b, and a + b less the continuing-subword prefix, as bpe/model.rs builds the merged token) then run in
+    /// parallel, and the table is filled in rank order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, int prefixLen)
     {
-        if (!m.TryGetProperty("merges", out var arr) || arr.ValueKind == JsonValueKind.Null) return new MergeTable(0);
-        if (arr.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
-        var table = new MergeTable(arr.GetArrayLength());
-        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        var buffer = new char[256];
+        var chars = new char[1 << 20];
+        var used = 0;
+        var bounds = new List<int>(1 << 16); // per merge: start of a, start of b, end of b
         var rank = 0;
-        foreach (var item in arr.EnumerateArray())
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            string a, b;
-            if (item.ValueKind == JsonValueKind.String)
+            var aStart = used;
+            int bStart;
+            if (reader.TokenType == JsonTokenType.String)
             {
-                var s = item.GetString()!;
-                var sp = s.IndexOf(' ');
-                if (sp < 0 || s.IndexOf(' ', sp + 1) >= 0) throw Error($"{path}.merges[{rank}]", $"\"{s}\" is not \"a b\"");
-                a = s[..sp];
-                b = s[(sp + 1)..];
+                var len = CopyString(ref reader, ref chars, used);
+                var text = chars.AsSpan(used, len);
+                var sp = text.IndexOf(' ');
+                if (sp < 0 || text[(sp + 1)..].Contains(' ')) throw Error($"$.model.merges[{rank}]", $"\"{text}\" is not \"a b\"");
+                bStart = used + sp + 1;
+                bounds.Add(aStart);
+                bounds.Add(used + sp);
+                used += len;
             }
-            else if (item.ValueKind == JsonValueKind.Array && item.GetArrayLength() == 2 &&
-                     item[0].ValueKind == JsonValueKind.String && item[1].ValueKind == JsonValueKind.String)
+            else if (reader.TokenType == JsonTokenType.StartArray)
             {
-                a = item[0].GetString()!;
-                b = item[1].GetString()!;
+                const string pairShape = "expected [\"a\", \"b\"]";
+                if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Error($"$.model.merges[{rank}]", pairShape);
+                used += CopyString(ref reader, ref chars, used);
+                bStart = used;
+                if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Error($"$.model.merges[{rank}]", pairShape);
+                used += CopyString(ref reader, ref chars, used);
+                if (!reader.Read() || reader.TokenType != JsonTokenType.EndArray) throw Error($"$.model.merges[{rank}]", pairShape);
+                bounds.Add(aStart);
+                bounds.Add(bStart);
             }
-            else throw Error($"{path}.merges[{rank}]", "expected \"a b\" or [\"a\", \"b\"]");
-
-            if (!vocab.TryGetValue(a, out var ia)) throw Error($"{path}.merges[{rank}]", $"\"{a}\" is not in the vocabulary");
-            if (!vocab.TryGetValue(b, out var ib)) throw Error($"{path}.merges[{rank}]", $"\"{b}\" is not in the vocabulary");
-            var restLen = b.Length - Math.Min(prefixLen, b.Length);
-            var len = a.Length + restLen;
-            if (buffer.Length < len) buffer = new char[len * 2];
-            a.CopyTo(buffer);
-            b.AsSpan(b.Length - restLen).CopyTo(buffer.AsSpan(a.Length));
-            if (!lookup.TryGetValue(buffer.AsSpan(0, len), out var merged))
-                throw Error($"{path}.merges[{rank}]", $"the merged token \"{new string(buffer, 0, len)}\" is not in the vocabulary");
-            table.Set(ia, ib, rank, merged);
+            else throw Error($"$.model.merges[{rank}]", "expected \"a b\" or [\"a\", \"b\"]");
+            bounds.Add(bStart);
+            bounds.Add(used);
             rank++;
         }
+
+        var count = rank;
+        var ids = new int[count * 3];
+        var bad = new int[Environment.ProcessorCount];
+        Array.Fill(bad, int.MaxValue);
+        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        var b4 = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bounds).ToArray();
+        Parallel.For(0, (count + 8191) / 8192, chunk =>
+        {
+            var merged = new char[256];
+            for (var r = chunk * 8192; r < Math.Min(count, (chunk + 1) * 8192); r++)
+            {
+                var a = chars.AsSpan(b4[4 * r], b4[4 * r + 1] - b4[4 * r]);
+                var b = chars.AsSpan(b4[4 * r + 2], b4[4 * r + 3] - b4[4 * r + 2]);
+                var rest = b[Math.Min(prefixLen, b.Length)..];
+                var len = a.Length + rest.Length;
+                if (merged.Length < len) merged = new char[len * 2];
+                a.CopyTo(merged);
+                rest.CopyTo(merged.AsSpan(a.Length));
+                if (!lookup.TryGetValue(a, out ids[3 * r]) | !lookup.TryGetValue(b, out ids[3 * r + 1]) |
+                    !lookup.TryGetValue(merged.AsSpan(0, len), out ids[3 * r + 2]))
+                {
+                    lock (bad) bad[0] = Math.Min(bad[0], r);
+                    return;
+                }
+            }
+        });
+        if (bad[0] != int.MaxValue)
+        {
+            var r = bad[0];
+            var a = new string(chars, b4[4 * r], b4[4 * r + 1] - b4[4 * r]);
+            var b = new string(chars, b4[4 * r + 2], b4[4 * r + 3] - b4[4 * r + 2]);
+            var what = !vocab.ContainsKey(a) ? $"\"{a}\"" : !vocab.ContainsKey(b) ? $"\"{b}\"" : $"the merged token \"{a + b[Math.Min(prefixLen, b.Length)..]}\"";
+            throw Error($"$.model.merges[{r}]", $"{what} is not in the vocabulary");
+        }
+        var table = new MergeTable(count);
+        for (var r = 0; r < count; r++) table.Set(ids[3 * r], ids[3 * r + 1], r, ids[3 * r + 2]);
         return table;
+    }
+
+    private static int CopyString(ref Utf8JsonReader reader, ref char[] buffer, int at)
+    {
+        var max = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
+        if (buffer.Length < at + max) Array.Resize(ref buffer, (at + max) * 2);
+        return reader.CopyString(buffer.AsSpan(at));
+    }
+
+    private BpeModel BuildModel(StreamedModel m)
+    {
+        const string path = "$.model";
+        var type = m.Fields.TryGetValue("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
+        if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
+        if (m.Fields.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
+            throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
+        if (m.Vocab is null || m.IdToToken is null) throw Error($"{path}.vocab", "missing or not an object");
+
+        string? Str(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
+            ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Error($"{path}.{name}", "not a string")) : null;
+        bool Bool(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False or JsonValueKind.Null => false,
+            _ => throw Error($"{path}.{name}", "not a boolean"),
+        };
+
+        var prefix = Str("continuing_subword_prefix");
+        var merges = m.Merges;
+        if (merges is null && m.MergesElement is { } el)
+        {
+            // The merges came before the vocabulary in the file: read them from their document now.
+            if (el.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
+            var reader = new Utf8JsonReader(JsonSerializer.SerializeToUtf8Bytes(el));
+            reader.Read();
+            merges = ReadMerges(ref reader, m.Vocab, prefix?.Length ?? 0);
+        }
+        merges ??= new MergeTable(0);
+
+        var unk = Str("unk_token");
+        if (unk is not null && !m.Vocab.ContainsKey(unk)) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
+        return new BpeModel(m.Vocab, m.IdToToken, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
+            prefix, Str("end_of_word_suffix"));
     }
 }
