@@ -9,5 +9,6 @@ internal static class CommandCatalog
     [
         VersionCommand.Create(),
         ValidateCommand.Create(),
+        TokenizeCommand.Create(),
     ];
 }

@@ -1,0 +1,505 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace FineTuneLab.Trainer.Tokenizers;
+
+/// <summary>Reads tokenizer.json into our components. Every error names the file and the JSON path of the field.</summary>
+internal sealed class TokenizerJsonLoader
+{
+    private readonly string _file;
+
+    private TokenizerJsonLoader(string file) => _file = file;
+
+    internal sealed record Parts(BpeModel Model, Normalizer? Normalizer, PreTokenizer? PreTokenizer, PostProcessor? PostProcessor,
+        Decoder? Decoder, AddedVocabulary Added);
+
+    public static Parts Load(string file)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(file); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TokenizerFormatException(file, "$", $"cannot read the file: {e.Message}", e);
+        }
+        var loader = new TokenizerJsonLoader(file);
+        var sections = new Dictionary<string, JsonDocument>(StringComparer.Ordinal);
+        try
+        {
+            return loader.Read(bytes, sections);
+        }
+        catch (JsonException e)
+        {
+            throw new TokenizerFormatException(file, $"line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}", $"malformed JSON: {e.Message}", e);
+        }
+        finally
+        {
+            foreach (var d in sections.Values) d.Dispose();
+        }
+    }
+
+    /// <summary>One pass of Utf8JsonReader over the file: the model's vocab and merges (nearly all of a large file) are
+    /// read in place without building a document; every other section becomes a small JsonDocument.</summary>
+    private Parts Read(byte[] bytes, Dictionary<string, JsonDocument> sections)
+    {
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw Error("$", "the root must be an object");
+        StreamedModel? streamed = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            if (name == "model" && reader.TokenType == JsonTokenType.StartObject) streamed = ReadModelStreaming(ref reader, sections);
+            else sections[name] = JsonDocument.ParseValue(ref reader);
+        }
+        if (streamed is null) throw Error("$.model", "missing the model object");
+
+        var normalizer = Section(sections, "normalizer") is { } n ? ReadNormalizer(n, "$.normalizer") : null;
+        var pre = Section(sections, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
+        var model = BuildModel(streamed);
+        // As HF's add_tokens: a token whose content the model vocabulary already has takes the model's id.
+        var addedTokens = ReadAddedTokens(Section(sections, "added_tokens"))
+            .Select(t => model.TokenToId(t.Content) is { } id && id != t.Id ? t with { Id = id } : t).ToList();
+        var added = new AddedVocabulary(addedTokens, normalizer);
+        var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
+        var decoder = Section(sections, "decoder") is { } d ? ReadDecoder(d, "$.decoder") : null;
+        return new Parts(model, normalizer, pre, post, decoder, added);
+    }
+
+    private static JsonElement? Section(Dictionary<string, JsonDocument> sections, string name) =>
+        sections.TryGetValue(name, out var doc) ? doc.RootElement : null;
+
+    /// <summary>The model object: scalar fields as elements, the vocabulary and merges as they stream by.</summary>
+    private sealed class StreamedModel
+    {
+        public readonly Dictionary<string, JsonElement> Fields = new(StringComparer.Ordinal);
+        public Dictionary<string, int>? Vocab;
+        public string?[]? IdToToken;
+        public MergeTable? Merges;
+        public JsonElement? MergesElement;
+    }
+
+    private TokenizerFormatException Error(string path, string message) => new(_file, path, message);
+
+    private string Type(JsonElement e, string path)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw Error(path, $"expected an object, found {e.ValueKind}");
+        return GetString(e, "type", path);
+    }
+
+    private string GetString(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.String)
+            throw Error($"{path}.{name}", "missing or not a string");
+        return v.GetString()!;
+    }
+
+    private string? GetOptionalString(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.String) throw Error($"{path}.{name}", "not a string");
+        return v.GetString();
+    }
+
+    private bool GetBool(JsonElement e, string name, string path, bool fallback)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Error($"{path}.{name}", "not a boolean"),
+        };
+    }
+
+    private int GetInt(JsonElement e, string name, string path, int fallback)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var i)) throw Error($"{path}.{name}", "not an integer");
+        return i;
+    }
+
+    private JsonElement GetArray(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array) throw Error($"{path}.{name}", "missing or not an array");
+        return v;
+    }
+
+    private char GetChar(JsonElement e, string name, string path, char fallback)
+    {
+        var s = GetOptionalString(e, name, path);
+        if (s is null) return fallback;
+        if (s.Length != 1) throw Error($"{path}.{name}", $"expected a single BMP character, found \"{s}\"");
+        return s[0];
+    }
+
+    /// <summary>A Split/Replace pattern: {"String": ...} or {"Regex": ...}.</summary>
+    private (string? Literal, string? Regex) ReadPattern(JsonElement e, string path)
+    {
+        if (!e.TryGetProperty("pattern", out var p) || p.ValueKind != JsonValueKind.Object) throw Error($"{path}.pattern", "missing or not an object");
+        if (p.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String) return (s.GetString(), null);
+        if (p.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String) return (null, r.GetString());
+        throw Error($"{path}.pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
+    }
+
+    private Regex CompileRegex(string pattern, string path)
+    {
+        try { return new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled); }
+        catch (ArgumentException e) { throw Error(path, $"regex not supported by .NET: {e.Message}"); }
+    }
+
+    private Normalizer? ReadNormalizer(JsonElement e, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "normalizers", path);
+                return new SequenceNormalizer(arr.EnumerateArray().Select((x, i) => ReadNormalizer(x, $"{path}.normalizers[{i}]")
+                    ?? throw Error($"{path}.normalizers[{i}]", "null normalizer")).ToArray());
+            case "Prepend": return new PrependNormalizer(GetString(e, "prepend", path));
+            case "Replace":
+                var (lit, re) = ReadPattern(e, path);
+                return new ReplaceNormalizer(lit, re is null ? null : CompileRegex(re, $"{path}.pattern.Regex"), GetString(e, "content", path));
+            case "NFC": return new UnicodeNormalizer(NormalizationForm.FormC);
+            case "NFD": return new UnicodeNormalizer(NormalizationForm.FormD);
+            case "NFKC": return new UnicodeNormalizer(NormalizationForm.FormKC);
+            case "NFKD": return new UnicodeNormalizer(NormalizationForm.FormKD);
+            case "Lowercase": return new LowercaseNormalizer();
+            case "Strip": return new StripNormalizer(GetBool(e, "strip_left", path, true), GetBool(e, "strip_right", path, true));
+            case "StripAccents": return new StripAccentsNormalizer();
+            case "Precompiled":
+                var map = GetOptionalString(e, "precompiled_charsmap", path);
+                if (string.IsNullOrEmpty(map)) return null;
+                throw Error($"{path}.type", "normalizer \"Precompiled\" with a charsmap is not supported");
+            default: throw Error($"{path}.type", $"normalizer \"{type}\" is not supported");
+        }
+    }
+
+    private PreTokenizer? ReadPreTokenizer(JsonElement e, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "pretokenizers", path);
+                return new SequencePreTokenizer(arr.EnumerateArray().Select((x, i) => ReadPreTokenizer(x, $"{path}.pretokenizers[{i}]")
+                    ?? throw Error($"{path}.pretokenizers[{i}]", "null pre-tokenizer")).ToArray());
+            case "Split":
+                var (lit, re) = ReadPattern(e, path);
+                var behaviorName = GetString(e, "behavior", path);
+                if (!Enum.TryParse<SplitBehavior>(behaviorName, out var behavior))
+                    throw Error($"{path}.behavior", $"unknown split behavior \"{behaviorName}\"");
+                ISplitMatcher matcher;
+                if (lit is not null) matcher = SplitMatchers.ForLiteral(lit);
+                else
+                {
+                    try { matcher = SplitMatchers.ForRegex(re!); }
+                    catch (ArgumentException ex) { throw Error($"{path}.pattern.Regex", $"regex not supported by .NET: {ex.Message}"); }
+                }
+                return new SplitPreTokenizer(matcher, behavior, GetBool(e, "invert", path, false));
+            case "ByteLevel":
+                return new ByteLevelPreTokenizer(GetBool(e, "add_prefix_space", path, true), GetBool(e, "use_regex", path, true));
+            case "Metaspace":
+                return new MetaspacePreTokenizer(GetChar(e, "replacement", path, '\u2581'), ReadPrependScheme(e, path), GetBool(e, "split", path, true));
+            case "Digits":
+                // Rust's char::is_numeric is \p{N}; non-individual digits merge into contiguous runs.
+                return new SplitPreTokenizer(SplitMatchers.ForRegex(GetBool(e, "individual_digits", path, false) ? @"\p{N}" : @"\p{N}+"),
+                    SplitBehavior.Isolated, false);
+            case "WhitespaceSplit":
+                return new SplitPreTokenizer(SplitMatchers.ForRegex(@"\s+"), SplitBehavior.Removed, false);
+            case "Whitespace":
+                return new SplitPreTokenizer(SplitMatchers.ForRegex(@"\w+|[^\w\s]+"), SplitBehavior.Removed, true);
+            default: throw Error($"{path}.type", $"pre-tokenizer \"{type}\" is not supported");
+        }
+    }
+
+    private PrependScheme ReadPrependScheme(JsonElement e, string path)
+    {
+        var scheme = GetOptionalString(e, "prepend_scheme", path);
+        if (scheme is null) return GetBool(e, "add_prefix_space", path, true) ? PrependScheme.Always : PrependScheme.Never;
+        return scheme switch
+        {
+            "always" => PrependScheme.Always,
+            "first" => PrependScheme.First,
+            "never" => PrependScheme.Never,
+            _ => throw Error($"{path}.prepend_scheme", $"unknown prepend scheme \"{scheme}\""),
+        };
+    }
+
+    private Decoder? ReadDecoder(JsonElement e, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "decoders", path);
+                return new SequenceDecoder(arr.EnumerateArray().Select((x, i) => ReadDecoder(x, $"{path}.decoders[{i}]")
+                    ?? throw Error($"{path}.decoders[{i}]", "null decoder")).ToArray());
+            case "ByteLevel": return new ByteLevelDecoder();
+            case "Replace":
+                var (lit, re) = ReadPattern(e, path);
+                if (lit is null) throw Error($"{path}.pattern", "a Regex pattern in the Replace decoder is not supported");
+                return new ReplaceDecoder(lit, GetString(e, "content", path));
+            case "ByteFallback": return new ByteFallbackDecoder();
+            case "Fuse": return new FuseDecoder();
+            case "Strip": return new StripDecoder(GetChar(e, "content", path, ' '), GetInt(e, "start", path, 0), GetInt(e, "stop", path, 0));
+            case "Metaspace": return new MetaspaceDecoder(GetChar(e, "replacement", path, '\u2581'), ReadPrependScheme(e, path));
+            case "BPEDecoder": return new BpeSuffixDecoder(GetOptionalString(e, "suffix", path) ?? "</w>");
+            default: throw Error($"{path}.type", $"decoder \"{type}\" is not supported");
+        }
+    }
+
+    private PostProcessor? ReadPostProcessor(JsonElement e, string path, AddedVocabulary added, BpeModel model)
+    {
+        if (e.ValueKind == JsonValueKind.Null) return null;
+        var type = Type(e, path);
+        switch (type)
+        {
+            case "Sequence":
+                var arr = GetArray(e, "processors", path);
+                return new SequencePostProcessor(arr.EnumerateArray().Select((x, i) => ReadPostProcessor(x, $"{path}.processors[{i}]", added, model)
+                    ?? throw Error($"{path}.processors[{i}]", "null post-processor")).ToArray());
+            case "ByteLevel": return new NoTokensPostProcessor();
+            case "TemplateProcessing": return ReadTemplate(e, path);
+            case "BertProcessing":
+            case "RobertaProcessing":
+                return new TemplatePostProcessor([ReadIdPair(e, "cls", path)], [ReadIdPair(e, "sep", path)]);
+            default: throw Error($"{path}.type", $"post-processor \"{type}\" is not supported");
+        }
+    }
+
+    private int ReadIdPair(JsonElement e, string name, string path)
+    {
+        if (!e.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 2 || !v[1].TryGetInt32(out var id))
+            throw Error($"{path}.{name}", "expected [token, id]");
+        return id;
+    }
+
+    private TemplatePostProcessor ReadTemplate(JsonElement e, string path)
+    {
+        var single = GetArray(e, "single", path);
+        if (!e.TryGetProperty("special_tokens", out var specials) || specials.ValueKind != JsonValueKind.Object)
+            throw Error($"{path}.special_tokens", "missing or not an object");
+        var before = new List<int>();
+        var after = new List<int>();
+        var seenSequence = false;
+        var i = 0;
+        foreach (var item in single.EnumerateArray())
+        {
+            var itemPath = $"{path}.single[{i++}]";
+            if (item.TryGetProperty("Sequence", out _))
+            {
+                if (seenSequence) throw Error(itemPath, "more than one Sequence in the single template");
+                seenSequence = true;
+            }
+            else if (item.TryGetProperty("SpecialToken", out var st))
+            {
+                var id = GetString(st, "id", $"{itemPath}.SpecialToken");
+                if (!specials.TryGetProperty(id, out var spec)) throw Error($"{path}.special_tokens", $"no entry for \"{id}\" used at {itemPath}");
+                foreach (var x in GetArray(spec, "ids", $"{path}.special_tokens.{id}").EnumerateArray())
+                    (seenSequence ? after : before).Add(x.TryGetInt32(out var v) ? v : throw Error($"{path}.special_tokens.{id}.ids", "not an integer"));
+            }
+            else throw Error(itemPath, "expected a Sequence or SpecialToken item");
+        }
+        if (!seenSequence) throw Error($"{path}.single", "the template has no Sequence item");
+        return new TemplatePostProcessor(before, after);
+    }
+
+    private List<AddedToken> ReadAddedTokens(JsonElement? section)
+    {
+        var result = new List<AddedToken>();
+        if (section is not { } arr || arr.ValueKind == JsonValueKind.Null) return result;
+        if (arr.ValueKind != JsonValueKind.Array) throw Error("$.added_tokens", "not an array");
+        var i = 0;
+        foreach (var t in arr.EnumerateArray())
+        {
+            var path = $"$.added_tokens[{i++}]";
+            if (t.ValueKind != JsonValueKind.Object) throw Error(path, "not an object");
+            var id = GetInt(t, "id", path, -1);
+            if (id < 0) throw Error($"{path}.id", "missing or negative");
+            var special = GetBool(t, "special", path, false);
+            result.Add(new AddedToken(id, GetString(t, "content", path), special, GetBool(t, "single_word", path, false),
+                GetBool(t, "lstrip", path, false), GetBool(t, "rstrip", path, false), GetBool(t, "normalized", path, !special)));
+        }
+        return result;
+    }
+
+    private StreamedModel ReadModelStreaming(ref Utf8JsonReader reader, Dictionary<string, JsonDocument> sections)
+    {
+        var model = new StreamedModel();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            switch (name)
+            {
+                case "vocab" when reader.TokenType == JsonTokenType.StartObject:
+                    ReadVocab(ref reader, model);
+                    break;
+                case "merges" when reader.TokenType == JsonTokenType.StartArray && model.Vocab is not null:
+                    model.Merges = ReadMerges(ref reader, model.Vocab, PrefixLength(model));
+                    break;
+                default:
+                    var doc = JsonDocument.ParseValue(ref reader);
+                    sections[$"model.{name}"] = doc;
+                    if (name == "merges") model.MergesElement = doc.RootElement;
+                    else model.Fields[name] = doc.RootElement;
+                    break;
+            }
+        }
+        return model;
+    }
+
+    private static int PrefixLength(StreamedModel m) =>
+        m.Fields.TryGetValue("continuing_subword_prefix", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()!.Length : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ReadVocab(ref Utf8JsonReader reader, StreamedModel model)
+    {
+        var vocab = new Dictionary<string, int>(1 << 16, StringComparer.Ordinal);
+        var maxId = -1;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var token = reader.GetString()!;
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var id) || id < 0)
+                throw Error($"$.model.vocab[\"{token}\"]", "not a non-negative integer id");
+            vocab[token] = id;
+            if (id > maxId) maxId = id;
+        }
+        var idToToken = new string?[maxId + 1];
+        foreach (var (tok, id) in vocab) idToToken[id] = tok;
+        model.Vocab = vocab;
+        model.IdToToken = idToToken;
+    }
+
+    /// <summary>Merges as "a b" strings or ["a", "b"] pairs. The reader decodes them into one char array; the vocabulary
+    /// lookups (a, b, and a + b less the continuing-subword prefix, as bpe/model.rs builds the merged token) then run in
+    /// parallel, and the table is filled in rank order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, int prefixLen)
+    {
+        var chars = new char[1 << 20];
+        var used = 0;
+        var bounds = new List<int>(1 << 16); // per merge: start of a, start of b, end of b
+        var rank = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var aStart = used;
+            int bStart;
+            if (reader.TokenType == JsonTokenType.String)
+            {
+                var len = CopyString(ref reader, ref chars, used);
+                var text = chars.AsSpan(used, len);
+                var sp = text.IndexOf(' ');
+                if (sp < 0 || text[(sp + 1)..].Contains(' ')) throw Error($"$.model.merges[{rank}]", $"\"{text}\" is not \"a b\"");
+                bStart = used + sp + 1;
+                bounds.Add(aStart);
+                bounds.Add(used + sp);
+                used += len;
+            }
+            else if (reader.TokenType == JsonTokenType.StartArray)
+            {
+                const string pairShape = "expected [\"a\", \"b\"]";
+                if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Error($"$.model.merges[{rank}]", pairShape);
+                used += CopyString(ref reader, ref chars, used);
+                bStart = used;
+                if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Error($"$.model.merges[{rank}]", pairShape);
+                used += CopyString(ref reader, ref chars, used);
+                if (!reader.Read() || reader.TokenType != JsonTokenType.EndArray) throw Error($"$.model.merges[{rank}]", pairShape);
+                bounds.Add(aStart);
+                bounds.Add(bStart);
+            }
+            else throw Error($"$.model.merges[{rank}]", "expected \"a b\" or [\"a\", \"b\"]");
+            bounds.Add(bStart);
+            bounds.Add(used);
+            rank++;
+        }
+
+        var count = rank;
+        var ids = new int[count * 3];
+        var bad = new int[Environment.ProcessorCount];
+        Array.Fill(bad, int.MaxValue);
+        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        var b4 = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bounds).ToArray();
+        Parallel.For(0, (count + 8191) / 8192, chunk =>
+        {
+            var merged = new char[256];
+            for (var r = chunk * 8192; r < Math.Min(count, (chunk + 1) * 8192); r++)
+            {
+                var a = chars.AsSpan(b4[4 * r], b4[4 * r + 1] - b4[4 * r]);
+                var b = chars.AsSpan(b4[4 * r + 2], b4[4 * r + 3] - b4[4 * r + 2]);
+                var rest = b[Math.Min(prefixLen, b.Length)..];
+                var len = a.Length + rest.Length;
+                if (merged.Length < len) merged = new char[len * 2];
+                a.CopyTo(merged);
+                rest.CopyTo(merged.AsSpan(a.Length));
+                if (!lookup.TryGetValue(a, out ids[3 * r]) | !lookup.TryGetValue(b, out ids[3 * r + 1]) |
+                    !lookup.TryGetValue(merged.AsSpan(0, len), out ids[3 * r + 2]))
+                {
+                    lock (bad) bad[0] = Math.Min(bad[0], r);
+                    return;
+                }
+            }
+        });
+        if (bad[0] != int.MaxValue)
+        {
+            var r = bad[0];
+            var a = new string(chars, b4[4 * r], b4[4 * r + 1] - b4[4 * r]);
+            var b = new string(chars, b4[4 * r + 2], b4[4 * r + 3] - b4[4 * r + 2]);
+            var what = !vocab.ContainsKey(a) ? $"\"{a}\"" : !vocab.ContainsKey(b) ? $"\"{b}\"" : $"the merged token \"{a + b[Math.Min(prefixLen, b.Length)..]}\"";
+            throw Error($"$.model.merges[{r}]", $"{what} is not in the vocabulary");
+        }
+        var table = new MergeTable(count);
+        for (var r = 0; r < count; r++) table.Set(ids[3 * r], ids[3 * r + 1], r, ids[3 * r + 2]);
+        return table;
+    }
+
+    private static int CopyString(ref Utf8JsonReader reader, ref char[] buffer, int at)
+    {
+        var max = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
+        if (buffer.Length < at + max) Array.Resize(ref buffer, (at + max) * 2);
+        return reader.CopyString(buffer.AsSpan(at));
+    }
+
+    private BpeModel BuildModel(StreamedModel m)
+    {
+        const string path = "$.model";
+        var type = m.Fields.TryGetValue("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
+        if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
+        if (m.Fields.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
+            throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
+        if (m.Vocab is null || m.IdToToken is null) throw Error($"{path}.vocab", "missing or not an object");
+
+        string? Str(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
+            ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Error($"{path}.{name}", "not a string")) : null;
+        bool Bool(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False or JsonValueKind.Null => false,
+            _ => throw Error($"{path}.{name}", "not a boolean"),
+        };
+
+        var prefix = Str("continuing_subword_prefix");
+        var merges = m.Merges;
+        if (merges is null && m.MergesElement is { } el)
+        {
+            // The merges came before the vocabulary in the file: read them from their document now.
+            if (el.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
+            var reader = new Utf8JsonReader(JsonSerializer.SerializeToUtf8Bytes(el));
+            reader.Read();
+            merges = ReadMerges(ref reader, m.Vocab, prefix?.Length ?? 0);
+        }
+        merges ??= new MergeTable(0);
+
+        var unk = Str("unk_token");
+        if (unk is not null && !m.Vocab.ContainsKey(unk)) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
+        return new BpeModel(m.Vocab, m.IdToToken, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
+            prefix, Str("end_of_word_suffix"));
+    }
+}
