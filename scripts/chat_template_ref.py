@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference renderings of chat templates with Python's jinja2, set up exactly as transformers'
 apply_chat_template sets it up (chat_template_utils._compile_jinja_template / render_jinja_template):
-ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]),
+ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[AssistantTracker, loopcontrols]; GenerationBlock below plays AssistantTracker),
 its own tojson filter (json.dumps, ensure_ascii=False), raise_exception and strftime_now globals, and the
 special tokens of tokenizer_config.json passed as variables next to messages/tools/documents.
 
@@ -17,10 +17,25 @@ import json
 import sys
 
 import jinja2
-from jinja2.ext import loopcontrols
+from jinja2 import nodes
+from jinja2.ext import Extension, loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 SPECIAL_TOKEN_NAMES = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
+
+
+class GenerationBlock(Extension):
+    """transformers' AssistantTracker as it behaves when no assistant mask is requested: {% generation %} renders its
+    body through a call block (so a set inside does not leak out)."""
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return nodes.CallBlock(self.call_method("_generation_support"), [], [], body).set_lineno(lineno)
+
+    def _generation_support(self, caller):
+        return caller()
 
 
 def make_env(now):
@@ -33,7 +48,7 @@ def make_env(now):
     def strftime_now(format):
         return now.strftime(format)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now

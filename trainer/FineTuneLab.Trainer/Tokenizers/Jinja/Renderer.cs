@@ -144,7 +144,8 @@ internal sealed class Renderer
             case ContinueStmt:
                 return Flow.Continue;
             case GenerationStmt g:
-                return Exec(g.Body, frame, sb);
+                // transformers renders the block through a call block: its own scope.
+                return Exec(g.Body, new Frame(frame), sb);
             default:
                 throw new JinjaRenderException($"cannot execute {stmt.GetType().Name}", stmt.Pos.Line, stmt.Pos.Column);
         }
