@@ -152,6 +152,8 @@ public sealed unsafe class SafeTensorFile : IDisposable
         long cursor = 0;
         foreach (var t in tensors.OrderBy(t => t.Begin).ThenBy(t => t.End))
         {
+            if (t.End > dataLength)
+                throw new SafeTensorsFormatException($"{path}: tensor '{t.Name}' ends at data byte {t.End} but the file holds only {dataLength} (truncated?)");
             if (t.Begin != cursor)
                 throw new SafeTensorsFormatException(t.Begin < cursor
                     ? $"{path}: tensor '{t.Name}' overlaps the previous tensor (begins at {t.Begin}, previous ends at {cursor})"
