@@ -16,6 +16,7 @@ Loss: Hugging Face convention, labels unshifted: logits[:, :-1] predict labels[:
 the counted tokens. Gradient accumulation: the batch is split into `accum` micro-batches along the batch axis,
 each micro-batch's mean loss is divided by `accum` and the gradients add up (what the HF Trainer does).
 Optimizer: torch.optim.AdamW after clip_grad_norm_ on the LoRA parameters.
+Full-parameter training: for a few cases, the gradient of every base weight of the model without adapters.
 
 Everything is computed in float64 from fp32 (or bf16) weights and stored as fp32, so the expectations carry no
 PyTorch rounding noise.
@@ -381,6 +382,8 @@ CASES = [
      torch.float32, 1, ["c_attn", "c_proj", "c_fc"], 4, 8, False),
 ]
 
+FULL_GRAD_CASES = ("llama_gqa", "qwen2_bias_sharded", "gpt2")
+
 OPTIM = {"lr": 5e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.1, "max_grad_norm": 0.5, "steps": 3,
          "accum": 2}
 
@@ -426,6 +429,15 @@ def build_case(out_dir, name, family, cfg, wdtype, shards, targets, r, alpha, rs
         expected["grad." + k] = p.grad.detach().float()
     for p in lora.params():
         p.grad = None
+
+    # full-parameter training: the gradient of every base weight (no adapters), keyed by its checkpoint name
+    if name in FULL_GRAD_CASES:
+        Wg = {k: v.clone().requires_grad_(True) for k, v in W.items()}
+        full_loss = causal_lm_loss(forward(fwd_cfg if family != "gpt2" else cfg, Wg, Lora(r, alpha, rslora), ids), labels)
+        full_loss.backward()
+        expected["full_loss"] = full_loss.detach().float().reshape(1)
+        for k, v in Wg.items():
+            expected["full_grad." + k] = v.grad.detach().float()
 
     # AdamW with clipping and gradient accumulation, from the same init, on the same batch each step
     params = lora.params()
