@@ -92,7 +92,7 @@ public sealed unsafe class WorkerPool : IDisposable
     public void Dispose()
     {
         _stopping = true;
-        _start.Release(_workers.Length);
+        if (_workers.Length > 0) _start.Release(_workers.Length);
         foreach (var w in _workers) w.Join();
         _start.Dispose();
         _done.Dispose();
