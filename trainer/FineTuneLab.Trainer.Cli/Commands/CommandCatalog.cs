@@ -9,5 +9,6 @@ internal static class CommandCatalog
     [
         VersionCommand.Create(),
         DebugStepCommand.Create(),
+        BenchCommand.Create(),
     ];
 }
