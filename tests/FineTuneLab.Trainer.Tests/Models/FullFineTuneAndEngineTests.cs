@@ -83,7 +83,7 @@ public sealed class FullFineTuneAndEngineTests(TorchReferenceCases cases) : ICla
             float bound = 1f / MathF.Sqrt(ad.A.Value.Dim(1));
             Assert.All(a, v => Assert.InRange(v, -bound, bound));
             Assert.True(a.Max() > 0.8f * bound && a.Min() < -0.8f * bound, $"{ad.ModulePath}: A does not span its Kaiming bound");
-            Assert.All(ad.B.Value.AsFloat().ToArray(), v => Assert.Equal(0f, v));
+            Assert.All(ad.BT.Value.AsFloat().ToArray(), v => Assert.Equal(0f, v));
         }
     }
 

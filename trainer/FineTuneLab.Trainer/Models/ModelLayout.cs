@@ -28,8 +28,8 @@ internal sealed class ModelLayout
             if (o.Lora is { } lo && lo.Targets(path))
             {
                 var a = f.TrainableMatrix(path + ".lora_A", lo.Rank, inF);
-                var bb = f.TrainableMatrix(path + ".lora_B", outF, lo.Rank);
-                lora = new LoraAdapter(path, a, bb, lo.Scale, lo.Dropout);
+                var bt = f.TrainableMatrix(path + ".lora_B", lo.Rank, outF);
+                lora = new LoraAdapter(path, a, bt, parts, lo.Scale, lo.Dropout);
             }
             return new Linear(path, inF, parts, w, b, lora) { SeedSalt = ++salt };
         }

@@ -166,7 +166,7 @@ public sealed class TransformerModel : IDisposable
             float bound = 1f / MathF.Sqrt(a.Dim(1));
             for (int i = 0; i < values.Length; i++) values[i] = rng.Uniform(-bound, bound);
             HostTransfer.Write(Backend, a, values);
-            Backend.Zero(ad.B.Value);
+            Backend.Zero(ad.BT.Value);
         }
     }
 
@@ -175,15 +175,24 @@ public sealed class TransformerModel : IDisposable
     {
         foreach (var ad in Adapters)
         {
-            foreach (var (key, p) in new[] { (ad.PeftKeyA, ad.A), (ad.PeftKeyB, ad.B) })
-            {
+            foreach (var key in new[] { ad.PeftKeyA, ad.PeftKeyB })
                 if (!store.Contains(key))
                     throw new SafeTensorsFormatException($"{store.Location}: LoRA tensor '{key}' is missing");
-                var values = new float[p.Value.Count];
-                store.ReadFloat32(key, values, p.Value.Dim(0), p.Value.Dim(1));
-                HostTransfer.Write(Backend, p.Value, values);
-            }
+            var a = new float[ad.A.Value.Count];
+            store.ReadFloat32(ad.PeftKeyA, a, ad.PeftShapeA);
+            HostTransfer.Write(Backend, ad.A.Value, a);
+            var b = new float[ad.BT.Value.Count];
+            store.ReadFloat32(ad.PeftKeyB, b, ad.PeftShapeB);
+            HostTransfer.Write(Backend, ad.BT.Value, ad.FromPeftB(b));
         }
+    }
+
+    /// <summary>An adapter's A and B (or their gradients) in PEFT's layout: A [r, in], B [out, r].</summary>
+    public (float[] A, float[] B) ReadLora(LoraAdapter adapter, bool gradients = false)
+    {
+        var a = HostTransfer.Read(Backend, gradients ? adapter.A.Grad : adapter.A.Value);
+        var bt = HostTransfer.Read(Backend, gradients ? adapter.BT.Grad : adapter.BT.Value);
+        return (a, adapter.ToPeftB(bt));
     }
 
     /// <summary>

@@ -38,8 +38,9 @@ public static class DebugStep
         var grads = new Dictionary<string, (float[], long[])>(StringComparer.Ordinal);
         foreach (var ad in model.Adapters)
         {
-            grads[ad.PeftKeyA] = (HostTransfer.Read(backend, ad.A.Grad), [ad.A.Grad.Dim(0), ad.A.Grad.Dim(1)]);
-            grads[ad.PeftKeyB] = (HostTransfer.Read(backend, ad.B.Grad), [ad.B.Grad.Dim(0), ad.B.Grad.Dim(1)]);
+            var (a, b) = model.ReadLora(ad, gradients: true);
+            grads[ad.PeftKeyA] = (a, ad.PeftShapeA);
+            grads[ad.PeftKeyB] = (b, ad.PeftShapeB);
         }
         return new Result(ce.Mean, ce.ValidTokens, logitValues, tokens.Batch, tokens.Seq, vocab, grads);
     }

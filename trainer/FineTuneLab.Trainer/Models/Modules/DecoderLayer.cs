@@ -30,8 +30,8 @@ public sealed class DecoderLayer
     private float AttentionScale => 1f / MathF.Sqrt(Config.HeadDim);
     private int Window => Config.SlidingWindow ?? 0;
 
-    private Tensor Hidden(StepContext c, Linear l) => l.Lora is null ? default : c.Rows(Acts.LoraHidden[l]);
-    private Tensor DHidden(StepContext c, Linear l) => l.Lora is null ? default : c.Matrix(c.Scratch.DLoraHidden, l.Lora.Rank);
+    private Tensor Hidden(StepContext c, Linear l) => l.Lora is null ? default : Acts.LoraHidden[l].View(0, new TensorShape(l.Lora.Rank, c.Tokens));
+    private Tensor DHidden(StepContext c, Linear l) => l.Lora is null ? default : c.Scratch.DLoraHidden.View(0, new TensorShape(l.Lora.Rank, c.Tokens));
     private Tensor Drop(StepContext c, Linear l) => c.Scratch.DropScratch.IsEmpty ? default : c.Matrix(c.Scratch.DropScratch, l.In);
 
     private void Fwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> outs, bool accumulate) =>

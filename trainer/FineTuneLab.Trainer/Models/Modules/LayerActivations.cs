@@ -24,7 +24,7 @@ public sealed class LayerActivations
         Act = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
         var hidden = new Dictionary<Linear, Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var l in adapted)
-            hidden[l] = a.Allocate(DType.F32, new TensorShape(maxTokens, l.Lora!.Rank));
+            hidden[l] = a.Allocate(DType.F32, new TensorShape(l.Lora!.Rank * maxTokens));
         LoraHidden = hidden;
     }
 
@@ -61,7 +61,7 @@ public sealed class BackwardScratch
         DAct = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
         DGate = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
         DUp = c.Mlp == MlpKind.SwiGlu ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
-        DLoraHidden = maxRank > 0 ? a.Allocate(DType.F32, new TensorShape(maxTokens, maxRank)) : default;
+        DLoraHidden = maxRank > 0 ? a.Allocate(DType.F32, new TensorShape(maxRank * maxTokens)) : default;
         var widest = Math.Max(Math.Max(c.HiddenSize, c.QDim), c.IntermediateSize);
         DropScratch = dropout ? a.Allocate(DType.F32, new TensorShape(maxTokens * widest)) : default;
     }
