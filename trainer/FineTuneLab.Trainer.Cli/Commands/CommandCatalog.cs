@@ -8,6 +8,7 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All() =>
     [
         VersionCommand.Create(),
+        BenchGemmCommand.Create(),
         DebugStepCommand.Create(),
         BenchCommand.Create(),
     ];

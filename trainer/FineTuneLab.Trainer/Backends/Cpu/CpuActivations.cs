@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using FineTuneLab.Trainer.Tensors;
 using static FineTuneLab.Trainer.Backends.Cpu.WorkerPoolExtensions;
 
@@ -10,6 +11,9 @@ internal static unsafe class CpuActivations
     private const float GeluBeta = (float)(1.4142135623730951 * 1.1283791670955126 * 0.5);
     private const float GeluKappa = 0.044715f;
 
+    // Vector math runs on sub-blocks this long, with their temporaries on the stack.
+    private const int Sub = 512;
+
     private struct SwiGlu : IParallelBody
     {
         public float* G, U, Y, DY, DG, DU; public long N; public bool Backward;
@@ -17,26 +21,30 @@ internal static unsafe class CpuActivations
         {
             var s = (long)item * ElementChunk;
             var e = Math.Min(N, s + ElementChunk);
-            if (!Backward)
+            var sig = stackalloc float[Sub];
+            var tmp = stackalloc float[Sub];
+            for (var b = s; b < e; b += Sub)
             {
-                for (var i = s; i < e; i++)
+                var n = (int)Math.Min(Sub, e - b);
+                var g = new ReadOnlySpan<float>(G + b, n);
+                var u = new ReadOnlySpan<float>(U + b, n);
+                var sg = new Span<float>(sig, n);
+                TensorPrimitives.Sigmoid(g, sg);
+                if (!Backward)
                 {
-                    var g = G[i];
-                    Y[i] = g / (1f + MathF.Exp(-g)) * U[i];
+                    var y = new Span<float>(Y + b, n);
+                    TensorPrimitives.Multiply(g, sg, y);
+                    TensorPrimitives.Multiply(y, u, y);
+                    continue;
                 }
-            }
-            else
-            {
-                for (var i = s; i < e; i++)
-                {
-                    var g = G[i];
-                    var u = U[i];
-                    var dy = DY[i];
-                    var sig = 1f / (1f + MathF.Exp(-g));
-                    var silu = g / (1f + MathF.Exp(-g));
-                    DU[i] = dy * silu;
-                    DG[i] = dy * u * (sig * (1f + g * (1f - sig)));
-                }
+                // silu(g) = g·σ(g); silu'(g) = σ(g)·(1 + g·(1 - σ(g)))
+                var t = new Span<float>(tmp, n);
+                var dy = new ReadOnlySpan<float>(DY + b, n);
+                for (var i = 0; i < n; i++) t[i] = sg[i] * (1f + g[i] * (1f - sg[i]));
+                TensorPrimitives.Multiply(g, sg, sg);          // sg = silu(g)
+                TensorPrimitives.Multiply(t, u, t);            // t = u·silu'(g)
+                TensorPrimitives.Multiply(dy, t, new Span<float>(DG + b, n));
+                TensorPrimitives.Multiply(dy, sg, new Span<float>(DU + b, n));
             }
         }
     }
@@ -68,30 +76,34 @@ internal static unsafe class CpuActivations
         {
             var s = (long)item * ElementChunk;
             var e = Math.Min(N, s + ElementChunk);
-            if (!Backward)
+            var th = stackalloc float[Sub];
+            for (var b = s; b < e; b += Sub)
             {
-                for (var i = s; i < e; i++)
+                var n = (int)Math.Min(Sub, e - b);
+                var x = new ReadOnlySpan<float>(X + b, n);
+                var t = new Span<float>(th, n);
+                for (var i = 0; i < n; i++)
                 {
-                    var x = X[i];
-                    var inner = GeluBeta * (x + GeluKappa * (x * x * x));
-                    Y[i] = 0.5f * x * (1f + MathF.Tanh(inner));
+                    var v = x[i];
+                    t[i] = GeluBeta * (v + GeluKappa * (v * v * v));
                 }
-            }
-            else
-            {
-                for (var i = s; i < e; i++)
+                TensorPrimitives.Tanh(t, t);
+                if (!Backward)
                 {
-                    var x = X[i];
-                    var xSq = x * x;
-                    var inner = GeluBeta * (x + GeluKappa * (xSq * x));
-                    var tanhInner = MathF.Tanh(inner);
-                    var left = 0.5f * x;
-                    var right = 1f + tanhInner;
-                    var leftDerivative = 0.5f * right;
+                    var y = Y + b;
+                    for (var i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1f + t[i]);
+                    continue;
+                }
+                var dy = DY + b;
+                var dx = DX + b;
+                for (var i = 0; i < n; i++)
+                {
+                    var v = x[i];
+                    var tanhInner = t[i];
+                    var leftDerivative = 0.5f * (1f + tanhInner);
                     var tanhDerivative = 1f - tanhInner * tanhInner;
-                    var innerDerivative = GeluBeta * (1f + 3f * GeluKappa * xSq);
-                    var rightDerivative = left * tanhDerivative * innerDerivative;
-                    DX[i] = DY[i] * (leftDerivative + rightDerivative);
+                    var innerDerivative = GeluBeta * (1f + 3f * GeluKappa * (v * v));
+                    dx[i] = dy[i] * (leftDerivative + 0.5f * v * tanhDerivative * innerDerivative);
                 }
             }
         }

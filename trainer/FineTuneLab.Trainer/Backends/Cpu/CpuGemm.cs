@@ -5,32 +5,36 @@ using FineTuneLab.Trainer.Tensors;
 namespace FineTuneLab.Trainer.Backends.Cpu;
 
 /// <summary>
-/// Single-precision GEMM in the Goto/BLIS form: C is walked in column blocks of NC and depth blocks of KC; for each,
-/// B is packed once (in NR-wide panels, transposed and bf16/fp16-widened while packing) and shared by all threads,
-/// then row blocks of about MC rows are spread over the threads, each packing its A block into MR-high panels and
-/// running a register-blocked FMA micro-kernel (6×32 with Vector512, 6×16 with Vector256). Every C element is
-/// accumulated over k in the same order whatever the thread count, so results are reproducible.
+/// Single-precision GEMM in the Goto/BLIS form. C is cut into a grid of tiles (column blocks of up to NC, split into
+/// row blocks only when there are too few columns to keep every thread busy); each tile is one work item that walks K
+/// in blocks of KC, packs its slice of B into NR-wide panels (transposed and bf16/fp16-widened while packing) and its
+/// A block into MR-high panels, and runs a register-blocked FMA micro-kernel (6×32 with Vector512, 6×16 with
+/// Vector256). Tiles share nothing, so one parallel region covers the whole GEMM; every C element is accumulated over
+/// k in the same order whatever the grid, so results are reproducible.
 /// </summary>
 internal sealed unsafe class CpuGemm : IDisposable
 {
     private const int MR = 6;
     private const int KcMax = 256;
     private const int McMax = 120;
-    private const int NcMax = 1024;
+    private const int NcMax = 512;
 
     private readonly WorkerPool _pool;
     private readonly int _nr;
-    private readonly NativeBuffer _packB;
+    private readonly NativeBuffer[] _packB;
     private readonly NativeBuffer[] _packA;
 
     public CpuGemm(WorkerPool pool)
     {
         _pool = pool;
         _nr = Vector512.IsHardwareAccelerated ? 32 : 16;
-        _packB = new NativeBuffer((long)KcMax * (NcMax + 32) * sizeof(float));
+        _packB = new NativeBuffer[pool.Threads];
         _packA = new NativeBuffer[pool.Threads];
         for (var i = 0; i < _packA.Length; i++)
+        {
+            _packB[i] = new NativeBuffer((long)KcMax * (NcMax + 32) * sizeof(float));
             _packA[i] = new NativeBuffer((long)(McMax + MR) * KcMax * sizeof(float));
+        }
     }
 
     /// <summary>Micro-tile width (columns per register block), for benchmarks and tests.</summary>
@@ -46,14 +50,18 @@ internal sealed unsafe class CpuGemm : IDisposable
         public bool TransA, TransB;
         public DType BType;
         public float Alpha, Beta;
-        // current block
-        public int Jc, Nc, Pc, Kc;
-        public bool FirstK;
-        public int RowBlocks, ColChunks, PanelsPerChunk;
+        public int KcEven;
+        public int RowBlocks, ColBlocks, PanelsPerCol;
         public int* RowStart;
-        public float* PackB;
+        public float** PackB;
         public float** PackA;
         public int NR;
+    }
+
+    // The current depth block of one tile, handed to the packing routines.
+    private struct Block
+    {
+        public int Pc, Kc;
     }
 
     public void Run(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta)
@@ -77,52 +85,42 @@ internal sealed unsafe class CpuGemm : IDisposable
             return;
         }
 
+        var threads = _pool.Threads;
         var job = new Job
         {
             A = a2.Ptr<float>(), B = (void*)b.Data, C = c2.Ptr<float>(),
             M = m, N = n, K = k,
             Lda = a2.Dim(1), Ldb = b.Dim(1), Ldc = n,
             TransA = transA, TransB = transB, BType = b.DType,
-            Alpha = alpha, Beta = beta,
-            PackB = (float*)_packB.Pointer, NR = _nr,
+            Alpha = alpha, Beta = beta, NR = _nr,
         };
-        var packA = stackalloc float*[_packA.Length];
-        for (var i = 0; i < _packA.Length; i++) packA[i] = (float*)_packA[i].Pointer;
+        var packA = stackalloc float*[threads];
+        var packB = stackalloc float*[threads];
+        for (var i = 0; i < threads; i++)
+        {
+            packA[i] = (float*)_packA[i].Pointer;
+            packB[i] = (float*)_packB[i].Pointer;
+        }
         job.PackA = packA;
+        job.PackB = packB;
 
-        // Row blocks: a multiple of the thread count, in whole MR units, as even as possible.
-        var threads = _pool.Threads;
+        var kBlocks = (k + KcMax - 1) / KcMax;
+        job.KcEven = (k + kBlocks - 1) / kBlocks;
+
+        // Column blocks of whole NR panels, as even as possible; then rows split until there are about two tiles per thread.
+        var panels = (n + _nr - 1) / _nr;
+        var colBlocks = (panels * _nr + NcMax - 1) / NcMax;
+        job.PanelsPerCol = (panels + colBlocks - 1) / colBlocks;
+        colBlocks = (panels + job.PanelsPerCol - 1) / job.PanelsPerCol;
+        job.ColBlocks = colBlocks;
         var units = (m + MR - 1) / MR;
-        var rowBlocks = Math.Max(1, (units * MR + McMax - 1) / McMax);
-        rowBlocks = Math.Min(units, (rowBlocks + threads - 1) / threads * threads);
+        var rowBlocks = threads == 1 || colBlocks >= 2 * threads ? 1 : Math.Min(units, (2 * threads + colBlocks - 1) / colBlocks);
         var rowStart = stackalloc int[rowBlocks + 1];
         for (var i = 0; i <= rowBlocks; i++) rowStart[i] = Math.Min(m, (int)((long)units * i / rowBlocks) * MR);
         job.RowStart = rowStart;
         job.RowBlocks = rowBlocks;
 
-        var kBlocks = (k + KcMax - 1) / KcMax;
-        var kcEven = (k + kBlocks - 1) / kBlocks;
-        var nBlocks = (n + NcMax - 1) / NcMax;
-        var ncEven = ((n + nBlocks - 1) / nBlocks + _nr - 1) / _nr * _nr;
-        for (var jc = 0; jc < n; jc += ncEven)
-        {
-            job.Jc = jc;
-            job.Nc = Math.Min(ncEven, n - jc);
-            var panels = (job.Nc + _nr - 1) / _nr;
-            // With few row blocks, also split the columns so every thread has work.
-            job.ColChunks = Math.Min(panels, Math.Max(1, (2 * threads + rowBlocks - 1) / rowBlocks));
-            job.PanelsPerChunk = (panels + job.ColChunks - 1) / job.ColChunks;
-            job.ColChunks = (panels + job.PanelsPerChunk - 1) / job.PanelsPerChunk;
-            for (var pc = 0; pc < k; pc += kcEven)
-            {
-                job.Pc = pc;
-                job.Kc = Math.Min(kcEven, k - pc);
-                job.FirstK = pc == 0;
-                var packItems = (panels + 3) / 4;
-                _pool.For(packItems, &PackBItem, &job);
-                _pool.For(rowBlocks * job.ColChunks, &ComputeItem, &job);
-            }
-        }
+        _pool.For(rowBlocks * colBlocks, &TileItem, &job);
     }
 
     private static void ScaleC(float* c, long count, float beta)
@@ -130,26 +128,77 @@ internal sealed unsafe class CpuGemm : IDisposable
         for (long i = 0; i < count; i++) c[i] = beta == 0 ? 0 : beta * c[i];
     }
 
-    private static void PackBItem(int item, int thread, void* context)
+    private static void TileItem(int item, int thread, void* context)
     {
         ref var job = ref *(Job*)context;
+        var colBlock = item % job.ColBlocks;
+        var rowBlock = item / job.ColBlocks;
+        var i0 = job.RowStart[rowBlock];
+        var i1 = job.RowStart[rowBlock + 1];
+        if (i1 <= i0) return;
         var nr = job.NR;
-        var panels = (job.Nc + nr - 1) / nr;
-        var end = Math.Min(panels, item * 4 + 4);
-        for (var p = item * 4; p < end; p++)
+        var j0 = colBlock * job.PanelsPerCol * nr;
+        if (j0 >= job.N) return;
+        var j1 = Math.Min(job.N, j0 + job.PanelsPerCol * nr);
+        var panels = (j1 - j0 + nr - 1) / nr;
+        var packA = job.PackA[thread];
+        var packB = job.PackB[thread];
+        var tile = stackalloc float[MR * 32];
+
+        for (var pc = 0; pc < job.K; pc += job.KcEven)
         {
-            var j0 = job.Jc + p * nr;
-            var cols = Math.Min(nr, job.N - j0);
-            PackBPanel(ref job, job.PackB + (long)p * nr * job.Kc, j0, cols);
+            var blk = new Block { Pc = pc, Kc = Math.Min(job.KcEven, job.K - pc) };
+            var kc = blk.Kc;
+            for (var p = 0; p < panels; p++)
+            {
+                var pj = j0 + p * nr;
+                PackBPanel(ref job, blk, packB + (long)p * nr * kc, pj, Math.Min(nr, j1 - pj));
+            }
+            var betaEff = pc == 0 ? job.Beta : 1f;
+            var alpha = job.Alpha;
+            for (var ic = i0; ic < i1; ic += McMax)
+            {
+                var rowsBlock = Math.Min(McMax, i1 - ic);
+                PackABlock(ref job, blk, packA, ic, rowsBlock);
+                for (var p = 0; p < panels; p++)
+                {
+                    var pj = j0 + p * nr;
+                    var cols = Math.Min(nr, j1 - pj);
+                    var bPanel = packB + (long)p * nr * kc;
+                    for (var i = 0; i < rowsBlock; i += MR)
+                    {
+                        var rows = Math.Min(MR, rowsBlock - i);
+                        var aPanel = packA + (long)i * kc;
+                        var cPtr = job.C + (long)(ic + i) * job.Ldc + pj;
+                        if (rows == MR && cols == nr)
+                        {
+                            if (nr == 32) Kernel6x32(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
+                            else Kernel6x16(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
+                        }
+                        else
+                        {
+                            if (nr == 32) Kernel6x32(kc, aPanel, bPanel, tile, nr, 1f, 0f);
+                            else Kernel6x16(kc, aPanel, bPanel, tile, nr, 1f, 0f);
+                            for (var r = 0; r < rows; r++)
+                            {
+                                var cr = cPtr + (long)r * job.Ldc;
+                                var tr = tile + r * nr;
+                                for (var c = 0; c < cols; c++)
+                                    cr[c] = betaEff == 0f ? alpha * tr[c] : MathF.FusedMultiplyAdd(betaEff, cr[c], alpha * tr[c]);
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
     // Packed B panel: Kc rows of NR floats; element (k, c) = op(B)[pc + k, j0 + c], zero beyond the last column.
-    private static void PackBPanel(ref Job job, float* dst, int j0, int cols)
+    private static void PackBPanel(ref Job job, in Block blk, float* dst, int j0, int cols)
     {
         var nr = job.NR;
-        var kc = job.Kc;
-        var pc = job.Pc;
+        var kc = blk.Kc;
+        var pc = blk.Pc;
         long ldb = job.Ldb;
         if (!job.TransB)
         {
@@ -227,63 +276,11 @@ internal sealed unsafe class CpuGemm : IDisposable
         for (; i < count; i++) dst[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
     }
 
-    private static void ComputeItem(int item, int thread, void* context)
-    {
-        ref var job = ref *(Job*)context;
-        var rowBlock = item / job.ColChunks;
-        var chunk = item % job.ColChunks;
-        var i0 = job.RowStart[rowBlock];
-        var i1 = job.RowStart[rowBlock + 1];
-        if (i1 <= i0) return;
-        var nr = job.NR;
-        var panels = (job.Nc + nr - 1) / nr;
-        var p0 = chunk * job.PanelsPerChunk;
-        var p1 = Math.Min(panels, p0 + job.PanelsPerChunk);
-        if (p1 <= p0) return;
-
-        var packA = job.PackA[thread];
-        PackABlock(ref job, packA, i0, i1 - i0);
-
-        var kc = job.Kc;
-        var betaEff = job.FirstK ? job.Beta : 1f;
-        var alpha = job.Alpha;
-        var tile = stackalloc float[MR * 32];
-        for (var p = p0; p < p1; p++)
-        {
-            var j0 = job.Jc + p * nr;
-            var cols = Math.Min(nr, job.N - j0);
-            var bPanel = job.PackB + (long)p * nr * kc;
-            for (var i = i0; i < i1; i += MR)
-            {
-                var rows = Math.Min(MR, i1 - i);
-                var aPanel = packA + (long)(i - i0) * kc;
-                var cPtr = job.C + (long)i * job.Ldc + j0;
-                if (rows == MR && cols == nr)
-                {
-                    if (nr == 32) Kernel6x32(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
-                    else Kernel6x16(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
-                }
-                else
-                {
-                    if (nr == 32) Kernel6x32(kc, aPanel, bPanel, tile, nr, 1f, 0f);
-                    else Kernel6x16(kc, aPanel, bPanel, tile, nr, 1f, 0f);
-                    for (var r = 0; r < rows; r++)
-                    {
-                        var cr = cPtr + (long)r * job.Ldc;
-                        var tr = tile + r * nr;
-                        for (var c = 0; c < cols; c++)
-                            cr[c] = betaEff == 0f ? alpha * tr[c] : MathF.FusedMultiplyAdd(betaEff, cr[c], alpha * tr[c]);
-                    }
-                }
-            }
-        }
-    }
-
     // Packed A block: panels of MR rows; panel element (k, r) = op(A)[i0 + r, pc + k], zero beyond the last row.
-    private static void PackABlock(ref Job job, float* dst, int i0, int rows)
+    private static void PackABlock(ref Job job, in Block blk, float* dst, int i0, int rows)
     {
-        var kc = job.Kc;
-        var pc = job.Pc;
+        var kc = blk.Kc;
+        var pc = blk.Pc;
         long lda = job.Lda;
         for (var r0 = 0; r0 < rows; r0 += MR)
         {
@@ -422,7 +419,7 @@ internal sealed unsafe class CpuGemm : IDisposable
 
     public void Dispose()
     {
-        _packB.Dispose();
+        foreach (var p in _packB) p.Dispose();
         foreach (var p in _packA) p.Dispose();
     }
 }

@@ -8,6 +8,7 @@ namespace FineTuneLab.Trainer.Backends.Cpu;
 internal static unsafe class CpuNorms
 {
     private const int RowsPerItem = 16;
+    private const int Sub = 512;
 
     private struct RmsForward : IParallelBody
     {
@@ -44,20 +45,34 @@ internal static unsafe class CpuNorms
         public void Execute(int item, int thread)
         {
             var end = Math.Min(Rows, (long)(item + 1) * RowsPerItem);
+            var g = stackalloc float[Sub];
             for (var r = (long)item * RowsPerItem; r < end; r++)
             {
                 var dy = DY + r * C;
                 var x = X + r * C;
                 var dx = DX + r * C;
                 var rstd = Rstd[r];
-                // dx = rstd * (g - x * rstd² * mean(g·x)), g = dy·w
+                // dx = rstd * (g - x * rstd² * mean(g·x)), g = dy·w; in sub-blocks with g on the stack
                 var dot = 0f;
-                for (var i = 0; i < C; i++) dot += dy[i] * W[i] * x[i];
+                for (var c0 = 0; c0 < C; c0 += Sub)
+                {
+                    var n = Math.Min(Sub, C - c0);
+                    var gs = new Span<float>(g, n);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(dy + c0, n), new ReadOnlySpan<float>(W + c0, n), gs);
+                    dot += TensorPrimitives.Dot(gs, new ReadOnlySpan<float>(x + c0, n));
+                }
                 var coef = rstd * rstd * rstd * dot / C;
-                if (Accumulate)
-                    for (var i = 0; i < C; i++) dx[i] += rstd * dy[i] * W[i] - coef * x[i];
-                else
-                    for (var i = 0; i < C; i++) dx[i] = rstd * dy[i] * W[i] - coef * x[i];
+                for (var c0 = 0; c0 < C; c0 += Sub)
+                {
+                    var n = Math.Min(Sub, C - c0);
+                    var gs = new Span<float>(g, n);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(dy + c0, n), new ReadOnlySpan<float>(W + c0, n), gs);
+                    TensorPrimitives.Multiply(gs, rstd, gs);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(x + c0, n), -coef, gs, gs);
+                    var dxs = new Span<float>(dx + c0, n);
+                    if (Accumulate) TensorPrimitives.Add(dxs, gs, dxs);
+                    else gs.CopyTo(dxs);
+                }
             }
         }
     }
@@ -70,16 +85,25 @@ internal static unsafe class CpuNorms
         {
             var c0 = item * CpuElementwise.ColumnChunk;
             var n = Math.Min(CpuElementwise.ColumnChunk, C - c0);
+            var xhat = stackalloc float[CpuElementwise.ColumnChunk];
+            var xh = new Span<float>(xhat, n);
             for (long r = 0; r < Rows; r++)
             {
-                var dy = DY + r * C + c0;
-                var x = X + r * C + c0;
+                var dy = new ReadOnlySpan<float>(DY + r * C + c0, n);
+                var x = new ReadOnlySpan<float>(X + r * C + c0, n);
                 var mean = Mean == null ? 0f : Mean[r];
-                var rstd = Rstd[r];
                 if (DW != null)
-                    for (var i = 0; i < n; i++) DW[c0 + i] += dy[i] * ((x[i] - mean) * rstd);
+                {
+                    var dw = new Span<float>(DW + c0, n);
+                    TensorPrimitives.Subtract(x, mean, xh);
+                    TensorPrimitives.Multiply(xh, Rstd[r], xh);
+                    TensorPrimitives.MultiplyAdd(dy, xh, dw, dw);
+                }
                 if (DB != null)
-                    for (var i = 0; i < n; i++) DB[c0 + i] += dy[i];
+                {
+                    var db = new Span<float>(DB + c0, n);
+                    TensorPrimitives.Add(db, dy, db);
+                }
             }
         }
     }
