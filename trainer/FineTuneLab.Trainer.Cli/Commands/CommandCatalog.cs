@@ -10,5 +10,8 @@ internal static class CommandCatalog
         VersionCommand.Create(),
         ValidateCommand.Create(),
         TokenizeCommand.Create(),
+        BenchGemmCommand.Create(),
+        DebugStepCommand.Create(),
+        BenchCommand.Create(),
     ];
 }

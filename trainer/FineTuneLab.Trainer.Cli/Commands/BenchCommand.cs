@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Text.Json;
+using FineTuneLab.Trainer.Backends.Cpu;
+using FineTuneLab.Trainer.Training;
+
+namespace FineTuneLab.Trainer.Cli.Commands;
+
+/// <summary>ftl-train bench: LoRA training steps (forward, backward, AdamW) of a preset shape on random tokens.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string>("--preset") { Description = "tiny or smol135", Required = true };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
+        var weights = new Option<string>("--weights") { Description = "frozen weights in fp32 or bf16", DefaultValueFactory = _ => "fp32" };
+        var steps = new Option<int>("--steps") { Description = "timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "print one JSON line" };
+        var command = new Command("bench", "Time LoRA training steps on random tokens (tokens/s, step ms, peak RSS, GFLOP/s)")
+        {
+            preset, threads, weights, steps, json,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var p = BenchPreset.Named(parse.GetValue(preset)!);
+                var dtype = WeightDTypeOption.Parse(parse.GetValue(weights)) ?? Tensors.DType.F32;
+                int n = parse.GetValue(steps);
+                if (n < 1) throw new ArgumentException("--steps must be at least 1");
+                using var backend = new CpuBackend(parse.GetValue(threads));
+                var r = TrainingBenchmark.Run(backend, backend.Threads, p, dtype, n);
+                if (parse.GetValue(json))
+                    Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+                else
+                    Console.WriteLine($"{r.Preset} ({r.Weights} weights, {r.Threads} threads): {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F1} ms " +
+                        $"(min {r.StepMsMin:F1}, max {r.StepMsMax:F1}), {r.Gflops:F1} GFLOP/s (MFU {r.Mfu:P1} of ~{r.PeakGflops:F0}), " +
+                        $"peak RSS {r.PeakRssMb:F0} MB, frozen weights {r.FrozenWeightMb:F0} MB, loss {r.FirstLoss:F3} -> {r.LastLoss:F3}");
+                return 0;
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"bench: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+}

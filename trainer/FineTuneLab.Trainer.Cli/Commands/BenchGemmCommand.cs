@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using FineTuneLab.Trainer.Backends.Cpu;
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Cli.Commands;
+
+/// <summary>
+/// Hidden benchmark of the CPU backend's GEMM (scripts/bench-gemm runs it beside PyTorch): prints one tab-separated
+/// line per shape with the best GFLOP/s over several timed batches.
+/// </summary>
+internal static class BenchGemmCommand
+{
+    public static Command Create()
+    {
+        var shapes = new Option<string>("--shapes")
+        {
+            Description = "semicolon-separated NAME,M,N,K,TRANSA,TRANSB (0/1) shapes",
+            Required = true,
+        };
+        var threads = new Option<int>("--threads") { Description = "worker threads", DefaultValueFactory = _ => 2 };
+        var seconds = new Option<double>("--seconds") { Description = "timed seconds per shape", DefaultValueFactory = _ => 0.5 };
+        var bf16 = new Option<bool>("--bf16-b") { Description = "also time B (the weight) in bf16" };
+        var command = new Command("bench-gemm", "Benchmark the CPU GEMM on given shapes (GFLOP/s)") { Hidden = true };
+        command.Options.Add(shapes);
+        command.Options.Add(threads);
+        command.Options.Add(seconds);
+        command.Options.Add(bf16);
+        command.SetAction(parse =>
+        {
+            var list = Parse(parse.GetValue(shapes)!);
+            using var backend = new CpuBackend(parse.GetValue(threads));
+            Console.WriteLine("name\tM\tN\tK\ttransA\ttransB\tgflops_f32\tgflops_bf16b");
+            foreach (var s in list)
+            {
+                var f32 = Measure(backend, s, DType.F32, parse.GetValue(seconds));
+                var b16 = parse.GetValue(bf16) ? Measure(backend, s, DType.BF16, parse.GetValue(seconds)) : double.NaN;
+                Console.WriteLine(string.Join('\t', s.Name, s.M, s.N, s.K, s.TransA ? 1 : 0, s.TransB ? 1 : 0,
+                    f32.ToString("F1", CultureInfo.InvariantCulture), b16.ToString("F1", CultureInfo.InvariantCulture)));
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private sealed record Shape(string Name, int M, int N, int K, bool TransA, bool TransB);
+
+    private static List<Shape> Parse(string text)
+    {
+        var result = new List<Shape>();
+        foreach (var item in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var f = item.Split(',');
+            if (f.Length != 6 || !int.TryParse(f[1], out var m) || !int.TryParse(f[2], out var n) || !int.TryParse(f[3], out var k))
+                throw new ArgumentException($"--shapes: '{item}' is not NAME,M,N,K,TRANSA,TRANSB");
+            result.Add(new Shape(f[0], m, n, k, f[4] == "1", f[5] == "1"));
+        }
+        return result;
+    }
+
+    private static double Measure(CpuBackend backend, Shape s, DType bType, double seconds)
+    {
+        var rng = new Random(1);
+        using var a = new NativeBuffer((long)s.M * s.K * 4);
+        using var b = new NativeBuffer((long)s.K * s.N * bType.SizeOf());
+        using var c = new NativeBuffer((long)s.M * s.N * 4);
+        var ta = a.AsTensor(DType.F32, s.TransA ? new TensorShape(s.K, s.M) : new TensorShape(s.M, s.K));
+        var tb = b.AsTensor(bType, s.TransB ? new TensorShape(s.N, s.K) : new TensorShape(s.K, s.N));
+        var tc = c.AsTensor(DType.F32, new TensorShape(s.M, s.N));
+        foreach (ref var v in ta.AsFloat()) v = (float)(rng.NextDouble() - 0.5);
+        if (bType == DType.F32) foreach (ref var v in tb.AsFloat()) v = (float)(rng.NextDouble() - 0.5);
+        else foreach (ref var v in tb.AsHalfBits()) v = HalfConvert.FloatToBf16((float)(rng.NextDouble() - 0.5));
+
+        var flops = 2.0 * s.M * s.N * s.K;
+        backend.Gemm(ta, s.TransA, tb, s.TransB, tc);
+        // batches of about 50 ms; the best batch is the least disturbed by other load on the machine
+        var perCall = Stopwatch.StartNew();
+        backend.Gemm(ta, s.TransA, tb, s.TransB, tc);
+        var calls = Math.Max(1, (int)(0.05 / Math.Max(perCall.Elapsed.TotalSeconds, 1e-6)));
+        var best = double.MaxValue;
+        var total = Stopwatch.StartNew();
+        do
+        {
+            var sw = Stopwatch.StartNew();
+            for (var i = 0; i < calls; i++) backend.Gemm(ta, s.TransA, tb, s.TransB, tc);
+            best = Math.Min(best, sw.Elapsed.TotalSeconds / calls);
+        } while (total.Elapsed.TotalSeconds < seconds);
+        return flops / best / 1e9;
+    }
+}

@@ -1,0 +1,149 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using FineTuneLab.Trainer.Tensors;
+using static FineTuneLab.Trainer.Backends.Cpu.WorkerPoolExtensions;
+
+namespace FineTuneLab.Trainer.Backends.Cpu;
+
+/// <summary>SwiGLU, GELU (tanh) and dropout, elementwise in fixed chunks, with PyTorch's formulas.</summary>
+internal static unsafe class CpuActivations
+{
+    // PyTorch's kBeta = sqrt(2) * (2/sqrt(pi)) * 0.5 and kKappa.
+    private const float GeluBeta = (float)(1.4142135623730951 * 1.1283791670955126 * 0.5);
+    private const float GeluKappa = 0.044715f;
+
+    // Vector math runs on sub-blocks this long, with their temporaries on the stack.
+    private const int Sub = 512;
+
+    private struct SwiGlu : IParallelBody
+    {
+        public float* G, U, Y, DY, DG, DU; public long N; public bool Backward;
+        public void Execute(int item, int thread)
+        {
+            var s = (long)item * ElementChunk;
+            var e = Math.Min(N, s + ElementChunk);
+            var sig = stackalloc float[Sub];
+            var tmp = stackalloc float[Sub];
+            for (var b = s; b < e; b += Sub)
+            {
+                var n = (int)Math.Min(Sub, e - b);
+                var g = new ReadOnlySpan<float>(G + b, n);
+                var u = new ReadOnlySpan<float>(U + b, n);
+                var sg = new Span<float>(sig, n);
+                TensorPrimitives.Sigmoid(g, sg);
+                if (!Backward)
+                {
+                    var y = new Span<float>(Y + b, n);
+                    TensorPrimitives.Multiply(g, sg, y);
+                    TensorPrimitives.Multiply(y, u, y);
+                    continue;
+                }
+                // silu(g) = g·σ(g); silu'(g) = σ(g)·(1 + g·(1 - σ(g)))
+                var t = new Span<float>(tmp, n);
+                var dy = new ReadOnlySpan<float>(DY + b, n);
+                for (var i = 0; i < n; i++) t[i] = sg[i] * (1f + g[i] * (1f - sg[i]));
+                TensorPrimitives.Multiply(g, sg, sg);          // sg = silu(g)
+                TensorPrimitives.Multiply(t, u, t);            // t = u·silu'(g)
+                TensorPrimitives.Multiply(dy, t, new Span<float>(DG + b, n));
+                TensorPrimitives.Multiply(dy, sg, new Span<float>(DU + b, n));
+            }
+        }
+    }
+
+    public static void SwiGluForward(WorkerPool pool, Tensor gate, Tensor up, Tensor y)
+    {
+        Check.F32(gate, "SwiGLU gate");
+        Check.Same(gate, up, "SwiGLU up");
+        Check.Same(gate, y, "SwiGLU output");
+        var body = new SwiGlu { G = gate.Ptr<float>(), U = up.Ptr<float>(), Y = y.Ptr<float>(), N = gate.Count };
+        pool.Run(Chunks(gate.Count, ElementChunk), ref body);
+    }
+
+    public static void SwiGluBackward(WorkerPool pool, Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
+    {
+        Check.F32(gate, "SwiGLU gate");
+        Check.Same(gate, up, "SwiGLU up");
+        Check.Same(gate, dY, "SwiGLU dY");
+        Check.Same(gate, dGate, "SwiGLU dGate");
+        Check.Same(gate, dUp, "SwiGLU dUp");
+        var body = new SwiGlu { G = gate.Ptr<float>(), U = up.Ptr<float>(), DY = dY.Ptr<float>(), DG = dGate.Ptr<float>(), DU = dUp.Ptr<float>(), N = gate.Count, Backward = true };
+        pool.Run(Chunks(gate.Count, ElementChunk), ref body);
+    }
+
+    private struct Gelu : IParallelBody
+    {
+        public float* X, Y, DY, DX; public long N; public bool Backward;
+        public void Execute(int item, int thread)
+        {
+            var s = (long)item * ElementChunk;
+            var e = Math.Min(N, s + ElementChunk);
+            var th = stackalloc float[Sub];
+            for (var b = s; b < e; b += Sub)
+            {
+                var n = (int)Math.Min(Sub, e - b);
+                var x = new ReadOnlySpan<float>(X + b, n);
+                var t = new Span<float>(th, n);
+                for (var i = 0; i < n; i++)
+                {
+                    var v = x[i];
+                    t[i] = GeluBeta * (v + GeluKappa * (v * v * v));
+                }
+                TensorPrimitives.Tanh(t, t);
+                if (!Backward)
+                {
+                    var y = Y + b;
+                    for (var i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1f + t[i]);
+                    continue;
+                }
+                var dy = DY + b;
+                var dx = DX + b;
+                for (var i = 0; i < n; i++)
+                {
+                    var v = x[i];
+                    var tanhInner = t[i];
+                    var leftDerivative = 0.5f * (1f + tanhInner);
+                    var tanhDerivative = 1f - tanhInner * tanhInner;
+                    var innerDerivative = GeluBeta * (1f + 3f * GeluKappa * (v * v));
+                    dx[i] = dy[i] * (leftDerivative + 0.5f * v * tanhDerivative * innerDerivative);
+                }
+            }
+        }
+    }
+
+    public static void GeluForward(WorkerPool pool, Tensor x, Tensor y)
+    {
+        Check.F32(x, "GELU input");
+        Check.Same(x, y, "GELU output");
+        var body = new Gelu { X = x.Ptr<float>(), Y = y.Ptr<float>(), N = x.Count };
+        pool.Run(Chunks(x.Count, ElementChunk), ref body);
+    }
+
+    public static void GeluBackward(WorkerPool pool, Tensor dY, Tensor x, Tensor dX)
+    {
+        Check.F32(x, "GELU input");
+        Check.Same(x, dY, "GELU dY");
+        Check.Same(x, dX, "GELU dX");
+        var body = new Gelu { X = x.Ptr<float>(), DY = dY.Ptr<float>(), DX = dX.Ptr<float>(), N = x.Count, Backward = true };
+        pool.Run(Chunks(x.Count, ElementChunk), ref body);
+    }
+
+    private struct DropoutBody : IParallelBody
+    {
+        public float* X, Y; public long N; public float P, KeepScale; public ulong Seed;
+        public void Execute(int item, int thread)
+        {
+            var s = (long)item * ElementChunk;
+            var e = Math.Min(N, s + ElementChunk);
+            for (var i = s; i < e; i++)
+                Y[i] = DropoutMask.Keep(Seed, i, P) ? X[i] * KeepScale : 0f;
+        }
+    }
+
+    public static void Dropout(WorkerPool pool, Tensor x, float p, ulong seed, Tensor y)
+    {
+        Check.F32(x, "dropout input");
+        Check.Same(x, y, "dropout output");
+        if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
+        var body = new DropoutBody { X = x.Ptr<float>(), Y = y.Ptr<float>(), N = x.Count, P = p, KeepScale = 1f / (1f - p), Seed = seed };
+        pool.Run(Chunks(x.Count, ElementChunk), ref body);
+    }
+}

@@ -1,0 +1,194 @@
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Backends.Cpu;
+
+/// <summary>
+/// The reference backend: runs everywhere, SIMD through System.Runtime.Intrinsics / TensorPrimitives, threads through
+/// a persistent <see cref="WorkerPool"/> with fixed work partitions (bit-identical results for a given thread count).
+/// </summary>
+public sealed class CpuBackend : IBackend
+{
+    private readonly WorkerPool _pool;
+    private readonly CpuGemm _gemm;
+    private readonly ScratchPool _scratch;
+
+    /// <param name="threads">Worker threads including the caller; defaults to the machine's logical cores.</param>
+    public CpuBackend(int? threads = null)
+    {
+        Threads = threads ?? Environment.ProcessorCount;
+        _pool = new WorkerPool(Threads);
+        _gemm = new CpuGemm(_pool);
+        _scratch = new ScratchPool(Threads);
+    }
+
+    public string Name => "cpu";
+    public int Threads { get; }
+    public MemoryLocation Location => MemoryLocation.Host;
+
+    public IMemoryBlock AllocateMemory(long bytes) => new NativeBuffer(bytes);
+
+    public void Upload(Tensor hostSource, Tensor destination) => Copy(hostSource, destination);
+    public void Download(Tensor source, Tensor hostDestination) => Copy(source, hostDestination);
+    public void Synchronize() { }
+
+    public void Fill(Tensor x, float value)
+    {
+        Check.F32(x, "fill target");
+        CpuElementwise.Fill(_pool, x, value);
+    }
+
+    public unsafe void Zero(Tensor x)
+    {
+        Check.Host(x, "zero target");
+        CpuElementwise.CopyBytes(_pool, null, (byte*)x.Data, x.Bytes);
+    }
+
+    public unsafe void Copy(Tensor source, Tensor destination)
+    {
+        Check.Host(source, "copy source");
+        Check.Host(destination, "copy destination");
+        if (source.DType != destination.DType || source.Count != destination.Count)
+            throw new ArgumentException($"copy needs the same dtype and element count: {source} -> {destination}");
+        if (source.Data == destination.Data) return;
+        CpuElementwise.CopyBytes(_pool, (byte*)source.Data, (byte*)destination.Data, source.Bytes);
+    }
+
+    public void Convert(Tensor source, Tensor destination)
+    {
+        Check.Host(source, "convert source");
+        Check.Host(destination, "convert destination");
+        if (source.Count != destination.Count)
+            throw new ArgumentException($"convert needs the same element count: {source} -> {destination}");
+        foreach (var t in new[] { source.DType, destination.DType })
+            if (t is not (DType.F32 or DType.BF16 or DType.F16))
+                throw new ArgumentException($"convert handles F32, BF16 and F16, not {t}");
+        if (source.DType == destination.DType) { Copy(source, destination); return; }
+        CpuElementwise.Convert(_pool, source, destination);
+    }
+
+    public void Add(Tensor a, Tensor b, Tensor y)
+    {
+        Check.F32(a, "add a");
+        Check.Same(a, b, "add b");
+        Check.Same(a, y, "add y");
+        CpuElementwise.Add(_pool, a, b, y);
+    }
+
+    public void Axpy(float alpha, Tensor x, Tensor y)
+    {
+        Check.F32(x, "axpy x");
+        Check.Same(x, y, "axpy y");
+        CpuElementwise.Axpy(_pool, alpha, x, y);
+    }
+
+    public void Scale(Tensor x, float alpha, Tensor y)
+    {
+        Check.F32(x, "scale x");
+        Check.Same(x, y, "scale y");
+        CpuElementwise.Scale(_pool, x, alpha, y);
+    }
+
+    public void AddBias(Tensor y, Tensor bias)
+    {
+        Check.F32(y, "bias target");
+        Check.Vector(bias, y.Shape.Last, "bias");
+        CpuElementwise.AddBias(_pool, y, bias);
+    }
+
+    public void BiasGrad(Tensor dY, Tensor dBias)
+    {
+        Check.F32(dY, "bias grad dY");
+        Check.Vector(dBias, dY.Shape.Last, "bias grad dBias");
+        CpuElementwise.BiasGrad(_pool, dY, dBias);
+    }
+
+    public double SumOfSquares(Tensor x)
+    {
+        Check.F32(x, "sum of squares input");
+        return CpuElementwise.SumOfSquares(_pool, x, _scratch);
+    }
+
+    public void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f)
+    {
+        Check.Host(a, "GEMM A");
+        Check.Host(b, "GEMM B");
+        Check.Host(c, "GEMM C");
+        _gemm.Run(a, transA, b, transB, c, alpha, beta);
+    }
+
+    public void EmbeddingForward(Tensor ids, Tensor table, Tensor output, bool accumulate = false) =>
+        CpuEmbedding.EmbeddingForward(_pool, ids, table, output, accumulate);
+
+    public void EmbeddingBackward(Tensor ids, Tensor dOutput, Tensor dTable) =>
+        CpuEmbedding.EmbeddingBackward(_pool, ids, dOutput, dTable);
+
+    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    {
+        Check.F32(x, "RMSNorm x");
+        CpuNorms.RmsNormForward(_pool, x, weight, eps, y, rstd);
+    }
+
+    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false)
+    {
+        Check.F32(x, "RMSNorm x");
+        CpuNorms.RmsNormBackward(_pool, dY, x, weight, rstd, dX, dWeight, accumulateDx);
+    }
+
+    public void LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
+    {
+        Check.F32(x, "LayerNorm x");
+        CpuNorms.LayerNormForward(_pool, x, weight, bias, eps, y, mean, rstd);
+    }
+
+    public void LayerNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dX, Tensor dWeight, Tensor dBias, bool accumulateDx = false)
+    {
+        Check.F32(x, "LayerNorm x");
+        Check.Vector(mean, x.Shape.Rows, "LayerNorm mean");
+        Check.Vector(rstd, x.Shape.Rows, "LayerNorm rstd");
+        CpuNorms.LayerNormBackward(_pool, dY, x, weight, mean, rstd, dX, dWeight, dBias, accumulateDx);
+    }
+
+    public void RopeForward(Tensor x, Tensor positions, Tensor cos, Tensor sin, Tensor y) =>
+        CpuRope.Apply(_pool, x, positions, cos, sin, y, inverse: false);
+
+    public void RopeBackward(Tensor dY, Tensor positions, Tensor cos, Tensor sin, Tensor dX) =>
+        CpuRope.Apply(_pool, dY, positions, cos, sin, dX, inverse: true);
+
+    public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow, Tensor output, Tensor logSumExp) =>
+        CpuAttention.AttentionForward(_pool, _scratch, q, k, v, segmentIds, scale, slidingWindow, output, logSumExp);
+
+    public void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow,
+        Tensor output, Tensor logSumExp, Tensor dQ, Tensor dK, Tensor dV) =>
+        CpuAttention.AttentionBackward(_pool, _scratch, dOutput, q, k, v, segmentIds, scale, slidingWindow, output, logSumExp, dQ, dK, dV);
+
+    public void SwiGluForward(Tensor gate, Tensor up, Tensor y) => CpuActivations.SwiGluForward(_pool, gate, up, y);
+
+    public void SwiGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
+        CpuActivations.SwiGluBackward(_pool, dY, gate, up, dGate, dUp);
+
+    public void GeluTanhForward(Tensor x, Tensor y) => CpuActivations.GeluForward(_pool, x, y);
+
+    public void GeluTanhBackward(Tensor dY, Tensor x, Tensor dX) => CpuActivations.GeluBackward(_pool, dY, x, dX);
+
+    public void Dropout(Tensor x, float p, ulong seed, Tensor y) => CpuActivations.Dropout(_pool, x, p, seed, y);
+
+    public CrossEntropyResult LmHeadCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, Tensor logitsScratch, float gradScale,
+        Tensor dHidden, Tensor dWeight)
+    {
+        Check.Host(weight, "LM head weight");
+        return CpuCrossEntropy.Run(_pool, _gemm, _scratch, hidden, weight, targets, logitsScratch, gradScale, dHidden, dWeight);
+    }
+
+    public void AdamWStep(Tensor param, Tensor grad, Tensor m, Tensor v, in AdamWHyperparameters hyper) =>
+        CpuOptimizer.AdamWStep(_pool, param, grad, m, v, hyper);
+
+    public void DequantizeNf4(Tensor packed, Tensor absmax, int blockSize, Tensor output) =>
+        CpuQuantized.DequantizeNf4(_pool, packed, absmax, blockSize, output);
+
+    public void Dispose()
+    {
+        _gemm.Dispose();
+        _scratch.Dispose();
+        _pool.Dispose();
+    }
+}

@@ -1,0 +1,425 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Backends.Cpu;
+
+/// <summary>
+/// Single-precision GEMM in the Goto/BLIS form. C is cut into a grid of tiles (column blocks of up to NC, split into
+/// row blocks only when there are too few columns to keep every thread busy); each tile is one work item that walks K
+/// in blocks of KC, packs its slice of B into NR-wide panels (transposed and bf16/fp16-widened while packing) and its
+/// A block into MR-high panels, and runs a register-blocked FMA micro-kernel (6×32 with Vector512, 6×16 with
+/// Vector256). Tiles share nothing, so one parallel region covers the whole GEMM; every C element is accumulated over
+/// k in the same order whatever the grid, so results are reproducible.
+/// </summary>
+internal sealed unsafe class CpuGemm : IDisposable
+{
+    private const int MR = 6;
+    private const int KcMax = 256;
+    private const int McMax = 120;
+    private const int NcMax = 512;
+
+    private readonly WorkerPool _pool;
+    private readonly int _nr;
+    private readonly NativeBuffer[] _packB;
+    private readonly NativeBuffer[] _packA;
+
+    public CpuGemm(WorkerPool pool)
+    {
+        _pool = pool;
+        _nr = Vector512.IsHardwareAccelerated ? 32 : 16;
+        _packB = new NativeBuffer[pool.Threads];
+        _packA = new NativeBuffer[pool.Threads];
+        for (var i = 0; i < _packA.Length; i++)
+        {
+            _packB[i] = new NativeBuffer((long)KcMax * (NcMax + 32) * sizeof(float));
+            _packA[i] = new NativeBuffer((long)(McMax + MR) * KcMax * sizeof(float));
+        }
+    }
+
+    /// <summary>Micro-tile width (columns per register block), for benchmarks and tests.</summary>
+    public int NR => _nr;
+
+    private struct Job
+    {
+        public float* A;
+        public void* B;
+        public float* C;
+        public int M, N, K;
+        public int Lda, Ldb, Ldc;
+        public bool TransA, TransB;
+        public DType BType;
+        public float Alpha, Beta;
+        public int KcEven;
+        public int RowBlocks, ColBlocks, PanelsPerCol;
+        public int* RowStart;
+        public float** PackB;
+        public float** PackA;
+        public int NR;
+    }
+
+    // The current depth block of one tile, handed to the packing routines.
+    private struct Block
+    {
+        public int Pc, Kc;
+    }
+
+    public void Run(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta)
+    {
+        if (a.DType != DType.F32) throw new ArgumentException($"GEMM A must be F32, got {a.DType}");
+        if (c.DType != DType.F32) throw new ArgumentException($"GEMM C must be F32, got {c.DType}");
+        if (b.DType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"GEMM B must be F32, BF16 or F16, got {b.DType}");
+        if (b.Rank != 2) throw new ArgumentException($"GEMM B must be 2-D, got {b.Shape}");
+        var a2 = a.As2D();
+        var c2 = c.As2D();
+        int m = transA ? a2.Dim(1) : a2.Dim(0);
+        int k = transA ? a2.Dim(0) : a2.Dim(1);
+        int kb = transB ? b.Dim(1) : b.Dim(0);
+        int n = transB ? b.Dim(0) : b.Dim(1);
+        if (kb != k) throw new ArgumentException($"GEMM inner dimensions differ: op(A) {m}x{k} (A {a.Shape}, transA={transA}), op(B) {kb}x{n} (B {b.Shape}, transB={transB})");
+        if (c2.Dim(0) != m || c2.Dim(1) != n) throw new ArgumentException($"GEMM C is {c.Shape}, expected [{m}, {n}]");
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            ScaleC(c2.Ptr<float>(), (long)m * n, beta);
+            return;
+        }
+
+        var threads = _pool.Threads;
+        var job = new Job
+        {
+            A = a2.Ptr<float>(), B = (void*)b.Data, C = c2.Ptr<float>(),
+            M = m, N = n, K = k,
+            Lda = a2.Dim(1), Ldb = b.Dim(1), Ldc = n,
+            TransA = transA, TransB = transB, BType = b.DType,
+            Alpha = alpha, Beta = beta, NR = _nr,
+        };
+        var packA = stackalloc float*[threads];
+        var packB = stackalloc float*[threads];
+        for (var i = 0; i < threads; i++)
+        {
+            packA[i] = (float*)_packA[i].Pointer;
+            packB[i] = (float*)_packB[i].Pointer;
+        }
+        job.PackA = packA;
+        job.PackB = packB;
+
+        var kBlocks = (k + KcMax - 1) / KcMax;
+        job.KcEven = (k + kBlocks - 1) / kBlocks;
+
+        // Column blocks of whole NR panels, as even as possible; then rows split until there are about two tiles per thread.
+        var panels = (n + _nr - 1) / _nr;
+        var colBlocks = (panels * _nr + NcMax - 1) / NcMax;
+        job.PanelsPerCol = (panels + colBlocks - 1) / colBlocks;
+        colBlocks = (panels + job.PanelsPerCol - 1) / job.PanelsPerCol;
+        job.ColBlocks = colBlocks;
+        var units = (m + MR - 1) / MR;
+        var rowBlocks = threads == 1 || colBlocks >= 2 * threads ? 1 : Math.Min(units, (2 * threads + colBlocks - 1) / colBlocks);
+        var rowStart = stackalloc int[rowBlocks + 1];
+        for (var i = 0; i <= rowBlocks; i++) rowStart[i] = Math.Min(m, (int)((long)units * i / rowBlocks) * MR);
+        job.RowStart = rowStart;
+        job.RowBlocks = rowBlocks;
+
+        _pool.For(rowBlocks * colBlocks, &TileItem, &job);
+    }
+
+    private static void ScaleC(float* c, long count, float beta)
+    {
+        for (long i = 0; i < count; i++) c[i] = beta == 0 ? 0 : beta * c[i];
+    }
+
+    private static void TileItem(int item, int thread, void* context)
+    {
+        ref var job = ref *(Job*)context;
+        var colBlock = item % job.ColBlocks;
+        var rowBlock = item / job.ColBlocks;
+        var i0 = job.RowStart[rowBlock];
+        var i1 = job.RowStart[rowBlock + 1];
+        if (i1 <= i0) return;
+        var nr = job.NR;
+        var j0 = colBlock * job.PanelsPerCol * nr;
+        if (j0 >= job.N) return;
+        var j1 = Math.Min(job.N, j0 + job.PanelsPerCol * nr);
+        var panels = (j1 - j0 + nr - 1) / nr;
+        var packA = job.PackA[thread];
+        var packB = job.PackB[thread];
+        var tile = stackalloc float[MR * 32];
+
+        for (var pc = 0; pc < job.K; pc += job.KcEven)
+        {
+            var blk = new Block { Pc = pc, Kc = Math.Min(job.KcEven, job.K - pc) };
+            var kc = blk.Kc;
+            for (var p = 0; p < panels; p++)
+            {
+                var pj = j0 + p * nr;
+                PackBPanel(ref job, blk, packB + (long)p * nr * kc, pj, Math.Min(nr, j1 - pj));
+            }
+            var betaEff = pc == 0 ? job.Beta : 1f;
+            var alpha = job.Alpha;
+            for (var ic = i0; ic < i1; ic += McMax)
+            {
+                var rowsBlock = Math.Min(McMax, i1 - ic);
+                PackABlock(ref job, blk, packA, ic, rowsBlock);
+                for (var p = 0; p < panels; p++)
+                {
+                    var pj = j0 + p * nr;
+                    var cols = Math.Min(nr, j1 - pj);
+                    var bPanel = packB + (long)p * nr * kc;
+                    for (var i = 0; i < rowsBlock; i += MR)
+                    {
+                        var rows = Math.Min(MR, rowsBlock - i);
+                        var aPanel = packA + (long)i * kc;
+                        var cPtr = job.C + (long)(ic + i) * job.Ldc + pj;
+                        if (rows == MR && cols == nr)
+                        {
+                            if (nr == 32) Kernel6x32(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
+                            else Kernel6x16(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
+                        }
+                        else
+                        {
+                            if (nr == 32) Kernel6x32(kc, aPanel, bPanel, tile, nr, 1f, 0f);
+                            else Kernel6x16(kc, aPanel, bPanel, tile, nr, 1f, 0f);
+                            for (var r = 0; r < rows; r++)
+                            {
+                                var cr = cPtr + (long)r * job.Ldc;
+                                var tr = tile + r * nr;
+                                for (var c = 0; c < cols; c++)
+                                    cr[c] = betaEff == 0f ? alpha * tr[c] : MathF.FusedMultiplyAdd(betaEff, cr[c], alpha * tr[c]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Packed B panel: Kc rows of NR floats; element (k, c) = op(B)[pc + k, j0 + c], zero beyond the last column.
+    private static void PackBPanel(ref Job job, in Block blk, float* dst, int j0, int cols)
+    {
+        var nr = job.NR;
+        var kc = blk.Kc;
+        var pc = blk.Pc;
+        long ldb = job.Ldb;
+        if (!job.TransB)
+        {
+            // op(B) = B [K, N]: each k row of the panel is a contiguous run of B.
+            for (var k = 0; k < kc; k++)
+            {
+                var d = dst + (long)k * nr;
+                var row = (long)(pc + k) * ldb + j0;
+                switch (job.BType)
+                {
+                    case DType.F32:
+                        WidenRow((float*)job.B + row, d, cols);
+                        break;
+                    case DType.BF16:
+                        WidenBf16Row((ushort*)job.B + row, d, cols);
+                        break;
+                    default:
+                        for (var c = 0; c < cols; c++) d[c] = HalfConvert.F16ToFloat(((ushort*)job.B)[row + c]);
+                        break;
+                }
+                for (var c = cols; c < nr; c++) d[c] = 0;
+            }
+        }
+        else
+        {
+            // op(B) = Bᵀ with B [N, K]: column c of the panel is a contiguous run of row j0 + c of B.
+            for (var c = 0; c < cols; c++)
+            {
+                var src = (long)(j0 + c) * ldb + pc;
+                var d = dst + c;
+                switch (job.BType)
+                {
+                    case DType.F32:
+                    {
+                        var s = (float*)job.B + src;
+                        for (var k = 0; k < kc; k++) d[(long)k * nr] = s[k];
+                        break;
+                    }
+                    case DType.BF16:
+                    {
+                        var s = (ushort*)job.B + src;
+                        for (var k = 0; k < kc; k++) d[(long)k * nr] = BitConverter.Int32BitsToSingle(s[k] << 16);
+                        break;
+                    }
+                    default:
+                    {
+                        var s = (ushort*)job.B + src;
+                        for (var k = 0; k < kc; k++) d[(long)k * nr] = HalfConvert.F16ToFloat(s[k]);
+                        break;
+                    }
+                }
+            }
+            for (var c = cols; c < nr; c++)
+                for (var k = 0; k < kc; k++) dst[(long)k * nr + c] = 0;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WidenRow(float* src, float* dst, int count) =>
+        Buffer.MemoryCopy(src, dst, count * sizeof(float), count * sizeof(float));
+
+    private static void WidenBf16Row(ushort* src, float* dst, int count)
+    {
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= count; i += 16)
+            {
+                var v = Vector256.Load(src + i);
+                var (lo, hi) = Vector256.Widen(v);
+                Vector256.Store(Vector256.ShiftLeft(lo, 16).AsSingle(), dst + i);
+                Vector256.Store(Vector256.ShiftLeft(hi, 16).AsSingle(), dst + i + 8);
+            }
+        }
+        for (; i < count; i++) dst[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
+    }
+
+    // Packed A block: panels of MR rows; panel element (k, r) = op(A)[i0 + r, pc + k], zero beyond the last row.
+    private static void PackABlock(ref Job job, in Block blk, float* dst, int i0, int rows)
+    {
+        var kc = blk.Kc;
+        var pc = blk.Pc;
+        long lda = job.Lda;
+        for (var r0 = 0; r0 < rows; r0 += MR)
+        {
+            var d = dst + (long)r0 * kc;
+            var mr = Math.Min(MR, rows - r0);
+            if (!job.TransA)
+            {
+                for (var r = 0; r < mr; r++)
+                {
+                    var s = job.A + (long)(i0 + r0 + r) * lda + pc;
+                    for (var k = 0; k < kc; k++) d[k * MR + r] = s[k];
+                }
+            }
+            else
+            {
+                for (var k = 0; k < kc; k++)
+                {
+                    var s = job.A + (long)(pc + k) * lda + i0 + r0;
+                    var dk = d + k * MR;
+                    for (var r = 0; r < mr; r++) dk[r] = s[r];
+                }
+            }
+            if (mr < MR)
+                for (var k = 0; k < kc; k++)
+                    for (var r = mr; r < MR; r++) d[k * MR + r] = 0;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x32(int kc, float* a, float* b, float* c, long ldc, float alpha, float beta)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(a4, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(a5, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            a += MR;
+            b += 32;
+        }
+        Store512(c, c00, c01, alpha, beta);
+        Store512(c + ldc, c10, c11, alpha, beta);
+        Store512(c + 2 * ldc, c20, c21, alpha, beta);
+        Store512(c + 3 * ldc, c30, c31, alpha, beta);
+        Store512(c + 4 * ldc, c40, c41, alpha, beta);
+        Store512(c + 5 * ldc, c50, c51, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, Vector512<float> v0, Vector512<float> v1, float alpha, float beta)
+    {
+        var va = Vector512.Create(alpha);
+        v0 *= va;
+        v1 *= va;
+        if (beta != 0f)
+        {
+            var vb = Vector512.Create(beta);
+            v0 = Vector512.FusedMultiplyAdd(vb, Vector512.Load(c), v0);
+            v1 = Vector512.FusedMultiplyAdd(vb, Vector512.Load(c + 16), v1);
+        }
+        Vector512.Store(v0, c);
+        Vector512.Store(v1, c + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x16(int kc, float* a, float* b, float* c, long ldc, float alpha, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var a0 = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector256.Create(a[1]);
+            c10 = Vector256.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector256.Create(a[2]);
+            c20 = Vector256.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector256.Create(a[3]);
+            c30 = Vector256.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector256.Create(a[4]);
+            c40 = Vector256.FusedMultiplyAdd(a4, b0, c40);
+            c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector256.Create(a[5]);
+            c50 = Vector256.FusedMultiplyAdd(a5, b0, c50);
+            c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            a += MR;
+            b += 16;
+        }
+        Store256(c, c00, c01, alpha, beta);
+        Store256(c + ldc, c10, c11, alpha, beta);
+        Store256(c + 2 * ldc, c20, c21, alpha, beta);
+        Store256(c + 3 * ldc, c30, c31, alpha, beta);
+        Store256(c + 4 * ldc, c40, c41, alpha, beta);
+        Store256(c + 5 * ldc, c50, c51, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256(float* c, Vector256<float> v0, Vector256<float> v1, float alpha, float beta)
+    {
+        var va = Vector256.Create(alpha);
+        v0 *= va;
+        v1 *= va;
+        if (beta != 0f)
+        {
+            var vb = Vector256.Create(beta);
+            v0 = Vector256.FusedMultiplyAdd(vb, Vector256.Load(c), v0);
+            v1 = Vector256.FusedMultiplyAdd(vb, Vector256.Load(c + 8), v1);
+        }
+        Vector256.Store(v0, c);
+        Vector256.Store(v1, c + 8);
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _packB) p.Dispose();
+        foreach (var p in _packA) p.Dispose();
+    }
+}

@@ -1,0 +1,33 @@
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Models;
+
+/// <summary>
+/// How a model is instantiated for training: what is trainable (LoRA adapters, or every weight when
+/// <see cref="FullFineTune"/>), the dtype frozen matrices are kept in, and the largest micro-batch the activation
+/// arena is sized for (nothing is allocated after construction).
+/// </summary>
+public sealed record EngineOptions
+{
+    public LoraOptions? Lora { get; init; }
+    public bool FullFineTune { get; init; }
+    /// <summary>Frozen weight matrices (projections, embeddings, head) in F32, BF16 or F16; null keeps each as stored (F64 → F32).</summary>
+    public DType? WeightDType { get; init; }
+    public required int MaxBatch { get; init; }
+    public required int MaxSeq { get; init; }
+    /// <summary>Tokens per chunk of the fused LM-head cross-entropy (bounds the logits scratch to chunk × vocab).</summary>
+    public int LossChunk { get; init; } = 256;
+    /// <summary>Seeds LoRA's A initialisation and dropout masks.</summary>
+    public ulong Seed { get; init; } = 0;
+
+    public void Validate()
+    {
+        if (Lora is null && !FullFineTune) throw new ArgumentException("nothing to train: give LoRA options or FullFineTune");
+        if (Lora is not null && FullFineTune) throw new ArgumentException("choose LoRA or full fine-tuning, not both");
+        Lora?.Validate();
+        if (MaxBatch <= 0 || MaxSeq <= 0) throw new ArgumentException($"batch ({MaxBatch}) and sequence length ({MaxSeq}) must be positive");
+        if (LossChunk <= 0) throw new ArgumentException($"loss chunk must be positive, got {LossChunk}");
+        if (WeightDType is { } d && d is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentException($"weights can be kept in F32, BF16 or F16, not {d}");
+    }
+}

@@ -1,0 +1,69 @@
+namespace FineTuneLab.Trainer.Models;
+
+public enum ModelFamily { Llama, Mistral, Qwen2, Gpt2 }
+
+public enum NormKind { RmsNorm, LayerNorm }
+
+public enum MlpKind { SwiGlu, GeluTanh }
+
+/// <summary>Llama-3.1's frequency-dependent RoPE scaling ("rope_type": "llama3").</summary>
+public sealed record Llama3RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings);
+
+/// <summary>
+/// The shape and hyper-parameters of a decoder-only transformer, whatever family it came from. Rope models have
+/// <see cref="LearnedPositions"/> false; GPT-2 has learned positions, LayerNorm, biases everywhere and a GELU MLP.
+/// </summary>
+public sealed record ModelConfig
+{
+    public required ModelFamily Family { get; init; }
+    public required string Architecture { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int NumLayers { get; init; }
+    public required int NumHeads { get; init; }
+    public required int NumKvHeads { get; init; }
+    public required int HeadDim { get; init; }
+    public required int IntermediateSize { get; init; }
+    public required int VocabSize { get; init; }
+    public required int MaxPositionEmbeddings { get; init; }
+    public required NormKind Norm { get; init; }
+    public required double NormEps { get; init; }
+    public required MlpKind Mlp { get; init; }
+    public required string Activation { get; init; }
+    public required bool TieWordEmbeddings { get; init; }
+    public bool LearnedPositions { get; init; }
+    public double RopeTheta { get; init; } = 10000.0;
+    /// <summary>"linear" RoPE scaling divides every frequency by this factor (1 = none).</summary>
+    public double RopeLinearFactor { get; init; } = 1.0;
+    public Llama3RopeScaling? RopeLlama3 { get; init; }
+    public bool QkvBias { get; init; }
+    public bool OutputBias { get; init; }
+    public bool MlpBias { get; init; }
+    public int? SlidingWindow { get; init; }
+
+    public int QDim => NumHeads * HeadDim;
+    public int KvDim => NumKvHeads * HeadDim;
+
+    /// <summary>Checks the relations the engine relies on; the message names the offending field.</summary>
+    public ModelConfig Validate(string source)
+    {
+        void Require(bool ok, string message)
+        {
+            if (!ok) throw new ModelConfigException($"{source}: {message}");
+        }
+        Require(HiddenSize > 0, $"hidden size must be positive, got {HiddenSize}");
+        Require(NumLayers > 0, $"number of layers must be positive, got {NumLayers}");
+        Require(NumHeads > 0 && NumKvHeads > 0, $"head counts must be positive (heads {NumHeads}, kv heads {NumKvHeads})");
+        Require(NumHeads % NumKvHeads == 0, $"num_attention_heads {NumHeads} is not a multiple of num_key_value_heads {NumKvHeads}");
+        Require(HeadDim > 0 && HeadDim % 2 == 0, $"head_dim must be positive and even, got {HeadDim}");
+        Require(IntermediateSize > 0, $"intermediate size must be positive, got {IntermediateSize}");
+        Require(VocabSize > 0, $"vocab_size must be positive, got {VocabSize}");
+        Require(NormEps > 0, $"norm epsilon must be positive, got {NormEps}");
+        Require(RopeTheta > 0, $"rope_theta must be positive, got {RopeTheta}");
+        if (RopeLlama3 is { } s)
+            Require(s.Factor > 0 && s.HighFreqFactor > s.LowFreqFactor && s.OriginalMaxPositionEmbeddings > 0,
+                "llama3 rope scaling needs factor > 0, high_freq_factor > low_freq_factor and original_max_position_embeddings > 0");
+        return this;
+    }
+}
+
+public sealed class ModelConfigException(string message) : Exception(message);

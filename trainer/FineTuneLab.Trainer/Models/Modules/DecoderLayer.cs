@@ -1,0 +1,149 @@
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Models.Modules;
+
+/// <summary>
+/// One pre-norm transformer block: x + Attn(Norm1(x)), then + Mlp(Norm2(·)). Llama-family layers have separate
+/// q/k/v projections, RoPE and a SwiGLU MLP; GPT-2 layers have the fused c_attn (split into q, k, v parts), no RoPE
+/// and a GELU(tanh) MLP. Forward keeps what backward needs in <see cref="Acts"/>.
+/// </summary>
+public sealed class DecoderLayer
+{
+    public required ModelConfig Config { get; init; }
+    public required Norm Norm1 { get; init; }
+    public required Norm Norm2 { get; init; }
+    /// <summary>Either one fused projection with three parts (GPT-2) or three separate ones.</summary>
+    public Linear? Qkv { get; init; }
+    public Linear? Q { get; init; }
+    public Linear? K { get; init; }
+    public Linear? V { get; init; }
+    public required Linear O { get; init; }
+    /// <summary>SwiGLU's gate_proj, or GPT-2's c_fc.</summary>
+    public required Linear Gate { get; init; }
+    public Linear? Up { get; init; }
+    public required Linear Down { get; init; }
+    public required LayerActivations Acts { get; init; }
+
+    public IEnumerable<Linear> Linears =>
+        new[] { Qkv, Q, K, V, O, Gate, Up, Down }.Where(l => l is not null).Select(l => l!);
+
+    private float AttentionScale => 1f / MathF.Sqrt(Config.HeadDim);
+    private int Window => Config.SlidingWindow ?? 0;
+
+    private Tensor Hidden(StepContext c, Linear l) => l.Lora is null ? default : Acts.LoraHidden[l].View(0, new TensorShape(l.Lora.Rank, c.Tokens));
+    private Tensor DHidden(StepContext c, Linear l) => l.Lora is null ? default : c.Scratch.DLoraHidden.View(0, new TensorShape(l.Lora.Rank, c.Tokens));
+    private Tensor Drop(StepContext c, Linear l) => c.Scratch.DropScratch.IsEmpty ? default : c.Matrix(c.Scratch.DropScratch, l.In);
+
+    private void Fwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> outs, bool accumulate) =>
+        l.Forward(c.Backend, x, outs, accumulate, Hidden(c, l), Drop(c, l), c.SeedFor(l));
+
+    private void Bwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> dOuts, Tensor dX, bool accumulateDx) =>
+        l.Backward(c.Backend, x, dOuts, Hidden(c, l), dX, accumulateDx, DHidden(c, l), Drop(c, l), c.SeedFor(l));
+
+    public void Forward(StepContext c, Tensor xIn, Tensor xOut)
+    {
+        var be = c.Backend;
+        int b = c.Batch, t = c.Seq, n = c.Tokens, cfgH = Config.NumHeads, kvH = Config.NumKvHeads, d = Config.HeadDim;
+        var a = Acts;
+        var h1 = c.Rows(a.H1);
+        var q = c.Rows(a.Q);
+        var k = c.Rows(a.K);
+        var v = c.Rows(a.V);
+        Norm1.Forward(be, xIn, h1, c.Rows(a.Mean1), c.Rows(a.Rstd1));
+        if (Qkv is not null) Fwd(c, Qkv, h1, [q, k, v], false);
+        else
+        {
+            Fwd(c, Q!, h1, [q], false);
+            Fwd(c, K!, h1, [k], false);
+            Fwd(c, V!, h1, [v], false);
+        }
+        if (!Config.LearnedPositions)
+        {
+            var q3 = q.Reshape(n, cfgH, d);
+            var k3 = k.Reshape(n, kvH, d);
+            be.RopeForward(q3, c.Positions, c.RopeCos, c.RopeSin, q3);
+            be.RopeForward(k3, c.Positions, c.RopeCos, c.RopeSin, k3);
+        }
+        var att = c.Rows(a.Att);
+        be.AttentionForward(q.Reshape(b, t, cfgH, d), k.Reshape(b, t, kvH, d), v.Reshape(b, t, kvH, d), default,
+            AttentionScale, Window, att.Reshape(b, t, cfgH, d), a.Lse.View(0, new TensorShape(b, cfgH, t)));
+
+        var xMid = c.Rows(a.XMid);
+        be.Copy(xIn, xMid);
+        Fwd(c, O, att, [xMid], true);
+
+        var h2 = c.Rows(a.H2);
+        Norm2.Forward(be, xMid, h2, c.Rows(a.Mean2), c.Rows(a.Rstd2));
+        var gate = c.Rows(a.Gate);
+        var act = c.Rows(a.Act);
+        Fwd(c, Gate, h2, [gate], false);
+        if (Up is not null)
+        {
+            var up = c.Rows(a.Up);
+            Fwd(c, Up, h2, [up], false);
+            be.SwiGluForward(gate, up, act);
+        }
+        else be.GeluTanhForward(gate, act);
+        be.Copy(xMid, xOut);
+        Fwd(c, Down, act, [xOut], true);
+    }
+
+    /// <summary>On entry <paramref name="dResidual"/> holds dLoss/dxOut; on exit dLoss/dxIn.</summary>
+    public void Backward(StepContext c, Tensor xIn, Tensor dResidual)
+    {
+        var be = c.Backend;
+        var s = c.Scratch;
+        var a = Acts;
+        int b = c.Batch, t = c.Seq, n = c.Tokens, cfgH = Config.NumHeads, kvH = Config.NumKvHeads, d = Config.HeadDim;
+        var dH = c.Rows(s.DH);
+
+        // MLP
+        var dAct = c.Rows(s.DAct);
+        var dGate = c.Rows(s.DGate);
+        var h2 = c.Rows(a.H2);
+        Bwd(c, Down, c.Rows(a.Act), [dResidual], dAct, false);
+        if (Up is not null)
+        {
+            var dUp = c.Rows(s.DUp);
+            be.SwiGluBackward(dAct, c.Rows(a.Gate), c.Rows(a.Up), dGate, dUp);
+            Bwd(c, Gate, h2, [dGate], dH, false);
+            Bwd(c, Up, h2, [dUp], dH, true);
+        }
+        else
+        {
+            be.GeluTanhBackward(dAct, c.Rows(a.Gate), dGate);
+            Bwd(c, Gate, h2, [dGate], dH, false);
+        }
+        Norm2.Backward(be, dH, c.Rows(a.XMid), c.Rows(a.Mean2), c.Rows(a.Rstd2), dResidual, accumulateDx: true);
+
+        // attention
+        var dAtt = c.Rows(s.DAtt);
+        var att = c.Rows(a.Att);
+        Bwd(c, O, att, [dResidual], dAtt, false);
+        var q = c.Rows(a.Q);
+        var k = c.Rows(a.K);
+        var v = c.Rows(a.V);
+        var dQ = c.Rows(s.DQ);
+        var dK = c.Rows(s.DK);
+        var dV = c.Rows(s.DV);
+        be.AttentionBackward(dAtt.Reshape(b, t, cfgH, d), q.Reshape(b, t, cfgH, d), k.Reshape(b, t, kvH, d), v.Reshape(b, t, kvH, d),
+            default, AttentionScale, Window, att.Reshape(b, t, cfgH, d), a.Lse.View(0, new TensorShape(b, cfgH, t)),
+            dQ.Reshape(b, t, cfgH, d), dK.Reshape(b, t, kvH, d), dV.Reshape(b, t, kvH, d));
+        if (!Config.LearnedPositions)
+        {
+            var dq3 = dQ.Reshape(n, cfgH, d);
+            var dk3 = dK.Reshape(n, kvH, d);
+            be.RopeBackward(dq3, c.Positions, c.RopeCos, c.RopeSin, dq3);
+            be.RopeBackward(dk3, c.Positions, c.RopeCos, c.RopeSin, dk3);
+        }
+        var h1 = c.Rows(a.H1);
+        if (Qkv is not null) Bwd(c, Qkv, h1, [dQ, dK, dV], dH, false);
+        else
+        {
+            Bwd(c, Q!, h1, [dQ], dH, false);
+            Bwd(c, K!, h1, [dK], dH, true);
+            Bwd(c, V!, h1, [dV], dH, true);
+        }
+        Norm1.Backward(be, dH, xIn, c.Rows(a.Mean1), c.Rows(a.Rstd1), dResidual, accumulateDx: true);
+    }
+}

@@ -1,0 +1,81 @@
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Models.Modules;
+
+/// <summary>What one decoder layer's forward keeps for its backward, sized for the largest micro-batch (rows = tokens).</summary>
+public sealed class LayerActivations
+{
+    public LayerActivations(ITensorAllocator a, ModelConfig c, int maxTokens, int maxBatch, int maxSeq, IReadOnlyList<Linear> adapted)
+    {
+        H1 = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+        Mean1 = a.Allocate(DType.F32, new TensorShape(maxTokens));
+        Rstd1 = a.Allocate(DType.F32, new TensorShape(maxTokens));
+        Q = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
+        K = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+        V = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+        Att = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
+        Lse = a.Allocate(DType.F32, new TensorShape(maxBatch * c.NumHeads * maxSeq));
+        XMid = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+        H2 = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+        Mean2 = a.Allocate(DType.F32, new TensorShape(maxTokens));
+        Rstd2 = a.Allocate(DType.F32, new TensorShape(maxTokens));
+        Gate = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
+        Up = c.Mlp == MlpKind.SwiGlu ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
+        Act = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
+        var hidden = new Dictionary<Linear, Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var l in adapted)
+            hidden[l] = a.Allocate(DType.F32, new TensorShape(l.Lora!.Rank * maxTokens));
+        LoraHidden = hidden;
+    }
+
+    public Tensor H1 { get; }
+    public Tensor Mean1 { get; }
+    public Tensor Rstd1 { get; }
+    public Tensor Q { get; }
+    public Tensor K { get; }
+    public Tensor V { get; }
+    public Tensor Att { get; }
+    public Tensor Lse { get; }
+    public Tensor XMid { get; }
+    public Tensor H2 { get; }
+    public Tensor Mean2 { get; }
+    public Tensor Rstd2 { get; }
+    /// <summary>SwiGLU's gate projection, or GPT-2's c_fc output (the GELU input).</summary>
+    public Tensor Gate { get; }
+    public Tensor Up { get; }
+    public Tensor Act { get; }
+    public IReadOnlyDictionary<Linear, Tensor> LoraHidden { get; }
+}
+
+/// <summary>Backward-only buffers, shared by all layers (one layer's backward runs at a time).</summary>
+public sealed class BackwardScratch
+{
+    public BackwardScratch(ITensorAllocator a, ModelConfig c, int maxTokens, int maxRank, bool dropout)
+    {
+        DResidual = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+        DH = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+        DQ = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
+        DK = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+        DV = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+        DAtt = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
+        DAct = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
+        DGate = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
+        DUp = c.Mlp == MlpKind.SwiGlu ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
+        DLoraHidden = maxRank > 0 ? a.Allocate(DType.F32, new TensorShape(maxRank * maxTokens)) : default;
+        var widest = Math.Max(Math.Max(c.HiddenSize, c.QDim), c.IntermediateSize);
+        DropScratch = dropout ? a.Allocate(DType.F32, new TensorShape(maxTokens * widest)) : default;
+    }
+
+    public Tensor DResidual { get; }
+    public Tensor DH { get; }
+    public Tensor DQ { get; }
+    public Tensor DK { get; }
+    public Tensor DV { get; }
+    public Tensor DAtt { get; }
+    public Tensor DAct { get; }
+    public Tensor DGate { get; }
+    public Tensor DUp { get; }
+    public Tensor DLoraHidden { get; }
+    /// <summary>dropout(x) of a LoRA input (flat; viewed as [N, in] per layer).</summary>
+    public Tensor DropScratch { get; }
+}

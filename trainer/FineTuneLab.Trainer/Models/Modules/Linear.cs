@@ -1,0 +1,108 @@
+using FineTuneLab.Trainer.Backends;
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Models.Modules;
+
+/// <summary>
+/// y = x Wᵀ (+ b) (+ LoRA), W [out, in]. The output may be split into up to three consecutive row blocks of W
+/// ("parts"), each written to its own tensor: GPT-2's fused c_attn becomes q, k and v without a copy, and its single
+/// LoRA adapter (B rows split the same way) stays one adapter. A frozen W gets no gradient; only dx flows through it.
+/// </summary>
+public sealed class Linear
+{
+    private readonly int[] _partOffsets;
+
+    public Linear(string path, int inFeatures, int[] partSizes, Param weight, Param bias, LoraAdapter? lora)
+    {
+        Path = path;
+        In = inFeatures;
+        PartSizes = partSizes;
+        _partOffsets = new int[partSizes.Length];
+        for (int i = 1; i < partSizes.Length; i++) _partOffsets[i] = _partOffsets[i - 1] + partSizes[i - 1];
+        Weight = weight;
+        Bias = bias;
+        Lora = lora;
+    }
+
+    public string Path { get; }
+    public int In { get; }
+    public int[] PartSizes { get; }
+    public int Out => _partOffsets[^1] + PartSizes[^1];
+    public Param Weight { get; }
+    public Param Bias { get; }
+    public LoraAdapter? Lora { get; }
+    /// <summary>Mixed into the step's dropout seed so every adapter draws its own mask.</summary>
+    public ulong SeedSalt { get; init; }
+
+    private static Tensor Rows(Tensor t, int start, int count) => t.IsEmpty ? t : t.Slice(start, count);
+
+    private Tensor BlockOf(Tensor bt, int p) =>
+        bt.View((long)Lora!.Rank * _partOffsets[p], new TensorShape(Lora.Rank, PartSizes[p]));
+
+    /// <summary>
+    /// Writes (or, with <paramref name="accumulate"/>, adds) x Wᵀ + b + LoRA into the parts' outputs.
+    /// <paramref name="loraHidden"/> [r, N] keeps A·dropout(x)ᵀ for the backward; <paramref name="dropScratch"/> [N, in]
+    /// holds dropout(x) when the adapter has dropout.
+    /// </summary>
+    public void Forward(IBackend be, Tensor x, ReadOnlySpan<Tensor> outputs, bool accumulate, Tensor loraHidden, Tensor dropScratch, ulong dropSeed)
+    {
+        for (int p = 0; p < PartSizes.Length; p++)
+        {
+            var w = Weight.Value.Slice(_partOffsets[p], PartSizes[p]);
+            be.Gemm(x, false, w, true, outputs[p], 1f, accumulate ? 1f : 0f);
+            if (Bias.Present) be.AddBias(outputs[p], Bias.Value.Slice(_partOffsets[p], PartSizes[p]));
+        }
+        if (Lora is null) return;
+        var xin = x;
+        if (Lora.Dropout > 0)
+        {
+            be.Dropout(x, Lora.Dropout, dropSeed, dropScratch);
+            xin = dropScratch;
+        }
+        be.Gemm(Lora.A.Value, false, xin, true, loraHidden);
+        for (int p = 0; p < PartSizes.Length; p++)
+            be.Gemm(loraHidden, true, BlockOf(Lora.BT.Value, p), false, outputs[p], Lora.Scale, 1f);
+    }
+
+    /// <summary>
+    /// Given dY per part, writes (or adds into, with <paramref name="accumulateDx"/>) dX and accumulates the gradients of
+    /// whatever is trainable. <paramref name="dHidden"/> [r, N] and <paramref name="dropScratch"/> [N, in] are scratch.
+    /// </summary>
+    public void Backward(IBackend be, Tensor x, ReadOnlySpan<Tensor> dOutputs, Tensor loraHidden, Tensor dX, bool accumulateDx,
+        Tensor dHidden, Tensor dropScratch, ulong dropSeed)
+    {
+        for (int p = 0; p < PartSizes.Length; p++)
+        {
+            var dy = dOutputs[p];
+            be.Gemm(dy, false, Weight.Value.Slice(_partOffsets[p], PartSizes[p]), false, dX, 1f, accumulateDx || p > 0 ? 1f : 0f);
+            if (Weight.Trainable) be.Gemm(dy, true, x, false, Weight.Grad.Slice(_partOffsets[p], PartSizes[p]), 1f, 1f);
+            if (Bias.Trainable) be.BiasGrad(dy, Rows(Bias.Grad, _partOffsets[p], PartSizes[p]));
+        }
+        if (Lora is null) return;
+        for (int p = 0; p < PartSizes.Length; p++)
+        {
+            var dy = dOutputs[p];
+            // dH = s · Bᵀ dyᵀ  [r, N];  dBᵀ += s · H dy  [r, out_p]
+            be.Gemm(BlockOf(Lora.BT.Value, p), false, dy, true, dHidden, Lora.Scale, p > 0 ? 1f : 0f);
+            be.Gemm(loraHidden, false, dy, false, BlockOf(Lora.BT.Grad, p), Lora.Scale, 1f);
+        }
+        var xin = x;
+        if (Lora.Dropout > 0)
+        {
+            be.Dropout(x, Lora.Dropout, dropSeed, dropScratch);
+            xin = dropScratch;
+        }
+        be.Gemm(dHidden, false, xin, false, Lora.A.Grad, 1f, 1f);
+        if (Lora.Dropout > 0)
+        {
+            // d(dropout(x)) = dHᵀ A, then the same mask and 1/(1-p) scaling on the way back to x
+            be.Gemm(dHidden, true, Lora.A.Value, false, dropScratch);
+            be.Dropout(dropScratch, Lora.Dropout, dropSeed, dropScratch);
+            be.Add(dX, dropScratch, dX);
+        }
+        else
+        {
+            be.Gemm(dHidden, true, Lora.A.Value, false, dX, 1f, 1f);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+using FineTuneLab.Trainer.Backends;
+using FineTuneLab.Trainer.Tensors;
+
+namespace FineTuneLab.Trainer.Models.Modules;
+
+/// <summary>The shape and shared inputs of the micro-batch being run: B sequences of T tokens (N = B·T rows).</summary>
+public sealed class StepContext(IBackend backend, BackwardScratch scratch)
+{
+    public IBackend Backend { get; } = backend;
+    public BackwardScratch Scratch { get; } = scratch;
+    public int Batch { get; set; }
+    public int Seq { get; set; }
+    public int Tokens => Batch * Seq;
+    /// <summary>I32 [N]: position of each token within its sequence.</summary>
+    public Tensor Positions { get; set; }
+    public Tensor RopeCos { get; set; }
+    public Tensor RopeSin { get; set; }
+    public ulong DropoutSeed { get; set; }
+
+    public Tensor Rows(Tensor t) => t.Slice(0, Tokens);
+
+    /// <summary>A flat scratch tensor seen as [N, cols].</summary>
+    public Tensor Matrix(Tensor flat, int cols) => flat.View(0, new TensorShape(Tokens, cols));
+
+    public ulong SeedFor(Linear l) => DropoutSeed ^ (l.SeedSalt * 0x9E3779B97F4A7C15UL);
+}
