@@ -13,5 +13,6 @@ internal static class CommandCatalog
         BenchGemmCommand.Create(),
         DebugStepCommand.Create(),
         BenchCommand.Create(),
+        GpuInfoCommand.Create(),
     ];
 }

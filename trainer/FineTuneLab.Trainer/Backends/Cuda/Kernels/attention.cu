@@ -1,0 +1,279 @@
+// Causal grouped-query attention, forward and backward, in the tiled online-softmax form of FlashAttention-2:
+// scores are never materialised; the forward keeps a running max and sum per query row and saves only the
+// logsumexp (fp32) that the backward needs to rebuild the probabilities. fp32 accumulation, fp32/bf16/fp16 I/O.
+//
+// Layouts (token-major, as the QKV projection writes them):
+//   q, out, dq, dout: [batch, seq, q_heads, head_dim]     k, v, dk, dv: [batch, seq, kv_heads, head_dim]
+//   lse, delta:       [batch, q_heads, seq] (fp32)
+// Query head h reads kv head h / (q_heads / kv_heads). head_dim must be a multiple of 32 and at most 128.
+// segment_ids ([batch, seq], may be null) restricts attention to keys of the same packed document; causality is by
+// index within the row. scale is the softmax scale (1 / sqrt(head_dim) unless the model says otherwise).
+//
+// Work split: lanes take one key each to compute scores (a full dot product per lane, from shared memory padded to
+// avoid bank conflicts), then one head_dim slice each (d = lane + 32 e) to accumulate outputs, with the per-key
+// weights broadcast by shuffles. Static shared memory stays under 48 KiB for head_dim 128.
+#include "ftl_common.cuh"
+
+#define ATT_TILE 32    // keys per tile (one per lane) and query rows per tile in dk/dv
+#define ATT_WARPS 8    // warps per block (256 threads)
+#define ATT_MAX_D 128
+#define ATT_MAX_E (ATT_MAX_D / 32)
+#define ATT_FWD_QPW 2  // query rows per warp in the forward
+
+__device__ __forceinline__ long long qkv_index(int b, int t, int h, int heads, int seq, int head_dim)
+{
+    return (((long long)b * seq + t) * heads + h) * head_dim;
+}
+
+__device__ __forceinline__ bool same_segment(const int* segment_ids, int b, int seq, int i, int j)
+{
+    return segment_ids == 0 || segment_ids[(long long)b * seq + i] == segment_ids[(long long)b * seq + j];
+}
+
+// grid: (ceil(seq / (ATT_WARPS * ATT_FWD_QPW)), q_heads, batch), block: ATT_WARPS * 32.
+template <typename T>
+__device__ void attn_fwd_impl(T* out, float* lse, const T* q, const T* k, const T* v, const int* segment_ids,
+                              int seq, int q_heads, int kv_heads, int head_dim, float scale)
+{
+    __shared__ float Ks[ATT_TILE][ATT_MAX_D + 1];
+    __shared__ float Vs[ATT_TILE][ATT_MAX_D];
+    __shared__ float Qs[ATT_WARPS * ATT_FWD_QPW][ATT_MAX_D];
+    const int rows = ATT_WARPS * ATT_FWD_QPW;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int b = blockIdx.z, h = blockIdx.y, hk = h / (q_heads / kv_heads);
+    const int q0 = blockIdx.x * rows;
+    const int E = head_dim >> 5;
+
+    for (int idx = threadIdx.x; idx < rows * head_dim; idx += blockDim.x) {
+        const int r = idx / head_dim, d = idx % head_dim, t = q0 + r;
+        Qs[r][d] = t < seq ? to_f32(q[qkv_index(b, t, h, q_heads, seq, head_dim) + d]) * scale : 0.f;
+    }
+    float m[ATT_FWD_QPW], l[ATT_FWD_QPW], acc[ATT_FWD_QPW][ATT_MAX_E];
+    for (int r = 0; r < ATT_FWD_QPW; ++r) {
+        m[r] = neg_inf();
+        l[r] = 0.f;
+        for (int e = 0; e < ATT_MAX_E; ++e) acc[r][e] = 0.f;
+    }
+    const int q_last = min(seq - 1, q0 + rows - 1);
+    for (int k0 = 0; k0 <= q_last; k0 += ATT_TILE) {
+        __syncthreads(); // the previous tile is consumed (and Qs is complete on the first pass)
+        for (int idx = threadIdx.x; idx < ATT_TILE * head_dim; idx += blockDim.x) {
+            const int j = idx / head_dim, d = idx % head_dim, t = k0 + j;
+            const bool in = t < seq;
+            Ks[j][d] = in ? to_f32(k[qkv_index(b, t, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+            Vs[j][d] = in ? to_f32(v[qkv_index(b, t, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+        }
+        __syncthreads();
+        for (int r = 0; r < ATT_FWD_QPW; ++r) {
+            const int row = warp * ATT_FWD_QPW + r, t = q0 + row;
+            if (t >= seq || k0 > t) continue; // uniform across the warp
+            const int kj = k0 + lane;
+            const bool valid = kj <= t && same_segment(segment_ids, b, seq, t, kj);
+            float s = neg_inf();
+            if (valid) {
+                float dot = 0.f;
+                for (int d = 0; d < head_dim; ++d) dot += Qs[row][d] * Ks[lane][d];
+                s = dot;
+            }
+            const float tile_max = warp_max(s);
+            if (tile_max == neg_inf()) continue;
+            const float m_new = fmaxf(m[r], tile_max);
+            const float p = valid ? expf(s - m_new) : 0.f;
+            const float correction = expf(m[r] - m_new);
+            l[r] = l[r] * correction + warp_sum(p);
+            for (int e = 0; e < ATT_MAX_E; ++e) acc[r][e] *= correction;
+            for (int j = 0; j < ATT_TILE; ++j) {
+                const float pj = __shfl_sync(FTL_FULL_MASK, p, j);
+                for (int e = 0; e < ATT_MAX_E; ++e)
+                    if (e < E) acc[r][e] += pj * Vs[j][lane + 32 * e];
+            }
+            m[r] = m_new;
+        }
+    }
+    for (int r = 0; r < ATT_FWD_QPW; ++r) {
+        const int t = q0 + warp * ATT_FWD_QPW + r;
+        if (t >= seq) continue;
+        const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+        const long long o = qkv_index(b, t, h, q_heads, seq, head_dim);
+        for (int e = 0; e < ATT_MAX_E; ++e)
+            if (e < E) out[o + lane + 32 * e] = from_f32<T>(acc[r][e] * inv);
+        if (lane == 0) lse[((long long)b * q_heads + h) * seq + t] = l[r] > 0.f ? m[r] + logf(l[r]) : neg_inf();
+    }
+}
+
+// delta[b, h, t] = sum_d dout * out: the row term of softmax's backward. One warp per row; any grid, ATT_WARPS*32 threads.
+template <typename T>
+__device__ void attn_bwd_delta_impl(float* delta, const T* dout, const T* out, int batch, int seq, int q_heads, int head_dim)
+{
+    const long long rows = (long long)batch * seq * q_heads;
+    const int lane = threadIdx.x & 31;
+    const long long warps_total = (long long)gridDim.x * (blockDim.x >> 5);
+    for (long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); row < rows; row += warps_total) {
+        const long long base = row * head_dim; // [b, t, h] rows are contiguous
+        float acc = 0.f;
+        for (int d = lane; d < head_dim; d += 32) acc += to_f32(dout[base + d]) * to_f32(out[base + d]);
+        acc = warp_sum(acc);
+        if (lane == 0) {
+            const int h = (int)(row % q_heads);
+            const long long bt = row / q_heads;
+            const int t = (int)(bt % seq), b = (int)(bt / seq);
+            delta[((long long)b * q_heads + h) * seq + t] = acc;
+        }
+    }
+}
+
+// dq_i = scale * sum_j p_ij (dp_ij - delta_i) k_j with p_ij = exp(scale q_i.k_j - lse_i), dp_ij = dout_i . v_j.
+// grid: (ceil(seq / ATT_WARPS), q_heads, batch), block: ATT_WARPS * 32; one query row per warp.
+template <typename T>
+__device__ void attn_bwd_dq_impl(T* dq, const T* dout, const T* q, const T* k, const T* v, const float* lse,
+                                 const float* delta, const int* segment_ids, int seq, int q_heads, int kv_heads,
+                                 int head_dim, float scale)
+{
+    __shared__ float Ks[ATT_TILE][ATT_MAX_D + 1];
+    __shared__ float Vs[ATT_TILE][ATT_MAX_D + 1];
+    __shared__ float Qs[ATT_WARPS][ATT_MAX_D];
+    __shared__ float Ds[ATT_WARPS][ATT_MAX_D];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int b = blockIdx.z, h = blockIdx.y, hk = h / (q_heads / kv_heads);
+    const int q0 = blockIdx.x * ATT_WARPS;
+    const int E = head_dim >> 5;
+    const int t = q0 + warp;
+
+    for (int idx = threadIdx.x; idx < ATT_WARPS * head_dim; idx += blockDim.x) {
+        const int r = idx / head_dim, d = idx % head_dim, tr = q0 + r;
+        const bool in = tr < seq;
+        Qs[r][d] = in ? to_f32(q[qkv_index(b, tr, h, q_heads, seq, head_dim) + d]) * scale : 0.f;
+        Ds[r][d] = in ? to_f32(dout[qkv_index(b, tr, h, q_heads, seq, head_dim) + d]) : 0.f;
+    }
+    const bool row_in = t < seq;
+    const float lse_t = row_in ? lse[((long long)b * q_heads + h) * seq + t] : 0.f;
+    const float delta_t = row_in ? delta[((long long)b * q_heads + h) * seq + t] : 0.f;
+    float acc[ATT_MAX_E];
+    for (int e = 0; e < ATT_MAX_E; ++e) acc[e] = 0.f;
+    const int q_last = min(seq - 1, q0 + ATT_WARPS - 1);
+    for (int k0 = 0; k0 <= q_last; k0 += ATT_TILE) {
+        __syncthreads();
+        for (int idx = threadIdx.x; idx < ATT_TILE * head_dim; idx += blockDim.x) {
+            const int j = idx / head_dim, d = idx % head_dim, tk = k0 + j;
+            const bool in = tk < seq;
+            Ks[j][d] = in ? to_f32(k[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+            Vs[j][d] = in ? to_f32(v[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+        }
+        __syncthreads();
+        if (!row_in || k0 > t) continue; // uniform across the warp; no barrier follows before the loop's next one
+        const int kj = k0 + lane;
+        const bool valid = kj <= t && same_segment(segment_ids, b, seq, t, kj);
+        float ds = 0.f;
+        if (valid) {
+            float s = 0.f, dp = 0.f;
+            for (int d = 0; d < head_dim; ++d) {
+                s += Qs[warp][d] * Ks[lane][d];
+                dp += Ds[warp][d] * Vs[lane][d];
+            }
+            ds = expf(s - lse_t) * (dp - delta_t);
+        }
+        for (int j = 0; j < ATT_TILE; ++j) {
+            const float dsj = __shfl_sync(FTL_FULL_MASK, ds, j);
+            for (int e = 0; e < ATT_MAX_E; ++e)
+                if (e < E) acc[e] += dsj * Ks[j][lane + 32 * e];
+        }
+    }
+    if (!row_in) return;
+    const long long o = qkv_index(b, t, h, q_heads, seq, head_dim);
+    for (int e = 0; e < ATT_MAX_E; ++e)
+        if (e < E) dq[o + lane + 32 * e] = from_f32<T>(acc[e] * scale);
+}
+
+// dv_j = sum_i p_ij dout_i and dk_j = scale * sum_i p_ij (dp_ij - delta_i) q_i, summed over every query head that
+// shares kv head hk, in registers: no atomics, so the result is deterministic.
+// grid: (ceil(seq / ATT_WARPS), kv_heads, batch), block: ATT_WARPS * 32; one key per warp, one query row per lane.
+template <typename T>
+__device__ void attn_bwd_dkdv_impl(T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const float* lse,
+                                   const float* delta, const int* segment_ids, int seq, int q_heads, int kv_heads,
+                                   int head_dim, float scale)
+{
+    __shared__ float Qs[ATT_TILE][ATT_MAX_D + 1];
+    __shared__ float Ds[ATT_TILE][ATT_MAX_D + 1];
+    __shared__ float Ks[ATT_WARPS][ATT_MAX_D];
+    __shared__ float Vs[ATT_WARPS][ATT_MAX_D];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int b = blockIdx.z, hk = blockIdx.y, group = q_heads / kv_heads;
+    const int k0 = blockIdx.x * ATT_WARPS;
+    const int E = head_dim >> 5;
+    const int j = k0 + warp; // this warp's key
+
+    for (int idx = threadIdx.x; idx < ATT_WARPS * head_dim; idx += blockDim.x) {
+        const int r = idx / head_dim, d = idx % head_dim, tk = k0 + r;
+        const bool in = tk < seq;
+        Ks[r][d] = in ? to_f32(k[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+        Vs[r][d] = in ? to_f32(v[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+    }
+    float dk_acc[ATT_MAX_E], dv_acc[ATT_MAX_E];
+    for (int e = 0; e < ATT_MAX_E; ++e) { dk_acc[e] = 0.f; dv_acc[e] = 0.f; }
+    const bool key_in = j < seq;
+    for (int g = 0; g < group; ++g) {
+        const int h = hk * group + g;
+        const float* lse_h = lse + ((long long)b * q_heads + h) * seq;
+        const float* delta_h = delta + ((long long)b * q_heads + h) * seq;
+        for (int t0 = k0; t0 < seq; t0 += ATT_TILE) {
+            __syncthreads(); // previous tile consumed (and Ks/Vs complete on the first pass)
+            for (int idx = threadIdx.x; idx < ATT_TILE * head_dim; idx += blockDim.x) {
+                const int r = idx / head_dim, d = idx % head_dim, tq = t0 + r;
+                const bool in = tq < seq;
+                Qs[r][d] = in ? to_f32(q[qkv_index(b, tq, h, q_heads, seq, head_dim) + d]) : 0.f;
+                Ds[r][d] = in ? to_f32(dout[qkv_index(b, tq, h, q_heads, seq, head_dim) + d]) : 0.f;
+            }
+            __syncthreads();
+            if (!key_in) continue; // uniform across the warp
+            const int i = t0 + lane; // this lane's query row
+            const bool valid = i < seq && i >= j && same_segment(segment_ids, b, seq, i, j);
+            float p = 0.f, ds = 0.f;
+            if (valid) {
+                float s = 0.f, dp = 0.f;
+                for (int d = 0; d < head_dim; ++d) {
+                    s += Qs[lane][d] * Ks[warp][d];
+                    dp += Ds[lane][d] * Vs[warp][d];
+                }
+                p = expf(s * scale - lse_h[i]);
+                ds = p * (dp - delta_h[i]);
+            }
+            for (int r = 0; r < ATT_TILE; ++r) {
+                const float pr = __shfl_sync(FTL_FULL_MASK, p, r);
+                const float dsr = __shfl_sync(FTL_FULL_MASK, ds, r);
+                for (int e = 0; e < ATT_MAX_E; ++e) {
+                    if (e < E) {
+                        dv_acc[e] += pr * Ds[r][lane + 32 * e];
+                        dk_acc[e] += dsr * Qs[r][lane + 32 * e];
+                    }
+                }
+            }
+        }
+    }
+    if (!key_in) return;
+    const long long o = qkv_index(b, j, hk, kv_heads, seq, head_dim);
+    for (int e = 0; e < ATT_MAX_E; ++e) {
+        if (e < E) {
+            dk[o + lane + 32 * e] = from_f32<T>(dk_acc[e] * scale);
+            dv[o + lane + 32 * e] = from_f32<T>(dv_acc[e]);
+        }
+    }
+}
+
+#define FTL_ATTENTION(NAME, T)                                                                                         \
+    extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attn_fwd_##NAME(                                      \
+        T* out, float* lse, const T* q, const T* k, const T* v, const int* segment_ids, int seq, int q_heads,           \
+        int kv_heads, int head_dim, float scale)                                                                       \
+    { attn_fwd_impl<T>(out, lse, q, k, v, segment_ids, seq, q_heads, kv_heads, head_dim, scale); }                     \
+    extern "C" __global__ void attn_bwd_delta_##NAME(float* delta, const T* dout, const T* out, int batch, int seq,     \
+                                                     int q_heads, int head_dim)                                        \
+    { attn_bwd_delta_impl<T>(delta, dout, out, batch, seq, q_heads, head_dim); }                                       \
+    extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attn_bwd_dq_##NAME(                                   \
+        T* dq, const T* dout, const T* q, const T* k, const T* v, const float* lse, const float* delta,                \
+        const int* segment_ids, int seq, int q_heads, int kv_heads, int head_dim, float scale)                         \
+    { attn_bwd_dq_impl<T>(dq, dout, q, k, v, lse, delta, segment_ids, seq, q_heads, kv_heads, head_dim, scale); }      \
+    extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attn_bwd_dkdv_##NAME(                                 \
+        T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const float* lse, const float* delta,         \
+        const int* segment_ids, int seq, int q_heads, int kv_heads, int head_dim, float scale)                         \
+    { attn_bwd_dkdv_impl<T>(dk, dv, dout, q, k, v, lse, delta, segment_ids, seq, q_heads, kv_heads, head_dim, scale); }
+
+FTL_FOR_FLOAT_TYPES(FTL_ATTENTION)
