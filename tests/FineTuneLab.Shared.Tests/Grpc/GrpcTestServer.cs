@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using FineTuneLab.Shared.Grpc.Echo;
 using FineTuneLab.Shared.Grpc.Server;
 using Microsoft.AspNetCore.Builder;
@@ -26,11 +27,11 @@ public sealed class GrpcTestServer : IAsyncDisposable
     public int Port => new Uri(Address).Port;
 
     public static async Task<GrpcTestServer> StartAsync(Action<IEndpointRouteBuilder>? map = null,
-        Action<GrpcServerOptions>? configure = null, int port = 0)
+        Action<GrpcServerOptions>? configure = null, int port = 0, X509Certificate2? certificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.ListenGrpc(new Uri($"http://127.0.0.1:{port}")));
+        builder.WebHost.ConfigureKestrel(k => k.ListenGrpc(new Uri($"{(certificate is null ? "http" : "https")}://127.0.0.1:{port}"), certificate));
         builder.Services.Configure<GrpcServerOptions>(o =>
         {
             o.EnableDetailedErrors = true;

@@ -30,7 +30,10 @@ public sealed class GrpcChannel : IDisposable
 
     public CallInvoker CreateCallInvoker() => new(this);
 
-    internal Uri MethodUri(string fullName) => new(Address, fullName);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> _methodUris = new(StringComparer.Ordinal);
+
+    // Parsing a Uri per call is measurable on the unary hot path; a channel calls a handful of methods.
+    internal Uri MethodUri(string fullName) => _methodUris.GetOrAdd(fullName, static (name, address) => new Uri(address, name), Address);
 
     public void Dispose() => Invoker.Dispose();
 
