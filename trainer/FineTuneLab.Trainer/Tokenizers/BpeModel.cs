@@ -196,11 +196,14 @@ internal sealed class BpeModel
         n++;
     }
 
+    private const int LinearMergeLimit = 48;
+
     /// <summary>Applies merges until none applies: each round the lowest rank, leftmost pair. Pair ranks are cached
     /// per position so a round is one scan over ints; symbols are removed by shifting (words are short).</summary>
     private int MergeAll(EncodeContext ctx, int n)
     {
         if (n < 2) return n;
+        if (n > LinearMergeLimit) return MergeAllWithHeap(ctx, n);
         var sym = ctx.SymId;
         var st = ctx.SymStart;
         var en = ctx.SymEnd;
@@ -230,5 +233,63 @@ internal sealed class BpeModel
             if (bi > 0) rank[bi - 1] = _merges.Rank(sym[bi - 1], sym[bi], out merged[bi - 1]);
         }
         return n;
+    }
+
+    /// <summary>The same merge order for long words in O(n log n), as HF's Word::merge_all: a heap of (rank, position)
+    /// over a linked list of symbols; stale entries (a side already merged away) are skipped when popped.</summary>
+    private int MergeAllWithHeap(EncodeContext ctx, int n)
+    {
+        ctx.EnsureLinks(n);
+        var sym = ctx.SymId;
+        var st = ctx.SymStart;
+        var en = ctx.SymEnd;
+        var prev = ctx.Prev;
+        var next = ctx.Next;
+        var heap = ctx.Heap;
+        heap.Clear();
+        for (var i = 0; i < n; i++)
+        {
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+            if (i + 1 >= n) continue;
+            var r = _merges.Rank(sym[i], sym[i + 1], out _);
+            if (r != int.MaxValue) heap.Push(((long)r << 32) | (uint)i);
+        }
+        while (heap.Count > 0)
+        {
+            var key = heap.Pop();
+            var pos = (int)(key & 0xFFFFFFFF);
+            var rank = (int)(key >> 32);
+            if (sym[pos] < 0) continue;
+            var right = next[pos];
+            if (right < 0) continue;
+            // Ranks are unique per pair, so an equal rank means the pair here is still the one queued.
+            if (_merges.Rank(sym[pos], sym[right], out var mergedId) != rank) continue;
+            sym[pos] = mergedId;
+            en[pos] = en[right];
+            sym[right] = -1;
+            next[pos] = next[right];
+            if (next[pos] >= 0) prev[next[pos]] = pos;
+            var left = prev[pos];
+            if (left >= 0)
+            {
+                var r = _merges.Rank(sym[left], sym[pos], out _);
+                if (r != int.MaxValue) heap.Push(((long)r << 32) | (uint)left);
+            }
+            if (next[pos] >= 0)
+            {
+                var r = _merges.Rank(sym[pos], sym[next[pos]], out _);
+                if (r != int.MaxValue) heap.Push(((long)r << 32) | (uint)pos);
+            }
+        }
+        var k = 0;
+        for (var i = 0; i >= 0 && i < n; i = next[i])
+        {
+            sym[k] = sym[i];
+            st[k] = st[i];
+            en[k] = en[i];
+            k++;
+        }
+        return k;
     }
 }

@@ -6,7 +6,7 @@ namespace FineTuneLab.Trainer.Tokenizers;
 /// Encoding allocates nothing once these have grown to the text's size (except cache entries for new words).</summary>
 internal sealed class EncodeContext
 {
-    public const int MaxCachedPieceLength = 64;
+    public const int MaxCachedPieceLength = 256;
     private const int MaxCacheEntries = 200_000;
 
     public readonly NormalizedBuffer BufA = new();
@@ -27,6 +27,9 @@ internal sealed class EncodeContext
     public int[] SymEnd = new int[64];
     public int[] PairRank = new int[64];
     public int[] PairMerged = new int[64];
+    public int[] Prev = new int[64];
+    public int[] Next = new int[64];
+    public readonly MinHeap Heap = new();
 
     private readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     public readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> CacheLookup;
@@ -50,6 +53,13 @@ internal sealed class EncodeContext
         Array.Resize(ref SymEnd, size);
         Array.Resize(ref PairRank, size);
         Array.Resize(ref PairMerged, size);
+    }
+
+    public void EnsureLinks(int n)
+    {
+        if (n <= Prev.Length) return;
+        Prev = new int[Math.Max(n, Prev.Length * 2)];
+        Next = new int[Prev.Length];
     }
 
     public Span<char> CharScratch(int n)

@@ -31,7 +31,14 @@ internal sealed class MergeTable
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Slot(long key, int mask) => (int)((ulong)(key * -7046029254386353131L) >> 40) & mask;
+    private static int Slot(long key, int mask)
+    {
+        // A full 64-bit mix (splitmix64's finalizer): ids are small and dense, so weak mixing would cluster linear probes.
+        var h = (ulong)key;
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9UL;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBUL;
+        return (int)(h ^ (h >> 31)) & mask;
+    }
 
     /// <summary>Sets a merge; a pair listed twice keeps the later entry, as HF's HashMap collect does.</summary>
     public void Set(int a, int b, int rank, int merged)
