@@ -30,7 +30,7 @@ public static class JinjaReference
             output = await File.ReadAllTextAsync(cacheFile);
         else
         {
-            var casesFile = Path.Combine(cacheDir, hash + ".cases.tmp");
+            var casesFile = Path.Combine(cacheDir, $"{hash}.{Guid.NewGuid():N}.cases.tmp");
             await File.WriteAllTextAsync(casesFile, casesJson);
             var args = new List<string> { Script, "--cases", casesFile };
             if (configPath is not null) args.AddRange(["--config", configPath]);
@@ -38,7 +38,7 @@ public static class JinjaReference
             var result = (await ExternalProcess.RunAsync(ExternalProcess.DebianPython, args)).EnsureSuccess("chat_template_ref.py");
             File.Delete(casesFile);
             output = result.StdOut;
-            var tmp = cacheFile + ".tmp";
+            var tmp = $"{cacheFile}.{Guid.NewGuid():N}.tmp";
             await File.WriteAllTextAsync(tmp, output);
             File.Move(tmp, cacheFile, overwrite: true);
         }

@@ -141,3 +141,24 @@ public class DatasetCheckTests
         Assert.Null(report.Projection);
     }
 }
+
+/// <summary>An example the template refuses is an error on its line, with the template's own message.</summary>
+public class TemplateFailureCheckTests
+{
+    [Fact]
+    public async Task The_templates_raise_exception_message_is_reported_on_the_line()
+    {
+        var template = new FineTuneLab.Trainer.Tokenizers.Jinja.ChatTemplate(
+            "{% for m in messages %}{% if 'forbidden' in m.content %}{{ raise_exception('no forbidden words') }}{% endif %}" +
+            "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+            new Dictionary<string, string> { ["eos_token"] = "<|im_end|>" }, "test template");
+        using var file = DataTestSupport.WriteLines(
+            """{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}""",
+            """{"messages": [{"role": "user", "content": "a forbidden word"}, {"role": "assistant", "content": "no"}]}""");
+        var report = await DatasetCheck.RunAsync(file.Path, WordLevelTestTokenizer.Default(), template, new DatasetCheckOptions());
+        var problem = Assert.Single(report.Problems);
+        Assert.Equal((2L, ProblemKind.TemplateFailed), (problem.Line, problem.Kind));
+        Assert.Contains("no forbidden words", problem.Message);
+        Assert.Equal(1, report.ValidExamples);
+    }
+}

@@ -99,3 +99,47 @@ public class LabelMaskingTests
         Assert.Null(new ExampleEncoder(Tokenizer, DataTestSupport.ChatMl(), new EncodingOptions { MaxSeqLen = 4 }).Encode(TwoTurns));
     }
 }
+
+/// <summary>Boundaries that fall inside a token, and real templates end to end through the encoder.</summary>
+public class LabelBoundaryTests
+{
+    private static readonly WordLevelTestTokenizer Tokenizer = WordLevelTestTokenizer.Default();
+
+    [Fact]
+    public void A_token_straddling_the_prompt_boundary_counts_as_completion()
+    {
+        // "fr" + "ance" is one vocabulary word: encoded whole, the word belongs to the completion side.
+        var encoder = new ExampleEncoder(Tokenizer, DataTestSupport.ChatMl(), new EncodingOptions());
+        var e = encoder.Encode(new PromptCompletionRecord(1, "the capital of fr", "ance"))!;
+        var france = Tokenizer.TokenToId("france")!.Value;
+        var at = Array.IndexOf(e.InputIds, france);
+        Assert.True(at > 0);
+        Assert.Equal(france, e.Labels[at]);
+        Assert.All(e.Labels[..at], l => Assert.Equal(EncodedExample.IgnoreIndex, l));
+    }
+
+    [Theory]
+    [InlineData("gemma3")]
+    [InlineData("qwen3")]
+    [InlineData("llama3")]
+    public void Real_templates_encode_with_only_answers_trained(string family)
+    {
+        var template = ChatTemplate.TryLoad(Path.Combine(FineTuneLab.TestSupport.RepoPaths.SharedTestData, "tokenizers", family))!;
+        var encoder = new ExampleEncoder(Tokenizer, template, new EncodingOptions());
+        var e = encoder.Encode(new ChatRecord(1,
+        [
+            new ChatMessage("user", "what is the capital of france?"),
+            new ChatMessage("assistant", "paris"),
+            new ChatMessage("user", "and of italy?"),
+            new ChatMessage("assistant", "rome"),
+        ]))!;
+        var trained = string.Concat(Enumerable.Range(0, e.Length).Where(i => e.Labels[i] != EncodedExample.IgnoreIndex).Select(i => Tokenizer.Decode([e.InputIds[i]])));
+        Assert.Contains("paris", trained);
+        Assert.Contains("rome", trained);
+        Assert.DoesNotContain("capital", trained);
+        Assert.DoesNotContain("italy", trained);
+        Assert.Equal(template.Render(
+            [new("user", "what is the capital of france?"), new("assistant", "paris"), new("user", "and of italy?"), new("assistant", "rome")], false),
+            Tokenizer.Decode(e.InputIds));
+    }
+}

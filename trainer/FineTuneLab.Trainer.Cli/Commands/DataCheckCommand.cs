@@ -155,7 +155,8 @@ public static class DataCheckCommand
         }
         tokens.AddRow($"longer than {N(r.MaxSeqLen)}", N(r.OverLongExamples));
         tokens.AddRow("exact duplicates", N(r.ExactDuplicates.Count) + Pairs(r.ExactDuplicates));
-        tokens.AddRow("near duplicates", N(r.NearDuplicates.Count) + Pairs(r.NearDuplicates));
+        tokens.AddRow("near duplicates", N(r.NearDuplicates.Count) + Pairs(r.NearDuplicates) +
+            (r.NearDuplicatesChecked + r.ExactDuplicates.Count < r.ValidExamples ? $" (first {N(r.NearDuplicatesChecked)} examples searched)" : ""));
         foreach (var (role, count) in r.RoleCounts) tokens.AddRow($"{role} entries", N(count));
         if (r.MeanTurns is { } turns) tokens.AddRow("mean turns per chat", turns.ToString("0.0", CultureInfo.InvariantCulture));
         if (r.Projection is { } p)

@@ -26,7 +26,7 @@ public static class DatasetCheck
         var near = new NearDuplicateDetector(options.NearDuplicateThreshold);
         var roles = new SortedDictionary<string, long>(StringComparer.Ordinal);
         long lines = 0, blank = 0, totalTokens = 0, trainable = 0, tokensPerEpoch = 0, turns = 0;
-        int valid = 0, overLong = 0, chats = 0, errors = 0, warnings = 0;
+        int valid = 0, overLong = 0, chats = 0, errors = 0, warnings = 0, nearChecked = 0;
 
         void Count(List<DatasetProblem> found)
         {
@@ -72,8 +72,12 @@ public static class DatasetCheck
                     else
                     {
                         exact[canonical] = line.LineNumber;
-                        if (near.Add(line.LineNumber, record.CanonicalText) is { } n)
-                            nearPairs.Add(new DuplicatePair(n.Line, line.LineNumber, n.Similarity));
+                        if (nearChecked < options.NearDuplicateLimit)
+                        {
+                            nearChecked++;
+                            if (near.Add(line.LineNumber, record.CanonicalText) is { } n)
+                                nearPairs.Add(new DuplicatePair(n.Line, line.LineNumber, n.Similarity));
+                        }
                     }
                 }
                 catch (Exception e) when (e is JinjaException or InvalidDataException)
@@ -102,6 +106,7 @@ public static class DatasetCheck
             OverLongExamples = overLong,
             ExactDuplicates = exactPairs,
             NearDuplicates = nearPairs,
+            NearDuplicatesChecked = nearChecked,
             RoleCounts = roles,
             MeanTurns = chats > 0 ? (double)turns / chats : null,
             Projection = options.TokensPerSecond is { } tps && tps > 0

@@ -7,6 +7,8 @@ public sealed record DatasetCheckOptions
     public EncodingOptions Encoding { get; init; } = new();
     /// <summary>Estimated similarity from which two examples count as near duplicates.</summary>
     public double NearDuplicateThreshold { get; init; } = 0.8;
+    /// <summary>Near-duplicate search covers this many examples (256 bytes of memory each); exact duplicates cover all.</summary>
+    public int NearDuplicateLimit { get; init; } = 1_000_000;
     /// <summary>Training throughput for the time projection; none → no projection.</summary>
     public double? TokensPerSecond { get; init; }
     public double? PricePerHour { get; init; }
@@ -43,6 +45,8 @@ public sealed record DatasetCheckReport
     public required int OverLongExamples { get; init; }
     public required IReadOnlyList<DuplicatePair> ExactDuplicates { get; init; }
     public required IReadOnlyList<DuplicatePair> NearDuplicates { get; init; }
+    /// <summary>How many examples the near-duplicate search covered (see <see cref="DatasetCheckOptions.NearDuplicateLimit"/>).</summary>
+    public required int NearDuplicatesChecked { get; init; }
     /// <summary>Chat: messages per role; prompt/completion and preference: fields per example kind.</summary>
     public required IReadOnlyDictionary<string, long> RoleCounts { get; init; }
     public required double? MeanTurns { get; init; }

@@ -31,9 +31,9 @@ public sealed class ChatTemplate
         {
             _template = JinjaTemplate.Parse(source);
         }
-        catch (JinjaException e)
+        catch (JinjaSyntaxException e)
         {
-            throw new JinjaSyntaxException($"{origin}: {e.Message}", 0, 0);
+            throw new JinjaSyntaxException(e.Reason, e.Line, e.Column, origin);
         }
     }
 

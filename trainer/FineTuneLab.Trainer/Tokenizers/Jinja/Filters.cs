@@ -55,20 +55,18 @@ internal static class Filters
         ["min"] = ([], (v, _) => MinMax(v, max: false)),
         ["sort"] = (["reverse", "case_sensitive", "attribute"], Sort),
         ["map"] = (["attribute", "default"], Map),
-        ["select"] = ([], (v, _) => throw new PyError("select is handled by the renderer")),
-        ["reject"] = ([], (v, _) => throw new PyError("reject is handled by the renderer")),
-        ["selectattr"] = ([], (v, _) => throw new PyError("selectattr is handled by the renderer")),
-        ["rejectattr"] = ([], (v, _) => throw new PyError("rejectattr is handled by the renderer")),
         ["indent"] = (["width", "first", "blank"], Indent),
         ["wordcount"] = ([], (v, _) => (long)PyMethods.Split(PyOps.Str(v), null, -1).Count),
         ["center"] = (["width"], (v, a) => Center(PyOps.Str(v), a.Get(0, 80L) is long w ? (int)w : 80)),
     };
 
-    public static bool Exists(string name) => All.ContainsKey(name);
+    /// <summary>Filters whose arguments are a test name and that test's own arguments (dispatched in <see cref="Apply"/>).</summary>
+    private static readonly HashSet<string> TestFilters = ["select", "reject", "selectattr", "rejectattr"];
+
+    public static bool Exists(string name) => All.ContainsKey(name) || TestFilters.Contains(name);
 
     public static object? Apply(string name, object? value, IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs)
     {
-        if (!All.TryGetValue(name, out var filter)) throw new PyError($"no filter named '{name}'");
         switch (name)
         {
             case "select" or "reject":
@@ -79,6 +77,7 @@ internal static class Filters
             case "map" when args.Count > 0 && args[0] is string filterName:
                 return PyOps.Iterate(value).Select(x => Apply(filterName, x, args.Skip(1).ToList(), kwargs)).ToList();
         }
+        if (!All.TryGetValue(name, out var filter)) throw new PyError($"no filter named '{name}'");
         var binder = new CallBinder(name, args, kwargs, filter.Params);
         binder.CheckArity();
         return filter.Fn(value, binder);
