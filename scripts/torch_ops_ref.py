@@ -188,6 +188,8 @@ attention_case("attention_gqa_segments", 2, 40, 40, 4, 2, 16, [[0] * 15 + [1] * 
 attention_case("attention_mqa_long", 1, 150, 150, 3, 1, 32, None, 0)
 attention_case("attention_window", 1, 50, 50, 2, 2, 8, None, 9)
 attention_case("attention_decode", 1, 5, 37, 4, 1, 16, None, 0)
+attention_case("attention_odd_dim_packed", 1, 90, 90, 6, 2, 12, [[0] * 20 + [1] * 3 + [2] * 50 + [3] * 17], 0)
+attention_case("attention_unordered_segments", 1, 30, 30, 2, 1, 8, [[4] * 10 + [1] * 12 + [4] * 8], 5)
 
 
 # ---------------------------------------------------------------- activations

@@ -47,6 +47,8 @@ public sealed class RopeAndAttentionTests
     [InlineData("attention_mqa_long")]
     [InlineData("attention_window")]
     [InlineData("attention_decode")]
+    [InlineData("attention_odd_dim_packed")]
+    [InlineData("attention_unordered_segments")]
     public void Attention_forward_and_backward_match_torch(string c)
     {
         using var backend = new CpuBackend(2);
@@ -90,6 +92,6 @@ public sealed class RopeAndAttentionTests
         var off = len1 * h * d;
         backend.AttentionForward(t.F32(qv[off..], 1, len2, h, d), t.F32(kv[off..], 1, len2, h, d), t.F32(vv[off..], 1, len2, h, d), default,
             0.3f, 0, alone, t.New(DType.F32, 1, h, len2));
-        Assert.Equal(alone.AsFloat().ToArray(), packed.AsFloat()[off..].ToArray());
+        Approx.Equal(alone.AsFloat(), packed.AsFloat()[off..], 1e-6, "second document packed vs alone");
     }
 }

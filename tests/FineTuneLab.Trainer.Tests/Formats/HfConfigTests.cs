@@ -41,6 +41,9 @@ public sealed class HfConfigTests
         Assert.True(q.QkvBias);
         Assert.False(q.OutputBias);
         Assert.Null(q.SlidingWindow);
+        var qw = HfConfig.Parse("""{"architectures":["Qwen2ForCausalLM"],"hidden_size":64,"num_hidden_layers":4,"num_attention_heads":4,"intermediate_size":8,"vocab_size":8,"use_sliding_window":true,"sliding_window":16,"max_window_layers":2}""");
+        Assert.Equal(16, qw.SlidingWindow);
+        Assert.Equal(2, qw.SlidingWindowFromLayer);
         Assert.Equal(64, q.HeadDim);
         var m = HfConfig.Parse("""{"architectures":["MistralForCausalLM"],"hidden_size":4096,"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,"intermediate_size":14336,"vocab_size":32000,"sliding_window":4096}""");
         Assert.Equal(ModelFamily.Mistral, m.Family);

@@ -71,6 +71,23 @@ public sealed class FullFineTuneAndEngineTests(TorchReferenceCases cases) : ICla
     }
 
     [Fact]
+    public void A_training_step_allocates_nothing_on_the_managed_heap()
+    {
+        var c = cases.Get("gpt2");
+        using var backend = new CpuBackend(2);
+        using var model = TransformerModel.FromFolder(c.ModelDir, backend, new EngineOptions { Lora = c.Lora with { Dropout = 0.05f }, MaxBatch = c.Tokens.Batch, MaxSeq = c.Tokens.Seq });
+        model.InitLora(seed: 1);
+        using var step = new TrainingStep(model, c.Optimizer);
+        MicroBatch[] mb = [new MicroBatch(c.Tokens.InputIds, c.Tokens.Labels, c.Tokens.Batch, c.Tokens.Seq)];
+        step.Step(mb);
+        step.Step(mb);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        step.Step(mb);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"a step allocated {allocated} bytes");
+    }
+
+    [Fact]
     public void Peft_init_has_kaiming_uniform_a_and_zero_b()
     {
         var c = cases.Get("llama_gqa");

@@ -104,6 +104,7 @@ public static class HfConfig
             OutputBias = attentionBias,
             MlpBias = r.Bool("mlp_bias", false),
             SlidingWindow = window,
+            SlidingWindowFromLayer = family == ModelFamily.Qwen2 ? r.IntOrNull("max_window_layers") ?? 28 : 0,
         };
     }
 

@@ -39,6 +39,8 @@ public sealed record ModelConfig
     public bool OutputBias { get; init; }
     public bool MlpBias { get; init; }
     public int? SlidingWindow { get; init; }
+    /// <summary>The first layer the sliding window applies to (Qwen2's max_window_layers; 0 = every layer).</summary>
+    public int SlidingWindowFromLayer { get; init; }
 
     public int QDim => NumHeads * HeadDim;
     public int KvDim => NumKvHeads * HeadDim;

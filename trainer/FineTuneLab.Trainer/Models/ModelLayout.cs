@@ -98,7 +98,7 @@ internal sealed class ModelLayout
             foreach (var l in linears) maxRank = Math.Max(maxRank, l.Lora!.Rank);
             layers[i] = new DecoderLayer
             {
-                Config = c, Norm1 = sp.N1, Norm2 = sp.N2, Qkv = sp.Qkv, Q = sp.Q, K = sp.K, V = sp.V, O = sp.O,
+                Config = c, Index = i, Norm1 = sp.N1, Norm2 = sp.N2, Qkv = sp.Qkv, Q = sp.Q, K = sp.K, V = sp.V, O = sp.O,
                 Gate = sp.G, Up = sp.U, Down = sp.D,
                 Acts = new LayerActivations(acts, c, n, o.MaxBatch, o.MaxSeq, linears),
             };

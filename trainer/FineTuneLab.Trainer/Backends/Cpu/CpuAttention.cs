@@ -1,34 +1,57 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using FineTuneLab.Trainer.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using static FineTuneLab.Trainer.Backends.Cpu.AttentionTiles;
 
 namespace FineTuneLab.Trainer.Backends.Cpu;
 
 /// <summary>
-/// Causal grouped-query attention with an online softmax over key blocks (FlashAttention-2's recurrence, one query
-/// row at a time): forward keeps only the output and each row's log-sum-exp; backward recomputes probabilities in two
-/// passes, one over query blocks for dQ and one over key blocks for dK/dV, so no two items write the same memory.
+/// Causal grouped-query attention in FlashAttention-2's tiled form: groups of 4 query rows walk the visible keys in
+/// blocks of 64 with an online softmax, so only the output and each row's log-sum-exp are kept. The backward
+/// recomputes probabilities in two passes — query groups for dQ, key groups (over every query head of the kv head)
+/// for dK/dV — so no two work items write the same memory and results do not depend on the thread count.
+/// K and V (and, for the backward, Q and dO) are first transposed into scratch so score tiles vectorize over keys.
 /// </summary>
 internal static unsafe class CpuAttention
 {
     private const int QueryBlock = 16;
-    private const int KeyBlock = 64;
 
     private struct Dims
     {
-        public int B, Tq, Tk, Hq, Hkv, D, Group, Window, Offset;
+        public int B, Tq, Tk, Hq, Hkv, D, Group, Window, Offset, TqPad, TkPad;
         public float Scale;
         public int* Seg;
+        /// <summary>Where the run of equal segment ids around each token starts and ends (exclusive), [B, Tk]; null without segments.</summary>
+        public int* SegStart, SegEnd;
 
         public readonly float* QRow(float* q, int b, int i, int h) => q + (((long)b * Tq + i) * Hq + h) * D;
         public readonly float* KRow(float* k, int b, int j, int h) => k + (((long)b * Tk + j) * Hkv + h) * D;
+        public readonly long QStride => (long)Hq * D;
+        public readonly long KStride => (long)Hkv * D;
+        /// <summary>Transposed [D, Pad] plane of head h of batch b in a [B, H, D, Pad] scratch.</summary>
+        public readonly float* Plane(float* t, int b, int h, int heads, int pad) => t + ((long)b * heads + h) * D * pad;
 
-        /// <summary>First key query row i (absolute position p) may see.</summary>
-        public readonly int FirstKey(int p) => Window > 0 ? Math.Max(0, p - Window + 1) : 0;
+        public readonly int FirstKey(int b, int p)
+        {
+            var first = Window > 0 ? Math.Max(0, p - Window + 1) : 0;
+            return SegStart == null ? first : Math.Max(first, SegStart[(long)b * Tk + p]);
+        }
 
-        public readonly bool Visible(int b, int p, int j) => Seg == null || Seg[(long)b * Tk + j] == Seg[(long)b * Tk + p];
+        /// <summary>Whether keys in [FirstKey, p] all share p's segment (no segments, or ids in non-decreasing runs).</summary>
+        public readonly bool RangeImpliesSegment => Seg == null || SegStart != null;
+
+        /// <summary>Visibility of key j to position p given lo = FirstKey(b, p).</summary>
+        public readonly bool Visible(int b, int p, int lo, int j) =>
+            j >= lo && j <= p && (RangeImpliesSegment || Seg[(long)b * Tk + j] == Seg[(long)b * Tk + p]);
+
+        /// <summary>One past the last absolute position that may see key j.</summary>
+        public readonly int LastViewer(int b, int j)
+        {
+            var end = Window > 0 ? Math.Min(Tk, j + Window) : Tk;
+            return SegEnd == null ? end : Math.Min(end, SegEnd[(long)b * Tk + j]);
+        }
     }
 
-    private static Dims Validate(Tensor q, Tensor k, Tensor v, Tensor seg, float scale, int window)
+    private static Dims Validate(Tensor q, Tensor k, Tensor v, Tensor seg, float scale, int window, ScratchPool scratch)
     {
         Check.F32(q, "attention q");
         Check.F32(k, "attention k");
@@ -43,18 +66,73 @@ internal static unsafe class CpuAttention
         if (window < 0) throw new ArgumentOutOfRangeException(nameof(window), window, "sliding window must be >= 0");
         d.Group = d.Hq / d.Hkv;
         d.Offset = d.Tk - d.Tq;
+        d.TqPad = (d.Tq + 7) / 8 * 8;
+        d.TkPad = (d.Tk + 7) / 8 * 8;
         if (!seg.IsEmpty)
         {
             Check.I32(seg, "attention segment ids");
             if (seg.Count != (long)d.B * d.Tk) throw new ArgumentException($"attention segment ids {seg.Shape} must be [B={d.B}, Tk={d.Tk}]");
             d.Seg = seg.Ptr<int>();
+            FindSegmentRuns(ref d, scratch);
         }
         return d;
     }
 
+    /// <summary>
+    /// With non-decreasing segment ids per row (how packing numbers documents), a token sees only keys of its own run,
+    /// so the kernels may skip everything outside it. Other id layouts stay correct through the per-key check alone.
+    /// </summary>
+    private static void FindSegmentRuns(ref Dims d, ScratchPool scratch)
+    {
+        for (var b = 0; b < d.B; b++)
+        {
+            var row = d.Seg + (long)b * d.Tk;
+            for (var t = 1; t < d.Tk; t++)
+                if (row[t] < row[t - 1]) return;
+        }
+        var runs = scratch.SharedInts(2L * d.B * d.Tk);
+        d.SegStart = runs;
+        d.SegEnd = runs + (long)d.B * d.Tk;
+        for (var b = 0; b < d.B; b++)
+        {
+            var o = (long)b * d.Tk;
+            for (var t = 0; t < d.Tk; t++)
+                d.SegStart[o + t] = t > 0 && d.Seg[o + t] == d.Seg[o + t - 1] ? d.SegStart[o + t - 1] : t;
+            for (var t = d.Tk - 1; t >= 0; t--)
+                d.SegEnd[o + t] = t < d.Tk - 1 && d.Seg[o + t] == d.Seg[o + t + 1] ? d.SegEnd[o + t + 1] : t + 1;
+        }
+    }
+
+    /// <summary>dst[b, h, d, t] = src[b, t, h, d], zero for t in [T, Pad).</summary>
+    private struct Transpose : IParallelBody
+    {
+        public float* Src, Dst; public int T, H, D, Pad;
+        public void Execute(int item, int thread)
+        {
+            var b = item / H;
+            var h = item % H;
+            var plane = Dst + (long)item * D * Pad;
+            for (var t = 0; t < T; t++)
+            {
+                var s = Src + (((long)b * T + t) * H + h) * D;
+                for (var d = 0; d < D; d++) plane[(long)d * Pad + t] = s[d];
+            }
+            for (var d = 0; d < D; d++)
+                for (var t = T; t < Pad; t++) plane[(long)d * Pad + t] = 0;
+        }
+    }
+
+    private static void TransposeHeads(WorkerPool pool, float* src, float* dst, int b, int t, int h, int d, int pad)
+    {
+        var body = new Transpose { Src = src, Dst = dst, T = t, H = h, D = d, Pad = pad };
+        pool.Run(b * h, ref body);
+    }
+
+    private static int Cols8(int n) => (n + 7) / 8 * 8;
+
     private struct Forward : IParallelBody
     {
-        public Dims Dm; public float* Q, K, V, O, Lse; public void** Scratch;
+        public Dims Dm; public float* Q, KT, V, O, Lse; public void** Scratch;
         public void Execute(int item, int thread)
         {
             var d = Dm;
@@ -63,58 +141,70 @@ internal static unsafe class CpuAttention
             var h = item / blocks % d.Hq;
             var qb = item % blocks;
             var kvh = h / d.Group;
-            var scores = (float*)Scratch[thread];
-            var acc = scores + KeyBlock;
             var dim = d.D;
-            var accSpan = new Span<float>(acc, dim);
+            var s = (float*)Scratch[thread];               // [Rows, Cols] scores, then probabilities
+            var acc = s + Rows * Cols;                       // [Rows, D]
+            var kt = d.Plane(KT, b, kvh, d.Hkv, d.TkPad);
+            var vBase = d.KRow(V, b, 0, kvh);
+            var m = stackalloc float[Rows];
+            var l = stackalloc float[Rows];
             var end = Math.Min(d.Tq, (qb + 1) * QueryBlock);
-            for (var i = qb * QueryBlock; i < end; i++)
+            for (var i0 = qb * QueryBlock; i0 < end; i0 += Rows)
             {
-                var p = d.Offset + i;
-                var q = new ReadOnlySpan<float>(d.QRow(Q, b, i, h), dim);
-                var m = float.NegativeInfinity;
-                var l = 0f;
-                accSpan.Clear();
-                for (var j0 = d.FirstKey(p); j0 <= p; j0 += KeyBlock)
+                var nr = Math.Min(Rows, end - i0);
+                var q0 = d.QRow(Q, b, i0, h);
+                var stride = d.QStride;
+                float* Row(int r) => q0 + Math.Min(r, nr - 1) * stride;
+                for (var r = 0; r < Rows; r++) { m[r] = float.NegativeInfinity; l[r] = 0; }
+                new Span<float>(acc, Rows * dim).Clear();
+                var pFirst = d.Offset + i0;
+                var pLast = pFirst + nr - 1;
+                for (var jb = d.FirstKey(b, pFirst) & ~7; jb <= pLast; jb += Cols)
                 {
-                    var j1 = Math.Min(p + 1, j0 + KeyBlock);
-                    var blockMax = float.NegativeInfinity;
-                    for (var j = j0; j < j1; j++)
+                    var nc = Math.Min(Cols, pLast + 1 - jb);
+                    Scores(Row(0), Row(1), Row(2), Row(3), kt + jb, d.TkPad, dim, Cols8(nc), s);
+                    for (var r = 0; r < Rows; r++)
                     {
-                        var s = d.Visible(b, p, j)
-                            ? d.Scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(d.KRow(K, b, j, kvh), dim))
-                            : float.NegativeInfinity;
-                        scores[j - j0] = s;
-                        if (s > blockMax) blockMax = s;
+                        var sr = s + r * Cols;
+                        if (r >= nr) { new Span<float>(sr, nc).Clear(); continue; }
+                        var p = pFirst + r;
+                        var lo = d.FirstKey(b, p);
+                        var scores = new Span<float>(sr, nc);
+                        TensorPrimitives.Multiply(scores, d.Scale, scores);
+                        if (!(jb >= lo && jb + nc - 1 <= p && d.RangeImpliesSegment))
+                            for (var c = 0; c < nc; c++)
+                                if (!d.Visible(b, p, lo, jb + c)) sr[c] = float.NegativeInfinity;
+                        var rowMax = TensorPrimitives.Max(scores);
+                        if (rowMax == float.NegativeInfinity) { new Span<float>(sr, nc).Clear(); continue; }
+                        var mNew = Math.Max(m[r], rowMax);
+                        var correction = MathF.Exp(m[r] - mNew);
+                        if (correction != 1f)
+                        {
+                            l[r] *= correction;
+                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + r * dim, dim), correction, new Span<float>(acc + r * dim, dim));
+                        }
+                        var row = new Span<float>(sr, nc);
+                        TensorPrimitives.Subtract(row, mNew, row);
+                        TensorPrimitives.Exp(row, row);      // exp(-inf) = 0 for hidden keys
+                        l[r] += TensorPrimitives.Sum(row);
+                        m[r] = mNew;
                     }
-                    if (blockMax == float.NegativeInfinity) continue;
-                    var mNew = Math.Max(m, blockMax);
-                    var correction = MathF.Exp(m - mNew);
-                    if (correction != 1f)
-                    {
-                        l *= correction;
-                        TensorPrimitives.Multiply(accSpan, correction, accSpan);
-                    }
-                    for (var j = j0; j < j1; j++)
-                    {
-                        var s = scores[j - j0];
-                        if (s == float.NegativeInfinity) continue;
-                        var pj = MathF.Exp(s - mNew);
-                        l += pj;
-                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(d.KRow(V, b, j, kvh), dim), pj, accSpan, accSpan);
-                    }
-                    m = mNew;
+                    Accumulate(s, nc, vBase + jb * d.KStride, d.KStride, dim, acc);
                 }
-                var o = new Span<float>(d.QRow(O, b, i, h), dim);
-                if (l > 0)
+                for (var r = 0; r < nr; r++)
                 {
-                    TensorPrimitives.Multiply(accSpan, 1f / l, o);
-                    Lse[((long)b * d.Hq + h) * d.Tq + i] = m + MathF.Log(l);
-                }
-                else
-                {
-                    o.Clear();
-                    Lse[((long)b * d.Hq + h) * d.Tq + i] = float.PositiveInfinity;
+                    var o = new Span<float>(d.QRow(O, b, i0 + r, h), dim);
+                    var lseIndex = ((long)b * d.Hq + h) * d.Tq + i0 + r;
+                    if (l[r] > 0)
+                    {
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + r * dim, dim), 1f / l[r], o);
+                        Lse[lseIndex] = m[r] + MathF.Log(l[r]);
+                    }
+                    else
+                    {
+                        o.Clear();
+                        Lse[lseIndex] = float.PositiveInfinity;
+                    }
                 }
             }
         }
@@ -122,13 +212,15 @@ internal static unsafe class CpuAttention
 
     public static void AttentionForward(WorkerPool pool, ScratchPool scratch, Tensor q, Tensor k, Tensor v, Tensor seg, float scale, int window, Tensor output, Tensor lse)
     {
-        var d = Validate(q, k, v, seg, scale, window);
+        var d = Validate(q, k, v, seg, scale, window, scratch);
         Check.Same(q, output, "attention output");
         Check.Vector(lse, (long)d.B * d.Hq * d.Tq, "attention logsumexp");
-        scratch.ReservePerThread((KeyBlock + d.D) * sizeof(float));
+        var kt = (float*)scratch.Shared((long)d.B * d.Hkv * d.D * d.TkPad * sizeof(float));
+        TransposeHeads(pool, k.Ptr<float>(), kt, d.B, d.Tk, d.Hkv, d.D, d.TkPad);
+        scratch.ReservePerThread((Rows * Cols + Rows * d.D) * sizeof(float));
         var blocks = stackalloc void*[scratch.Threads];
         scratch.ThreadBlocks(blocks);
-        var body = new Forward { Dm = d, Q = q.Ptr<float>(), K = k.Ptr<float>(), V = v.Ptr<float>(), O = output.Ptr<float>(), Lse = lse.Ptr<float>(), Scratch = blocks };
+        var body = new Forward { Dm = d, Q = q.Ptr<float>(), KT = kt, V = v.Ptr<float>(), O = output.Ptr<float>(), Lse = lse.Ptr<float>(), Scratch = blocks };
         pool.Run(d.B * d.Hq * ((d.Tq + QueryBlock - 1) / QueryBlock), ref body);
     }
 
@@ -142,14 +234,13 @@ internal static unsafe class CpuAttention
             var b = item / d.Tq;
             var i = item % d.Tq;
             for (var h = 0; h < d.Hq; h++)
-                Delta[((long)b * d.Hq + h) * d.Tq + i] = TensorPrimitives.Dot(
-                    new ReadOnlySpan<float>(d.QRow(DO, b, i, h), d.D), new ReadOnlySpan<float>(d.QRow(O, b, i, h), d.D));
+                Delta[((long)b * d.Hq + h) * d.Tq + i] = SimdOps.Dot(d.QRow(DO, b, i, h), d.QRow(O, b, i, h), d.D);
         }
     }
 
     private struct BackwardQ : IParallelBody
     {
-        public Dims Dm; public float* Q, K, V, DO, Lse, Delta, DQ;
+        public Dims Dm; public float* Q, K, KT, VT, DO, Lse, Delta, DQ; public void** Scratch;
         public void Execute(int item, int thread)
         {
             var d = Dm;
@@ -159,33 +250,60 @@ internal static unsafe class CpuAttention
             var qb = item % blocks;
             var kvh = h / d.Group;
             var dim = d.D;
+            var s = (float*)Scratch[thread];   // P, then dS
+            var dp = s + Rows * Cols;
+            var acc = dp + Rows * Cols;
+            var kt = d.Plane(KT, b, kvh, d.Hkv, d.TkPad);
+            var vt = d.Plane(VT, b, kvh, d.Hkv, d.TkPad);
+            var kBase = d.KRow(K, b, 0, kvh);
             var end = Math.Min(d.Tq, (qb + 1) * QueryBlock);
-            for (var i = qb * QueryBlock; i < end; i++)
+            for (var i0 = qb * QueryBlock; i0 < end; i0 += Rows)
             {
-                var p = d.Offset + i;
-                var row = ((long)b * d.Hq + h) * d.Tq + i;
-                var lse = Lse[row];
-                var delta = Delta[row];
-                var q = new ReadOnlySpan<float>(d.QRow(Q, b, i, h), dim);
-                var dO = new ReadOnlySpan<float>(d.QRow(DO, b, i, h), dim);
-                var dq = new Span<float>(d.QRow(DQ, b, i, h), dim);
-                dq.Clear();
-                for (var j = d.FirstKey(p); j <= p; j++)
+                var nr = Math.Min(Rows, end - i0);
+                var stride = d.QStride;
+                var q0 = d.QRow(Q, b, i0, h);
+                var o0 = d.QRow(DO, b, i0, h);
+                float* QR(int r) => q0 + Math.Min(r, nr - 1) * stride;
+                float* OR(int r) => o0 + Math.Min(r, nr - 1) * stride;
+                new Span<float>(acc, Rows * dim).Clear();
+                var pFirst = d.Offset + i0;
+                var pLast = pFirst + nr - 1;
+                var rowBase = ((long)b * d.Hq + h) * d.Tq + i0;
+                for (var jb = d.FirstKey(b, pFirst) & ~7; jb <= pLast; jb += Cols)
                 {
-                    if (!d.Visible(b, p, j)) continue;
-                    var kRow = new ReadOnlySpan<float>(d.KRow(K, b, j, kvh), dim);
-                    var pij = MathF.Exp(d.Scale * TensorPrimitives.Dot(q, kRow) - lse);
-                    var dp = TensorPrimitives.Dot(dO, new ReadOnlySpan<float>(d.KRow(V, b, j, kvh), dim));
-                    var ds = pij * (dp - delta);
-                    TensorPrimitives.MultiplyAdd(kRow, ds * d.Scale, dq, dq);
+                    var nc = Math.Min(Cols, pLast + 1 - jb);
+                    Scores(QR(0), QR(1), QR(2), QR(3), kt + jb, d.TkPad, dim, Cols8(nc), s);
+                    Scores(OR(0), OR(1), OR(2), OR(3), vt + jb, d.TkPad, dim, Cols8(nc), dp);
+                    for (var r = 0; r < Rows; r++)
+                    {
+                        var sr = s + r * Cols;
+                        if (r >= nr) { new Span<float>(sr, nc).Clear(); continue; }
+                        var p = pFirst + r;
+                        var lo = d.FirstKey(b, p);
+                        var prob = new Span<float>(sr, nc);
+                        var dpr = new Span<float>(dp + r * Cols, nc);
+                        TensorPrimitives.Multiply(prob, d.Scale, prob);
+                        TensorPrimitives.Subtract(prob, Lse[rowBase + r], prob);
+                        TensorPrimitives.Exp(prob, prob);
+                        if (!(jb >= lo && jb + nc - 1 <= p && d.RangeImpliesSegment))
+                            for (var c = 0; c < nc; c++)
+                                if (!d.Visible(b, p, lo, jb + c)) sr[c] = 0f;
+                        // dS = P ⊙ (dP - delta) · scale
+                        TensorPrimitives.Subtract(dpr, Delta[rowBase + r], dpr);
+                        TensorPrimitives.Multiply(prob, dpr, prob);
+                        TensorPrimitives.Multiply(prob, d.Scale, prob);
+                    }
+                    Accumulate(s, nc, kBase + jb * d.KStride, d.KStride, dim, acc);
                 }
+                for (var r = 0; r < nr; r++)
+                    new ReadOnlySpan<float>(acc + r * dim, dim).CopyTo(new Span<float>(d.QRow(DQ, b, i0 + r, h), dim));
             }
         }
     }
 
     private struct BackwardKv : IParallelBody
     {
-        public Dims Dm; public float* Q, K, V, DO, Lse, Delta, DK, DV;
+        public Dims Dm; public float* Q, K, V, QT, DOT, DO, Lse, Delta, DK, DV; public void** Scratch;
         public void Execute(int item, int thread)
         {
             var d = Dm;
@@ -194,34 +312,71 @@ internal static unsafe class CpuAttention
             var kvh = item / blocks % d.Hkv;
             var kb = item % blocks;
             var dim = d.D;
+            var s = (float*)Scratch[thread];   // Pᵀ, then dSᵀ
+            var dp = s + Rows * Cols;
+            var accK = dp + Rows * Cols;
+            var accV = accK + Rows * dim;
             var end = Math.Min(d.Tk, (kb + 1) * QueryBlock);
-            for (var j = kb * QueryBlock; j < end; j++)
+            for (var j0 = kb * QueryBlock; j0 < end; j0 += Rows)
             {
-                var kRow = new ReadOnlySpan<float>(d.KRow(K, b, j, kvh), dim);
-                var vRow = new ReadOnlySpan<float>(d.KRow(V, b, j, kvh), dim);
-                var dk = new Span<float>(d.KRow(DK, b, j, kvh), dim);
-                var dv = new Span<float>(d.KRow(DV, b, j, kvh), dim);
-                dk.Clear();
-                dv.Clear();
-                // queries that see key j: absolute position p in [j, j + window) and p >= Offset
-                var iStart = Math.Max(0, j - d.Offset);
-                var iEnd = d.Window > 0 ? Math.Min(d.Tq, j + d.Window - d.Offset) : d.Tq;
+                var nr = Math.Min(Rows, end - j0);
+                var stride = d.KStride;
+                var k0 = d.KRow(K, b, j0, kvh);
+                var v0 = d.KRow(V, b, j0, kvh);
+                float* KR(int r) => k0 + Math.Min(r, nr - 1) * stride;
+                float* VR(int r) => v0 + Math.Min(r, nr - 1) * stride;
+                new Span<float>(accK, 2 * Rows * dim).Clear();
+                var jLast = j0 + nr - 1;
+                // queries that can see one of these keys: absolute position in [j0, jLast + window)
+                var iFirst = Math.Max(0, j0 - d.Offset) & ~7;
+                var iEnd = Math.Min(d.Tq, d.LastViewer(b, jLast) - d.Offset);
                 for (var g = 0; g < d.Group; g++)
                 {
                     var h = kvh * d.Group + g;
-                    for (var i = iStart; i < iEnd; i++)
+                    var qt = d.Plane(QT, b, h, d.Hq, d.TqPad);
+                    var dot = d.Plane(DOT, b, h, d.Hq, d.TqPad);
+                    var rowBase = ((long)b * d.Hq + h) * d.Tq;
+                    for (var ib = iFirst; ib < iEnd; ib += Cols)
                     {
-                        var p = d.Offset + i;
-                        if (!d.Visible(b, p, j)) continue;
-                        var row = ((long)b * d.Hq + h) * d.Tq + i;
-                        var q = new ReadOnlySpan<float>(d.QRow(Q, b, i, h), dim);
-                        var dO = new ReadOnlySpan<float>(d.QRow(DO, b, i, h), dim);
-                        var pij = MathF.Exp(d.Scale * TensorPrimitives.Dot(q, kRow) - Lse[row]);
-                        TensorPrimitives.MultiplyAdd(dO, pij, dv, dv);
-                        var dp = TensorPrimitives.Dot(dO, vRow);
-                        var ds = pij * (dp - Delta[row]);
-                        TensorPrimitives.MultiplyAdd(q, ds * d.Scale, dk, dk);
+                        var nc = Math.Min(Cols, iEnd - ib);
+                        Scores(KR(0), KR(1), KR(2), KR(3), qt + ib, d.TqPad, dim, Cols8(nc), s);
+                        Scores(VR(0), VR(1), VR(2), VR(3), dot + ib, d.TqPad, dim, Cols8(nc), dp);
+                        for (var r = 0; r < Rows; r++)
+                        {
+                            var sr = s + r * Cols;
+                            var dpr = dp + r * Cols;
+                            if (r >= nr)
+                            {
+                                new Span<float>(sr, nc).Clear();
+                                new Span<float>(dpr, nc).Clear();
+                                continue;
+                            }
+                            var j = j0 + r;
+                            var prob = new Span<float>(sr, nc);
+                            var dsr = new Span<float>(dpr, nc);
+                            TensorPrimitives.Multiply(prob, d.Scale, prob);
+                            TensorPrimitives.Subtract(prob, new ReadOnlySpan<float>(Lse + rowBase + ib, nc), prob);
+                            TensorPrimitives.Exp(prob, prob);
+                            var pLo = d.Offset + ib;
+                            if (!(pLo >= j && pLo + nc - 1 < d.LastViewer(b, j) && d.RangeImpliesSegment))
+                                for (var c = 0; c < nc; c++)
+                                {
+                                    var p = pLo + c;
+                                    if (!d.Visible(b, p, d.FirstKey(b, p), j)) sr[c] = 0f;
+                                }
+                            // dSᵀ = Pᵀ ⊙ (dPᵀ - delta) · scale
+                            TensorPrimitives.Subtract(dsr, new ReadOnlySpan<float>(Delta + rowBase + ib, nc), dsr);
+                            TensorPrimitives.Multiply(dsr, prob, dsr);
+                            TensorPrimitives.Multiply(dsr, d.Scale, dsr);
+                        }
+                        Accumulate(s, nc, d.QRow(DO, b, ib, h), d.QStride, dim, accV);
+                        Accumulate(dp, nc, d.QRow(Q, b, ib, h), d.QStride, dim, accK);
                     }
+                }
+                for (var r = 0; r < nr; r++)
+                {
+                    new ReadOnlySpan<float>(accK + r * dim, dim).CopyTo(new Span<float>(d.KRow(DK, b, j0 + r, kvh), dim));
+                    new ReadOnlySpan<float>(accV + r * dim, dim).CopyTo(new Span<float>(d.KRow(DV, b, j0 + r, kvh), dim));
                 }
             }
         }
@@ -230,19 +385,43 @@ internal static unsafe class CpuAttention
     public static void AttentionBackward(WorkerPool pool, ScratchPool scratch, Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor seg, float scale, int window,
         Tensor output, Tensor lse, Tensor dQ, Tensor dK, Tensor dV)
     {
-        var d = Validate(q, k, v, seg, scale, window);
+        var d = Validate(q, k, v, seg, scale, window, scratch);
         Check.Same(q, dOut, "attention dOutput");
         Check.Same(q, output, "attention output");
         Check.Same(q, dQ, "attention dQ");
         Check.Same(k, dK, "attention dK");
         Check.Same(k, dV, "attention dV");
         Check.Vector(lse, (long)d.B * d.Hq * d.Tq, "attention logsumexp");
-        var delta = (float*)scratch.Shared((long)d.B * d.Hq * d.Tq * sizeof(float));
+        var kvPlane = (long)d.B * d.Hkv * d.D * d.TkPad;
+        var qPlane = (long)d.B * d.Hq * d.D * d.TqPad;
+        var deltaCount = (long)d.B * d.Hq * d.Tq;
+        var shared = (float*)scratch.Shared((2 * kvPlane + 2 * qPlane + deltaCount) * sizeof(float));
+        var kt = shared;
+        var vt = kt + kvPlane;
+        var qt = vt + kvPlane;
+        var dot = qt + qPlane;
+        var delta = dot + qPlane;
+        TransposeHeads(pool, k.Ptr<float>(), kt, d.B, d.Tk, d.Hkv, d.D, d.TkPad);
+        TransposeHeads(pool, v.Ptr<float>(), vt, d.B, d.Tk, d.Hkv, d.D, d.TkPad);
+        TransposeHeads(pool, q.Ptr<float>(), qt, d.B, d.Tq, d.Hq, d.D, d.TqPad);
+        TransposeHeads(pool, dOut.Ptr<float>(), dot, d.B, d.Tq, d.Hq, d.D, d.TqPad);
         var rd = new RowDelta { Dm = d, DO = dOut.Ptr<float>(), O = output.Ptr<float>(), Delta = delta };
         pool.Run(d.B * d.Tq, ref rd);
-        var bq = new BackwardQ { Dm = d, Q = q.Ptr<float>(), K = k.Ptr<float>(), V = v.Ptr<float>(), DO = dOut.Ptr<float>(), Lse = lse.Ptr<float>(), Delta = delta, DQ = dQ.Ptr<float>() };
+
+        scratch.ReservePerThread((2 * Rows * Cols + 2 * Rows * d.D) * sizeof(float));
+        var blocks = stackalloc void*[scratch.Threads];
+        scratch.ThreadBlocks(blocks);
+        var bq = new BackwardQ
+        {
+            Dm = d, Q = q.Ptr<float>(), K = k.Ptr<float>(), KT = kt, VT = vt, DO = dOut.Ptr<float>(), Lse = lse.Ptr<float>(),
+            Delta = delta, DQ = dQ.Ptr<float>(), Scratch = blocks,
+        };
         pool.Run(d.B * d.Hq * ((d.Tq + QueryBlock - 1) / QueryBlock), ref bq);
-        var bkv = new BackwardKv { Dm = d, Q = q.Ptr<float>(), K = k.Ptr<float>(), V = v.Ptr<float>(), DO = dOut.Ptr<float>(), Lse = lse.Ptr<float>(), Delta = delta, DK = dK.Ptr<float>(), DV = dV.Ptr<float>() };
+        var bkv = new BackwardKv
+        {
+            Dm = d, Q = q.Ptr<float>(), K = k.Ptr<float>(), V = v.Ptr<float>(), QT = qt, DOT = dot, DO = dOut.Ptr<float>(),
+            Lse = lse.Ptr<float>(), Delta = delta, DK = dK.Ptr<float>(), DV = dV.Ptr<float>(), Scratch = blocks,
+        };
         pool.Run(d.B * d.Hkv * ((d.Tk + QueryBlock - 1) / QueryBlock), ref bkv);
     }
 }

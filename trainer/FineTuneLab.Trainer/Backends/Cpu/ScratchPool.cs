@@ -9,12 +9,16 @@ namespace FineTuneLab.Trainer.Backends.Cpu;
 internal sealed unsafe class ScratchPool : IDisposable
 {
     private NativeBuffer? _shared;
+    private NativeBuffer? _sharedInts;
     private readonly NativeBuffer?[] _perThread;
 
     public ScratchPool(int threads) => _perThread = new NativeBuffer?[threads];
 
     /// <summary>At least <paramref name="bytes"/> of shared scratch (contents undefined). Call only outside parallel regions.</summary>
     public void* Shared(long bytes) => Ensure(ref _shared, bytes);
+
+    /// <summary>A second shared block, for index arrays that live beside <see cref="Shared"/> data.</summary>
+    public int* SharedInts(long count) => (int*)Ensure(ref _sharedInts, count * sizeof(int));
 
     /// <summary>
     /// Makes sure each thread's block holds at least <paramref name="bytes"/>; call before a parallel region,
@@ -46,6 +50,7 @@ internal sealed unsafe class ScratchPool : IDisposable
     public void Dispose()
     {
         _shared?.Dispose();
+        _sharedInts?.Dispose();
         foreach (var b in _perThread) b?.Dispose();
     }
 }

@@ -10,6 +10,7 @@ namespace FineTuneLab.Trainer.Models.Modules;
 public sealed class DecoderLayer
 {
     public required ModelConfig Config { get; init; }
+    public required int Index { get; init; }
     public required Norm Norm1 { get; init; }
     public required Norm Norm2 { get; init; }
     /// <summary>Either one fused projection with three parts (GPT-2) or three separate ones.</summary>
@@ -28,7 +29,7 @@ public sealed class DecoderLayer
         new[] { Qkv, Q, K, V, O, Gate, Up, Down }.Where(l => l is not null).Select(l => l!);
 
     private float AttentionScale => 1f / MathF.Sqrt(Config.HeadDim);
-    private int Window => Config.SlidingWindow ?? 0;
+    private int Window => Index >= Config.SlidingWindowFromLayer ? Config.SlidingWindow ?? 0 : 0;
 
     private Tensor Hidden(StepContext c, Linear l) => l.Lora is null ? default : Acts.LoraHidden[l].View(0, new TensorShape(l.Lora.Rank, c.Tokens));
     private Tensor DHidden(StepContext c, Linear l) => l.Lora is null ? default : c.Scratch.DLoraHidden.View(0, new TensorShape(l.Lora.Rank, c.Tokens));
