@@ -21,7 +21,7 @@ apt_packages=(
 # dependencies (nvidia-alternative, glx-diversions) would divert the system's libGL. Tests read headers and libnvidia-ml
 # from there; on a GPU node the driver's own libraries are found first.
 nvidia_dir=${FTL_NVIDIA_DIR:-/opt/ftl-nvidia}
-apt_packages+=(libnvrtc11.2 gcc)
+apt_packages+=(libnvrtc11.2 gcc g++)
 
 enable_debian_nonfree() {
   local f=/etc/apt/sources.list.d/debian.sources

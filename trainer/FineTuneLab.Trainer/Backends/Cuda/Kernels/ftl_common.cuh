@@ -9,12 +9,16 @@ struct f16 { unsigned short bits; };
 
 __device__ __forceinline__ float to_f32(float v) { return v; }
 __device__ __forceinline__ float to_f32(bf16 v) { return __uint_as_float(((unsigned int)v.bits) << 16); }
+#ifdef FTL_HOST_EMULATION // the CPU emulation used by the tests: the host's IEEE half, same rounding as cvt.rn
+__device__ __forceinline__ float to_f32(f16 v) { _Float16 h; memcpy(&h, &v.bits, 2); return (float)h; }
+#else
 __device__ __forceinline__ float to_f32(f16 v)
 {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v.bits));
     return f;
 }
+#endif
 
 template <typename T> __device__ __forceinline__ T from_f32(float v);
 template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
@@ -31,12 +35,16 @@ template <> __device__ __forceinline__ bf16 from_f32<bf16>(float v)
     r.bits = (unsigned short)(u >> 16);
     return r;
 }
+#ifdef FTL_HOST_EMULATION
+template <> __device__ __forceinline__ f16 from_f32<f16>(float v) { _Float16 h = (_Float16)v; f16 r; memcpy(&r.bits, &h, 2); return r; }
+#else
 template <> __device__ __forceinline__ f16 from_f32<f16>(float v)
 {
     f16 r;
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r.bits) : "f"(v));
     return r;
 }
+#endif
 
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 __device__ __forceinline__ float quiet_nan() { return __int_as_float(0x7fc00000); }

@@ -1,0 +1,490 @@
+#!/usr/bin/python3
+"""Runs the CUDA kernels (compiled for the CPU with cuda_host_emulation.h into LIB) on small inputs and compares every
+output with PyTorch 1.13 (CPU, fp32/fp64). Prints one line per case and exits non-zero if any case fails.
+
+usage: check_kernels_emulated.py LIB"""
+import ctypes as C
+import math
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(1234)
+LIB = C.CDLL(sys.argv[1])
+THUNK = C.CFUNCTYPE(None)
+LIB.ftl_emu_launch.argtypes = [THUNK, C.c_uint, C.c_uint, C.c_uint, C.c_uint]
+LIB.ftl_emu_launch.restype = C.c_int
+LIB.ftl_emu_philox4x32_10.argtypes = [C.c_ulonglong, C.c_ulonglong, C.c_ulonglong, C.c_void_p]
+FAILURES = []
+CASES = []
+
+
+# ---- buffers: numpy arrays the kernels read and write in place; bf16 and fp16 travel as raw 16-bit words ----------
+def buf(t, dtype="f32"):
+    t = t.detach().contiguous()
+    if dtype == "f32":
+        return t.to(torch.float32).numpy().copy()
+    if dtype == "bf16":
+        return t.to(torch.bfloat16).view(torch.int16).numpy().copy()
+    if dtype == "f16":
+        return t.to(torch.float16).view(torch.int16).numpy().copy()
+    if dtype == "i32":
+        return t.to(torch.int32).numpy().copy()
+    raise ValueError(dtype)
+
+
+def tens(a, dtype="f32"):
+    if dtype == "f32":
+        return torch.from_numpy(a.copy())
+    if dtype == "bf16":
+        return torch.from_numpy(a.copy()).view(torch.bfloat16).float()
+    if dtype == "f16":
+        return torch.from_numpy(a.copy()).view(torch.float16).float()
+    raise ValueError(dtype)
+
+
+def P(a):
+    # The array rides along so it stays alive until the launch is over (a temporary would be freed at once).
+    return (C.c_void_p, None if a is None else a.ctypes.data, a)
+
+
+def I(v):
+    return (C.c_int, v)
+
+
+def L(v):
+    return (C.c_longlong, v)
+
+
+def Fl(v):
+    return (C.c_float, v)
+
+
+def U(v):
+    return (C.c_ulonglong, v)
+
+
+def launch(kernel, grid, block, *args):
+    fn = getattr(LIB, kernel)
+    fn.restype = None
+    fn.argtypes = [a[0] for a in args]
+    values = [a[1] for a in args]
+    thunk = THUNK(lambda: fn(*values))
+    grid = tuple(grid) + (1,) * (3 - len(tuple(grid)))
+    rc = LIB.ftl_emu_launch(thunk, grid[0], grid[1], grid[2], block)
+    assert rc == 0, f"{kernel}: bad launch configuration"
+
+
+def check(case, got, want, atol, rtol=0.0):
+    got = torch.as_tensor(got).double()
+    want = torch.as_tensor(want).double()
+    CASES.append(case)
+    if got.shape != want.shape:
+        FAILURES.append(case)
+        print(f"FAIL {case}: shape {tuple(got.shape)} vs {tuple(want.shape)}")
+        return
+    err = torch.where(got == want, torch.zeros_like(got), (got - want).abs())  # inf == inf is no error
+    bound = atol + rtol * want.abs()
+    bad = ~((err <= bound) | (got == want))  # NaN counts as bad; equal infinities do not
+    worst = float(err.max()) if err.numel() else 0.0
+    if bool(bad.any()):
+        FAILURES.append(case)
+        i = int(torch.nonzero(bad.flatten())[0])
+        print(f"FAIL {case}: max |err| {worst:.3g}; first bad element {i}: got {float(got.flatten()[i])} want {float(want.flatten()[i])}")
+    else:
+        print(f"ok   {case}: max |err| {worst:.3g}")
+
+
+def exact(case, got, want):
+    check(case, got, want, 0.0)
+
+
+TOL = {"f32": (2e-5, 2e-5), "bf16": (2e-2, 2e-2), "f16": (2e-3, 2e-3)}
+
+
+def rounded(t, dtype):
+    """What the kernel's inputs are after the cast to its I/O type."""
+    return tens(buf(t, dtype), dtype) if dtype != "f32" else t.float()
+
+
+# ---- norms ---------------------------------------------------------------------------------------------------------
+def test_rmsnorm(dtype):
+    rows, cols, eps = 6, 200, 1e-5
+    x = rounded(torch.randn(rows, cols) * 3 + 0.5, dtype)
+    w = rounded(torch.rand(cols) + 0.5, dtype)
+    xb, wb = buf(x, dtype), buf(w, dtype)
+    out, rstd = np.zeros_like(xb), np.zeros(rows, np.float32)
+    launch(f"rmsnorm_fwd_{dtype}", (rows,), 64, P(out), P(rstd), P(xb), P(wb), I(rows), I(cols), Fl(eps), Fl(0.0))
+    xr = x.double().requires_grad_()
+    ref = xr * torch.rsqrt(xr.pow(2).mean(-1, keepdim=True) + eps) * w.double()
+    check(f"rmsnorm_fwd_{dtype} y", tens(out, dtype), ref.detach(), *TOL[dtype])
+    check(f"rmsnorm_fwd_{dtype} rstd", rstd, torch.rsqrt(x.double().pow(2).mean(-1) + eps), 1e-6, 1e-5)
+    dy = rounded(torch.randn(rows, cols), dtype)
+    wr = w.double().requires_grad_()
+    y = xr * torch.rsqrt(xr.pow(2).mean(-1, keepdim=True) + eps) * wr
+    y.backward(dy.double())
+    prior = rounded(torch.randn(rows, cols), dtype)
+    dx, dw = buf(prior, dtype), np.zeros(cols, np.float32)
+    launch(f"rmsnorm_bwd_{dtype}", (rows,), 64, P(dx), P(dw), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
+    check(f"rmsnorm_bwd_{dtype} dx (accumulated)", tens(dx, dtype), xr.grad + prior.double(), *TOL[dtype])
+    check(f"rmsnorm_bwd_{dtype} dw", dw, wr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+
+
+def test_layernorm(dtype):
+    rows, cols, eps = 5, 96, 1e-5
+    x = rounded(torch.randn(rows, cols) * 2 + 4.0, dtype)
+    w = rounded(torch.rand(cols) + 0.5, dtype)
+    b = rounded(torch.randn(cols), dtype)
+    xb, wb, bb = buf(x, dtype), buf(w, dtype), buf(b, dtype)
+    out, mean, rstd = np.zeros_like(xb), np.zeros(rows, np.float32), np.zeros(rows, np.float32)
+    launch(f"layernorm_fwd_{dtype}", (rows,), 64, P(out), P(mean), P(rstd), P(xb), P(wb), P(bb), I(rows), I(cols), Fl(eps))
+    xr, wr, br = (t.double().requires_grad_() for t in (x, w, b))
+    y = F.layer_norm(xr, (cols,), wr, br, eps)
+    check(f"layernorm_fwd_{dtype} y", tens(out, dtype), y.detach(), *TOL[dtype])
+    check(f"layernorm_fwd_{dtype} mean", mean, x.double().mean(-1), 1e-5, 1e-6)
+    dy = rounded(torch.randn(rows, cols), dtype)
+    y.backward(dy.double())
+    dx, dw, db = np.zeros_like(xb), np.zeros(cols, np.float32), np.zeros(cols, np.float32)
+    launch(f"layernorm_bwd_{dtype}", (rows,), 64, P(dx), P(dw), P(db), P(buf(dy, dtype)), P(xb), P(wb), P(mean), P(rstd), I(rows), I(cols), I(0))
+    check(f"layernorm_bwd_{dtype} dx", tens(dx, dtype), xr.grad, *TOL[dtype])
+    check(f"layernorm_bwd_{dtype} dw", dw, wr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+    check(f"layernorm_bwd_{dtype} db", db, br.grad, 1e-4, 1e-5)
+
+
+# ---- RoPE (Hugging Face rotate_half) -------------------------------------------------------------------------------
+def rope_reference(x, positions, inv_freq, rotary_dim, scaling):
+    # x: [tokens, heads, head_dim]; HF: cos/sin of cat(freqs, freqs), x_rot * cos + rotate_half(x_rot) * sin
+    freqs = positions.float()[:, None] * inv_freq[None, :]  # fp32, as HF computes it
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = (emb.cos() * scaling)[:, None, :].double(), (emb.sin() * scaling)[:, None, :].double()
+    rot, rest = x[..., :rotary_dim], x[..., rotary_dim:]
+    half = rotary_dim // 2
+    rotate_half = torch.cat((-rot[..., half:], rot[..., :half]), dim=-1)
+    return torch.cat((rot * cos + rotate_half * sin, rest), dim=-1)
+
+
+def test_rope(dtype, rotary_dim):
+    tokens, heads, head_dim, stride_pad = 11, 3, 32, 8
+    token_stride = heads * head_dim + stride_pad  # as in a fused QKV buffer
+    positions = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5], dtype=torch.int32)  # two packed documents
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32) / rotary_dim))
+    inv_freq = inv_freq * 7.0  # large angles: exercises accurate sincosf
+    scaling = 1.25
+    full = rounded(torch.randn(tokens, token_stride), dtype)
+    x = full[:, : heads * head_dim].reshape(tokens, heads, head_dim)
+    xb = buf(full, dtype)
+    out = buf(full, dtype)  # separate output with the same layout
+    launch(f"rope_fwd_{dtype}", (3,), 64, P(out), P(xb), P(buf(positions, "i32")), P(inv_freq.numpy().copy()),
+           I(tokens), I(heads), I(head_dim), I(rotary_dim), L(token_stride), Fl(scaling))
+    xr = x.double().requires_grad_()
+    ref = rope_reference(xr, positions, inv_freq, rotary_dim, scaling)
+    got = tens(out, dtype)[:, : heads * head_dim].reshape(tokens, heads, head_dim)
+    check(f"rope_fwd_{dtype} rotary_dim={rotary_dim}", got, ref.detach(), *TOL[dtype])
+    check(f"rope_fwd_{dtype} padding untouched", tens(out, dtype)[:, heads * head_dim:], full[:, heads * head_dim:], 0.0)
+    dy_full = rounded(torch.randn(tokens, token_stride), dtype)
+    ref.backward(dy_full[:, : heads * head_dim].reshape(tokens, heads, head_dim).double())
+    dyb = buf(dy_full, dtype)
+    launch(f"rope_bwd_{dtype}", (2,), 64, P(dyb), P(dyb), P(buf(positions, "i32")), P(inv_freq.numpy().copy()),
+           I(tokens), I(heads), I(head_dim), I(rotary_dim), L(token_stride), Fl(scaling))  # in place
+    got = tens(dyb, dtype)[:, : heads * head_dim].reshape(tokens, heads, head_dim)
+    check(f"rope_bwd_{dtype} rotary_dim={rotary_dim} (in place)", got, xr.grad, *TOL[dtype])
+
+
+# ---- attention -----------------------------------------------------------------------------------------------------
+def attention_reference(q, k, v, scale, segments):
+    # q: [B, T, Hq, D], k/v: [B, T, Hkv, D] (double); GQA by repeating kv heads; causal + same segment
+    B, T, Hq, D = q.shape
+    group = Hq // k.shape[2]
+    kk = k.repeat_interleave(group, dim=2)
+    vv = v.repeat_interleave(group, dim=2)
+    s = torch.einsum("bihd,bjhd->bhij", q, kk) * scale
+    mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
+    if segments is not None:
+        mask = mask & (segments[:, None, :, None] == segments[:, None, None, :])
+    s = s.masked_fill(~mask, float("-inf"))
+    lse = torch.logsumexp(s, dim=-1)  # [B, Hq, T]
+    out = torch.einsum("bhij,bjhd->bihd", torch.softmax(s, dim=-1), vv)
+    return out, lse
+
+
+def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv):
+    # Small shapes: every warp shuffle is a rendezvous of 32 OS threads in the emulation.
+    scale = 1.0 / math.sqrt(head_dim)
+    q = rounded(torch.randn(B, T, Hq, head_dim), dtype)
+    k = rounded(torch.randn(B, T, Hkv, head_dim), dtype)
+    v = rounded(torch.randn(B, T, Hkv, head_dim), dtype)
+    segments = None
+    if with_segments:
+        segments = torch.zeros(B, T, dtype=torch.int32)
+        segments[0, T // 3:] = 1
+        segments[0, 2 * T // 3:] = 2
+        if B > 1:
+            segments[1, T // 2:] = 1
+    qb, kb, vb = buf(q, dtype), buf(k, dtype), buf(v, dtype)
+    seg = buf(segments, "i32") if segments is not None else None
+    out, lse = np.zeros_like(qb), np.zeros((B, Hq, T), np.float32)
+    launch(f"attn_fwd_{dtype}", ((T + 15) // 16, Hq, B), 256, P(out), P(lse), P(qb), P(kb), P(vb), P(seg),
+           I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale))
+    qr, kr, vr = (t.double().requires_grad_() for t in (q, k, v))
+    ref, ref_lse = attention_reference(qr, kr, vr, scale, segments)
+    tag = f"{dtype} D={head_dim} B={B} T={T} Hq={Hq} Hkv={Hkv}{' segments' if with_segments else ''}"
+    check(f"attn_fwd {tag} out", tens(out, dtype), ref.detach(), *TOL[dtype])
+    check(f"attn_fwd {tag} lse", lse, ref_lse.detach(), 1e-4, 1e-5)
+    dout = rounded(torch.randn(B, T, Hq, head_dim), dtype)
+    ref.backward(dout.double())
+    doutb = buf(dout, dtype)
+    delta = np.zeros((B, Hq, T), np.float32)
+    launch(f"attn_bwd_delta_{dtype}", (3,), 256, P(delta), P(doutb), P(out), I(B), I(T), I(Hq), I(head_dim))
+    check(f"attn_bwd_delta {tag}", delta, (dout.double() * tens(out, dtype).double()).sum(-1).permute(0, 2, 1), 1e-4, 1e-5)
+    dq, dk, dv = np.zeros_like(qb), np.zeros_like(kb), np.zeros_like(vb)
+    launch(f"attn_bwd_dq_{dtype}", ((T + 7) // 8, Hq, B), 256, P(dq), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
+           I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale))
+    launch(f"attn_bwd_dkdv_{dtype}", ((T + 7) // 8, Hkv, B), 256, P(dk), P(dv), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
+           I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale))
+    atol, rtol = (1e-4, 1e-4) if dtype == "f32" else TOL[dtype]
+    check(f"attn_bwd {tag} dq", tens(dq, dtype), qr.grad, atol, rtol)
+    check(f"attn_bwd {tag} dk", tens(dk, dtype), kr.grad, atol, rtol)
+    check(f"attn_bwd {tag} dv", tens(dv, dtype), vr.grad, atol, rtol)
+
+
+# ---- activations, residual, embedding ------------------------------------------------------------------------------
+def test_activations(dtype):
+    n = 1000
+    g, u = rounded(torch.randn(n) * 4, dtype), rounded(torch.randn(n), dtype)
+    gb, ub = buf(g, dtype), buf(u, dtype)
+    out = np.zeros_like(gb)
+    launch(f"swiglu_fwd_{dtype}", (2,), 128, P(out), P(gb), P(ub), L(n))
+    gr, ur = g.double().requires_grad_(), u.double().requires_grad_()
+    y = F.silu(gr) * ur
+    check(f"swiglu_fwd_{dtype}", tens(out, dtype), y.detach(), *TOL[dtype])
+    dy = rounded(torch.randn(n), dtype)
+    y.backward(dy.double())
+    dg, du = np.zeros_like(gb), np.zeros_like(ub)
+    launch(f"swiglu_bwd_{dtype}", (2,), 128, P(dg), P(du), P(buf(dy, dtype)), P(gb), P(ub), L(n))
+    check(f"swiglu_bwd_{dtype} dgate", tens(dg, dtype), gr.grad, *TOL[dtype])
+    check(f"swiglu_bwd_{dtype} dup", tens(du, dtype), ur.grad, *TOL[dtype])
+
+    x = rounded(torch.randn(n) * 3, dtype)
+    xb = buf(x, dtype)
+    out = np.zeros_like(xb)
+    launch(f"gelu_tanh_fwd_{dtype}", (3,), 64, P(out), P(xb), L(n))
+    xr = x.double().requires_grad_()
+    y = F.gelu(xr, approximate="tanh")
+    check(f"gelu_tanh_fwd_{dtype}", tens(out, dtype), y.detach(), *TOL[dtype])
+    y.backward(dy.double())
+    dyb = buf(dy, dtype)
+    launch(f"gelu_tanh_bwd_{dtype}", (3,), 64, P(dyb), P(dyb), P(xb), L(n))  # in place
+    check(f"gelu_tanh_bwd_{dtype} (in place)", tens(dyb, dtype), xr.grad, *TOL[dtype])
+
+    a, b = rounded(torch.randn(n), dtype), rounded(torch.randn(n), dtype)
+    ab = buf(a, dtype)
+    launch(f"residual_add_{dtype}", (2,), 128, P(ab), P(ab), P(buf(b, dtype)), L(n))
+    check(f"residual_add_{dtype} (in place)", tens(ab, dtype), rounded(a + b, dtype), 0.0)
+
+
+def test_embedding(dtype):
+    vocab, dim, tokens, max_pos = 50, 40, 9, 16
+    table, pos_table = rounded(torch.randn(vocab, dim), dtype), rounded(torch.randn(max_pos, dim), dtype)
+    ids = torch.tensor([3, 49, 0, 7, 7, 12, 60, 1, 2], dtype=torch.int32)  # token 6 is out of range
+    positions = torch.arange(tokens, dtype=torch.int32)
+    out = np.zeros((tokens, dim), buf(table, dtype).dtype)
+    flag = np.zeros(1, np.int32)
+    launch(f"embedding_fwd_{dtype}", (2,), 64, P(out), P(buf(table, dtype)), P(buf(ids, "i32")), P(buf(pos_table, dtype)),
+           P(buf(positions, "i32")), I(tokens), I(dim), I(vocab), P(flag))
+    safe = ids.clamp(max=vocab - 1).long()
+    ref = rounded(table[safe] + pos_table[positions.long()], dtype)
+    ref[6] = 0
+    check(f"embedding_fwd_{dtype} (+ positions)", tens(out, dtype), ref, 0.0)
+    exact(f"embedding_fwd_{dtype} error flag names token 6", flag, np.array([7]))
+
+
+# ---- cross-entropy -------------------------------------------------------------------------------------------------
+def test_cross_entropy(dtype):
+    rows, vocab = 7, 1000
+    logits = rounded(torch.randn(rows, vocab) * 3, dtype)
+    targets = torch.tensor([5, -100, 999, 0, 123, -100, 777], dtype=torch.int32)
+    valid = int((targets != -100).sum())
+    lr_ = logits.double().requires_grad_()
+    per_row = F.cross_entropy(lr_, targets.long(), ignore_index=-100, reduction="none")
+    (per_row.sum() / valid).backward()
+    ref_lse = torch.logsumexp(logits.double(), dim=-1)
+    tb = buf(targets, "i32")
+
+    lb = buf(logits, dtype)
+    losses, lse = np.zeros(rows, np.float32), np.zeros(rows, np.float32)
+    launch(f"ce_fused_rows_{dtype}", (rows,), 128, P(lb), P(losses), P(lse), P(tb), I(rows), I(vocab), L(vocab), Fl(1.0 / valid), I(1))
+    check(f"ce_fused_rows_{dtype} loss", losses, per_row.detach(), 1e-4, 1e-5)
+    check(f"ce_fused_rows_{dtype} lse", lse, ref_lse, 1e-4, 1e-6)
+    check(f"ce_fused_rows_{dtype} grad (in place)", tens(lb, dtype), lr_.grad, 1e-6 if dtype == "f32" else 1e-3, TOL[dtype][1])
+
+    # The same through vocabulary chunks of 300 columns (the last one 100), as a chunked LM head produces them.
+    lb = buf(logits, dtype)
+    run_max, run_sum, tlogit = (np.zeros(rows, np.float32) for _ in range(3))
+    launch("ce_stats_init", (1,), 32, P(run_max), P(run_sum), P(tlogit), I(rows))
+    itemsize = lb.itemsize
+    for v0 in range(0, vocab, 300):
+        cols = min(300, vocab - v0)
+        chunk = lb[:, v0:]  # a view: row stride stays `vocab`
+        launch(f"ce_chunk_stats_{dtype}", (rows,), 64, (C.c_void_p, chunk.ctypes.data, chunk), P(run_max), P(run_sum), P(tlogit), P(tb),
+               I(rows), I(cols), L(vocab), I(v0))
+    losses, lse = np.zeros(rows, np.float32), np.zeros(rows, np.float32)
+    launch("ce_finalize", (1,), 32, P(losses), P(lse), P(run_max), P(run_sum), P(tlogit), P(tb), I(rows), I(vocab))
+    check(f"ce_chunked_{dtype} loss", losses, per_row.detach(), 1e-4, 1e-5)
+    check(f"ce_chunked_{dtype} lse", lse, ref_lse, 1e-4, 1e-6)
+    for v0 in range(0, vocab, 300):
+        cols = min(300, vocab - v0)
+        launch(f"ce_chunk_backward_{dtype}", (3,), 64, (C.c_void_p, lb[:, v0:].ctypes.data, lb), P(lse), P(tb), I(rows), I(cols), L(vocab),
+               I(v0), I(vocab), Fl(1.0 / valid))
+    check(f"ce_chunked_{dtype} grad (in place)", tens(lb, dtype), lr_.grad, 1e-6 if dtype == "f32" else 1e-3, TOL[dtype][1])
+    assert itemsize in (2, 4)
+
+
+def test_cross_entropy_bad_target():
+    logits = buf(torch.randn(2, 10))
+    losses, lse = np.zeros(2, np.float32), np.zeros(2, np.float32)
+    launch("ce_fused_rows_f32", (2,), 32, P(logits), P(losses), P(lse), P(buf(torch.tensor([3, 10]), "i32")), I(2), I(10), L(10), Fl(1.0), I(1))
+    CASES.append("ce target out of range gives NaN loss and zero gradient")
+    if not (math.isnan(losses[1]) and not math.isnan(losses[0]) and np.all(logits[1] == 0)):
+        FAILURES.append(CASES[-1])
+        print(f"FAIL {CASES[-1]}: losses {losses}, row 1 {logits[1]}")
+    else:
+        print(f"ok   {CASES[-1]}")
+
+
+# ---- optimizer and clipping ----------------------------------------------------------------------------------------
+def test_adamw_with_clipping(grad_dtype):
+    sizes = [300, 77]
+    params = [torch.randn(n) for n in sizes]
+    ref_params = [p.clone().double().requires_grad_() for p in params]
+    lr, b1, b2, eps, wd, max_norm = 1e-2, 0.9, 0.95, 1e-8, 0.1, 1.0
+    opt = torch.optim.AdamW(ref_params, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
+    ours = [buf(p) for p in params]
+    m = [np.zeros(n, np.float32) for n in sizes]
+    v = [np.zeros(n, np.float32) for n in sizes]
+    blocks = 4
+    for step in range(1, 4):
+        grads = [rounded(torch.randn(n) * (3.0 if step == 2 else 0.05), grad_dtype) for n in sizes]
+        for p, g in zip(ref_params, grads):
+            p.grad = g.double().clone()
+        ref_norm = float(torch.nn.utils.clip_grad_norm_(ref_params, max_norm))
+        opt.step()
+        partials = np.zeros(blocks * len(sizes), np.float32)
+        for i, g in enumerate(grads):
+            launch(f"sumsq_partials_{grad_dtype}", (blocks,), 64, P(partials), I(i * blocks), P(buf(g, grad_dtype)), L(sizes[i]))
+        norm, scale = np.zeros(1, np.float32), np.zeros(1, np.float32)
+        launch("grad_clip_scale", (1,), 64, P(norm), P(scale), P(partials), I(len(partials)), Fl(max_norm))
+        check(f"grad norm {grad_dtype} step {step}", norm, [ref_norm], 1e-5, 1e-5)
+        check(f"clip scale {grad_dtype} step {step}", scale, [min(1.0, max_norm / (ref_norm + 1e-6))], 1e-7, 1e-5)
+        bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+        for i, g in enumerate(grads):
+            launch(f"adamw_{grad_dtype}", (3,), 64, P(ours[i]), P(buf(g, grad_dtype)), P(m[i]), P(v[i]), L(sizes[i]), Fl(lr), Fl(b1), Fl(b2),
+                   Fl(eps), Fl(wd), Fl(bc1), Fl(bc2), P(scale))
+        for i in range(len(sizes)):
+            check(f"adamw_{grad_dtype} step {step} tensor {i}", ours[i], ref_params[i].detach(), 2e-6, 2e-5)
+
+
+# ---- conversion, RNG, dropout --------------------------------------------------------------------------------------
+def test_convert():
+    specials = torch.tensor([0.0, -0.0, 1.0, 1.00390625, 1.01171875, 3.4e38, -3.4e38, 1e-40, -1e-42, float("inf"), float("-inf"), 65504.0, 65520.0, 6e-8, 1e-9])
+    x = torch.cat([specials, torch.randn(2000) * 100, torch.randn(1000) * 1e-3])
+    n = x.numel()
+    xb = buf(x)
+    for to, torch_dtype in (("bf16", torch.bfloat16), ("f16", torch.float16)):
+        out = np.zeros(n, np.int16)
+        launch(f"convert_f32_to_{to}", (4,), 64, P(out), P(xb), L(n))
+        exact(f"convert_f32_to_{to} bit-exact vs torch (ties to even, inf, denormals)", out, x.to(torch_dtype).view(torch.int16).numpy())
+        back = np.zeros(n, np.float32)
+        launch(f"convert_{to}_to_f32", (4,), 64, P(back), P(out), L(n))
+        exact(f"convert_{to}_to_f32 exact", back, x.to(torch_dtype).float())
+    nan = np.zeros(1, np.int16)
+    launch("convert_f32_to_bf16", (1,), 32, P(nan), P(buf(torch.tensor([float("nan")]))), L(1))
+    CASES.append("convert_f32_to_bf16 keeps NaN a NaN")
+    if not math.isnan(float(tens(nan, "bf16")[0])):
+        FAILURES.append(CASES[-1])
+        print(f"FAIL {CASES[-1]}")
+    else:
+        print(f"ok   {CASES[-1]}")
+    y = rounded(torch.randn(500) * 10, "bf16")
+    out = np.zeros(500, np.int16)
+    launch("convert_bf16_to_f16", (2,), 64, P(out), P(buf(y, "bf16")), L(500))
+    exact("convert_bf16_to_f16 bit-exact", out, y.to(torch.float16).view(torch.int16).numpy())
+
+
+def test_philox_and_dropout():
+    # Known-answer vectors of Random123 (kat_vectors, philox4x32 with 10 rounds): (ctr0..3, key0..1) -> 4 words.
+    kats = [
+        ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+        ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+        ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0), (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    ]
+    for ctr, key, want in kats:
+        out = np.zeros(4, np.uint32)
+        LIB.ftl_emu_philox4x32_10(ctr[1] << 32 | ctr[0], ctr[3] << 32 | ctr[2], key[1] << 32 | key[0], out.ctypes.data)
+        exact(f"philox4x32_10 known answer {want[0]:08x}", out.astype(np.float64), np.array(want, np.float64))
+    n = 4003
+    u = np.zeros(n, np.float32)
+    launch("philox_uniform_f32", (3,), 64, P(u), L(n), U(0), U(0))
+    exact("philox_uniform_f32 = top 24 bits of the words", u[:4], np.array([w >> 8 for w in kats[0][2]], np.float64) / 16777216.0)
+
+    p, seed, offset = 0.3, 0x1234_5678_9ABC_DEF0, 77
+    x = torch.randn(n) + 5.0
+    out = np.zeros(n, np.float32)
+    launch("dropout_f32", (3,), 64, P(out), P(buf(x)), L(n), Fl(p), U(seed), U(offset))
+    kept = out != 0
+    keep_fraction = kept.mean()
+    CASES.append("dropout keeps about 1 - p")
+    if abs(keep_fraction - (1 - p)) > 0.03:
+        FAILURES.append(CASES[-1])
+        print(f"FAIL {CASES[-1]}: kept {keep_fraction}")
+    else:
+        print(f"ok   {CASES[-1]}: kept {keep_fraction:.4f}")
+    check("dropout scales kept values by 1/(1-p)", out[kept], (x.numpy()[kept] / (1 - p)), 1e-5, 1e-6)
+    exact("dropout mask = philox uniforms >= p", kept.astype(np.float64),
+          (philox_uniforms(n, seed, offset) >= p).astype(np.float64))
+    dy = torch.randn(n)
+    dx = np.zeros(n, np.float32)
+    launch("dropout_f32", (5,), 64, P(dx), P(buf(dy)), L(n), Fl(p), U(seed), U(offset))  # backward = same call, other grid
+    exact("dropout backward regenerates the same mask", (dx != 0).astype(np.float64), kept.astype(np.float64))
+    other = np.zeros(n, np.float32)
+    launch("dropout_f32", (3,), 64, P(other), P(buf(x)), L(n), Fl(p), U(seed), U(offset + 1001))
+    CASES.append("dropout with another offset draws another mask")
+    same = ((other != 0) == kept).mean()
+    if same > 0.7:
+        FAILURES.append(CASES[-1])
+        print(f"FAIL {CASES[-1]}: {same:.3f} of the mask repeats")
+    else:
+        print(f"ok   {CASES[-1]}: {same:.3f} agreement (chance is 0.58)")
+
+
+def philox_uniforms(n, seed, offset):
+    u = np.zeros(n, np.float32)
+    launch("philox_uniform_f32", (2,), 32, P(u), L(n), U(seed), U(offset))
+    return u
+
+
+def main():
+    for dtype in ("f32", "bf16", "f16"):
+        test_rmsnorm(dtype)
+        test_layernorm(dtype)
+        test_activations(dtype)
+        test_embedding(dtype)
+    for dtype in ("f32", "bf16"):
+        test_rope(dtype, rotary_dim=32)
+        test_cross_entropy(dtype)
+        test_adamw_with_clipping(dtype)
+    test_rope("f32", rotary_dim=16)  # partial rotary: the rest passes through
+    test_cross_entropy_bad_target()
+    test_attention("f32", 64, False, B=1, T=37, Hq=4, Hkv=2)  # several tiles, ragged last tile, GQA group of 2
+    test_attention("f32", 32, True, B=2, T=20, Hq=2, Hkv=1)   # packed documents, batch > 1
+    test_attention("bf16", 64, True, B=1, T=20, Hq=2, Hkv=1)
+    test_attention("f32", 128, False, B=1, T=12, Hq=3, Hkv=1)  # widest head, group of 3
+    test_convert()
+    test_philox_and_dropout()
+    print(f"{len(CASES) - len(FAILURES)} passed, {len(FAILURES)} failed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

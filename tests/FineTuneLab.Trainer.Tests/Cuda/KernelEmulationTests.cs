@@ -1,0 +1,87 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using FineTuneLab.TestSupport;
+using FineTuneLab.Trainer.Backends.Cuda;
+using Xunit.Abstractions;
+
+namespace FineTuneLab.Trainer.Tests.Cuda;
+
+/// <summary>
+/// The kernels' arithmetic, checked without a GPU: the embedded .cu sources (exactly what NVRTC compiles) are built
+/// for the CPU with Emulation/cuda_host_emulation.h (real threads per block, barriers, emulated warp shuffles) and
+/// Emulation/check_kernels_emulated.py runs every kernel on small inputs against PyTorch: norms, RoPE, causal GQA
+/// attention forward and backward, activations, embedding, cross-entropy (fused and vocabulary-chunked), AdamW with
+/// clipping, conversions bit for bit, and Philox against its published known-answer vectors.
+/// </summary>
+public sealed partial class KernelEmulationTests(ITestOutputHelper output)
+{
+    private static string EmulationDirectory => Path.Combine(RepoPaths.Root, "tests", "FineTuneLab.Trainer.Tests", "Cuda", "Emulation");
+
+    private static readonly string[] CompileFlags = ["-std=c++20", "-O2", "-fPIC", "-shared", "-pthread", "-Wall", "-Werror"];
+
+    [Fact]
+    public async Task Every_kernel_matches_pytorch_when_run_on_the_cpu()
+    {
+        var library = await BuildEmulatedKernelsAsync();
+        var result = await ExternalProcess.RunAsync(ExternalProcess.DebianPython,
+            [Path.Combine(EmulationDirectory, "check_kernels_emulated.py"), library], timeout: TimeSpan.FromMinutes(10));
+        output.WriteLine(result.StdOut);
+        output.WriteLine(result.StdErr);
+        Assert.True(result.ExitCode == 0, $"kernel checks failed:\n{string.Join('\n', result.StdOut.Split('\n').Where(l => !l.StartsWith("ok", StringComparison.Ordinal)))}\n{result.StdErr}");
+        var summary = Summary().Match(result.StdOut);
+        Assert.True(summary.Success, "no summary line");
+        Assert.Equal("0", summary.Groups[2].Value);
+        Assert.True(int.Parse(summary.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 130, summary.Value);
+        foreach (var kernel in new[] { "attn_fwd", "attn_bwd", "rmsnorm_bwd", "layernorm_bwd", "rope_bwd", "swiglu_bwd", "gelu_tanh_bwd",
+                     "ce_chunked", "adamw", "grad norm", "philox4x32_10 known answer", "dropout backward", "convert_f32_to_bf16 bit-exact" })
+            Assert.Contains("ok   " + kernel, result.StdOut);
+    }
+
+    /// <summary>Compiles the kernels and the emulation into a shared library, cached by the hash of every input.</summary>
+    private static async Task<string> BuildEmulatedKernelsAsync()
+    {
+        var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, source) in KernelSources.All)
+            files["kernels/" + name] = source;
+        foreach (var name in new[] { "cuda_host_emulation.h", "cuda_host_emulation.cpp" })
+            files["emulation/" + name] = await File.ReadAllTextAsync(Path.Combine(EmulationDirectory, name));
+        var key = new StringBuilder(string.Join(' ', CompileFlags));
+        foreach (var (name, text) in files)
+            key.Append('\n').Append(name).Append('\n').Append(text.Length).Append('\n').Append(text);
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..24];
+        var cached = Path.Combine(RepoPaths.Cache, "kernel-emulation", hash, "libftlemu.so");
+        if (File.Exists(cached))
+            return cached;
+
+        var work = Directory.CreateTempSubdirectory("ftl-kernel-emulation-");
+        try
+        {
+            foreach (var (name, text) in files)
+            {
+                var path = Path.Combine(work.FullName, name);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await File.WriteAllTextAsync(path, text);
+            }
+            var kernels = files.Keys.Where(n => n.EndsWith(".cu", StringComparison.Ordinal)).Select(n => Path.Combine(work.FullName, n));
+            var output = Path.Combine(work.FullName, "libftlemu.so");
+            var emulation = Path.Combine(work.FullName, "emulation");
+            List<string> args = [.. CompileFlags, "-include", Path.Combine(emulation, "cuda_host_emulation.h"),
+                "-I" + emulation, "-I" + Path.Combine(work.FullName, "kernels"),
+                "-x", "c++", .. kernels, "-x", "none", Path.Combine(emulation, "cuda_host_emulation.cpp"), "-o", output];
+            (await ExternalProcess.RunAsync("g++", args, timeout: TimeSpan.FromMinutes(5))).EnsureSuccess("g++ (kernels for the CPU)");
+            Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
+            var temp = cached + $".{Environment.ProcessId}.tmp";
+            File.Copy(output, temp, overwrite: true);
+            File.Move(temp, cached, overwrite: true);
+            return cached;
+        }
+        finally
+        {
+            work.Delete(recursive: true);
+        }
+    }
+
+    [GeneratedRegex(@"^(\d+) passed, (\d+) failed$", RegexOptions.Multiline)]
+    private static partial Regex Summary();
+}
