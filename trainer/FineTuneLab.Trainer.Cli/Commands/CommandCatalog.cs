@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FineTuneLab.Trainer.Tokenizers;
 
 namespace FineTuneLab.Trainer.Cli.Commands;
 
@@ -14,5 +15,6 @@ internal static class CommandCatalog
         DebugStepCommand.Create(),
         BenchCommand.Create(),
         GpuInfoCommand.Create(),
+        DataCheckCommand.Create(HfTokenizer.Load),
     ];
 }
