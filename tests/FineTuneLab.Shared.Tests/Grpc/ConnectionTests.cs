@@ -31,7 +31,7 @@ public sealed class ConnectionTests
         var invoker = channel.CreateCallInvoker();
 
         var calls = Enumerable.Range(0, 150).Select(i =>
-            invoker.UnaryAsync(ConnectionId, new EchoRequest { DelayMs = 500, Repeat = i }).ResponseAsync).ToArray();
+            invoker.UnaryAsync(ConnectionId, new EchoRequest { DelayMs = 2000, Repeat = i }).ResponseAsync).ToArray();
         var responses = await Task.WhenAll(calls);
 
         Assert.Equal(Enumerable.Range(0, 150), responses.Select(r => r.Index));
