@@ -26,7 +26,7 @@ apt_packages+=(libnvrtc11.2 gcc g++)
 enable_debian_nonfree() {
   local f=/etc/apt/sources.list.d/debian.sources
   [ -f "$f" ] || return 0
-  if grep -E '^Components:' "$f" | grep -qv 'non-free'; then
+  if grep -E '^Components:' "$f" | grep -qvE 'non-free( |$)'; then
     echo "ensure-deps: enabling contrib non-free in $f" >&2
     $sudo_cmd sed -i -E '/^Components:/{/contrib/!s/$/ contrib/;/non-free( |$)/!s/$/ non-free/}' "$f"
     apt_updated=""
@@ -36,7 +36,7 @@ enable_debian_nonfree() {
 unpack_deb_into() { # $1 = package, $2 = destination, $3.. = tar members (wildcards)
   local pkg=$1 dest=$2; shift 2
   local tmp; tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -qq "$pkg" 2>/dev/null)
+  (cd "$tmp" && apt-get download -qq "$pkg" 2>/dev/null) || { echo "ensure-deps: apt-get download $pkg failed (contrib/non-free enabled?)" >&2; return 1; }
   mkdir -p "$dest"
   dpkg-deb --fsys-tarfile "$tmp"/"$pkg"_*.deb | tar -x -C "$dest" --wildcards "$@"
   rm -rf "$tmp"

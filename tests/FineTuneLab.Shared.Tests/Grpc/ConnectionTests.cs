@@ -31,7 +31,7 @@ public sealed class ConnectionTests
         var invoker = channel.CreateCallInvoker();
 
         var calls = Enumerable.Range(0, 150).Select(i =>
-            invoker.UnaryAsync(ConnectionId, new EchoRequest { DelayMs = 500, Repeat = i }).ResponseAsync).ToArray();
+            invoker.UnaryAsync(ConnectionId, new EchoRequest { DelayMs = 2000, Repeat = i }).ResponseAsync).ToArray();
         var responses = await Task.WhenAll(calls);
 
         Assert.Equal(Enumerable.Range(0, 150), responses.Select(r => r.Index));
@@ -56,6 +56,29 @@ public sealed class ConnectionTests
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
         Assert.Equal("after", (await invoker.UnaryAsync(EchoDescriptors.Unary, new EchoRequest { Text = "after" })).Text);
         Assert.Equal(2, proxy.ConnectionsAccepted);
+    }
+
+    [Fact]
+    public async Task Keep_alive_pings_detect_a_silent_dead_connection()
+    {
+        await using var server = await GrpcTestServer.StartAsync();
+        await using var proxy = await TcpProxy.StartAsync(server.Port);
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{proxy.Port}", new GrpcChannelOptions
+        {
+            KeepAlivePingDelay = TimeSpan.FromSeconds(1),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(1),
+        });
+        var invoker = channel.CreateCallInvoker();
+        await invoker.UnaryAsync(EchoDescriptors.Unary, new EchoRequest());
+
+        var slow = invoker.UnaryAsync(EchoDescriptors.Unary, new EchoRequest { DelayMs = 30_000 }).ResponseAsync;
+        await Task.Delay(300);
+        proxy.Blackhole(); // the peer vanishes without a FIN or RST: only an unanswered PING can tell
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => slow.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.True(e.StatusCode == StatusCode.Unavailable, e.ToString());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed} to notice");
     }
 
     [Fact]
@@ -89,6 +112,7 @@ public sealed class ConnectionTests
         private readonly ConcurrentBag<Socket> _sockets = [];
         private readonly CancellationTokenSource _stop = new();
         private int _accepted;
+        private volatile bool _blackhole;
 
         public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
         public int ConnectionsAccepted => Volatile.Read(ref _accepted);
@@ -118,7 +142,10 @@ public sealed class ConnectionTests
             }
         }
 
-        private static async Task Pump(Socket from, Socket to)
+        /// <summary>Keeps every connection open but forwards nothing more, like a peer behind a dead link.</summary>
+        public void Blackhole() => _blackhole = true;
+
+        private async Task Pump(Socket from, Socket to)
         {
             var buffer = new byte[64 * 1024];
             try
@@ -127,6 +154,7 @@ public sealed class ConnectionTests
                 {
                     var n = await from.ReceiveAsync(buffer, SocketFlags.None);
                     if (n == 0) break;
+                    if (_blackhole) continue;
                     await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None);
                 }
             }

@@ -410,6 +410,8 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncStreamReader<TRespon
             {
                 case RpcException rpc:
                     return rpc.Status;
+                case HttpProtocolException p when IsKeepAliveTimeout(p):
+                    return new Status(StatusCode.Unavailable, $"the connection to {_channel.Address} is dead: {p.Message}");
                 case HttpProtocolException p:
                     return MapHttp2ErrorCode(p.ErrorCode, p.Message);
             }
@@ -423,6 +425,13 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncStreamReader<TRespon
             return new Status(StatusCode.Cancelled, "Call canceled.");
         return new Status(StatusCode.Internal, $"{e.GetType().Name}: {e.Message}");
     }
+
+    /// <summary>
+    /// SocketsHttpHandler reports an unanswered keep-alive PING as a PROTOCOL_ERROR of the whole connection, with
+    /// nothing but its message to tell it from a peer's RST_STREAM(PROTOCOL_ERROR). A dead transport is UNAVAILABLE.
+    /// </summary>
+    private static bool IsKeepAliveTimeout(HttpProtocolException e) =>
+        e.ErrorCode == 0x1 && e.Message.Contains("ping", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>RST_STREAM / GOAWAY codes to statuses, as PROTOCOL-HTTP2.md's "Errors" table says.</summary>
     private static Status MapHttp2ErrorCode(long code, string message) => code switch

@@ -42,9 +42,14 @@ internal sealed class RequestStreamReader<T>(ServerCallState state, MessageParse
 internal sealed class ResponseStreamWriter<T>(ServerCallState state, CancellationToken callToken) : IServerStreamWriter<T>
     where T : IMessage<T>
 {
-    public Task WriteAsync(T message, CancellationToken cancellationToken = default)
+    public async Task WriteAsync(T message, CancellationToken cancellationToken = default)
     {
-        var token = cancellationToken.CanBeCanceled ? cancellationToken : callToken;
-        return state.WriteMessageAsync(message, flush: true, token);
+        if (!cancellationToken.CanBeCanceled)
+        {
+            await state.WriteMessageAsync(message, flush: true, callToken).ConfigureAwait(false);
+            return;
+        }
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(callToken, cancellationToken);
+        await state.WriteMessageAsync(message, flush: true, linked.Token).ConfigureAwait(false);
     }
 }
