@@ -342,7 +342,7 @@ internal sealed class TokenizerJsonLoader
                     ReadVocab(ref reader, model);
                     break;
                 case "merges" when reader.TokenType == JsonTokenType.StartArray && model.Vocab is not null:
-                    model.Merges = ReadMerges(ref reader, model.Vocab, PrefixLength(model));
+                    model.Merges = ReadMerges(ref reader, model.Vocab, model.IdToToken!, PrefixLength(model));
                     break;
                 default:
                     var doc = JsonDocument.ParseValue(ref reader);
@@ -382,7 +382,7 @@ internal sealed class TokenizerJsonLoader
     /// lookups (a, b, and a + b less the continuing-subword prefix, as bpe/model.rs builds the merged token) then run in
     /// parallel, and the table is filled in rank order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, int prefixLen)
+    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, string?[] idToToken, int prefixLen)
     {
         var chars = new char[1 << 20];
         var used = 0;
@@ -425,7 +425,7 @@ internal sealed class TokenizerJsonLoader
         var ids = new int[count * 3];
         var bad = new int[Environment.ProcessorCount];
         Array.Fill(bad, int.MaxValue);
-        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        var index = new VocabIndex(idToToken);
         var b4 = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bounds).ToArray();
         Parallel.For(0, (count + 8191) / 8192, chunk =>
         {
@@ -439,8 +439,8 @@ internal sealed class TokenizerJsonLoader
                 if (merged.Length < len) merged = new char[len * 2];
                 a.CopyTo(merged);
                 rest.CopyTo(merged.AsSpan(a.Length));
-                if (!lookup.TryGetValue(a, out ids[3 * r]) | !lookup.TryGetValue(b, out ids[3 * r + 1]) |
-                    !lookup.TryGetValue(merged.AsSpan(0, len), out ids[3 * r + 2]))
+                if (!index.TryGetId(a, out ids[3 * r]) | !index.TryGetId(b, out ids[3 * r + 1]) |
+                    !index.TryGetId(merged.AsSpan(0, len), out ids[3 * r + 2]))
                 {
                     lock (bad) bad[0] = Math.Min(bad[0], r);
                     return;
@@ -493,7 +493,7 @@ internal sealed class TokenizerJsonLoader
             if (el.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
             var reader = new Utf8JsonReader(JsonSerializer.SerializeToUtf8Bytes(el));
             reader.Read();
-            merges = ReadMerges(ref reader, m.Vocab, prefix?.Length ?? 0);
+            merges = ReadMerges(ref reader, m.Vocab, m.IdToToken, prefix?.Length ?? 0);
         }
         merges ??= new MergeTable(0);
 
