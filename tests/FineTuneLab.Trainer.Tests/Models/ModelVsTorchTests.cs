@@ -39,7 +39,8 @@ public sealed class ModelVsTorchTests(TorchReferenceCases cases) : IClassFixture
         var c = cases.Get(name);
         using var backend = new CpuBackend(2);
         int microBatch = c.Tokens.Batch / c.Accumulation, seq = c.Tokens.Seq;
-        var options = new EngineOptions { Lora = c.Lora, MaxBatch = microBatch, MaxSeq = seq };
+        // a loss chunk that does not divide the token count exercises the chunked LM head + cross-entropy
+        var options = new EngineOptions { Lora = c.Lora, MaxBatch = microBatch, MaxSeq = seq, LossChunk = 5 };
         using var model = TransformerModel.FromFolder(c.ModelDir, backend, options);
         using (var init = SafeTensorStore.Open(c.LoraInitPath)) model.LoadLora(init);
         using var step = new TrainingStep(model, c.Optimizer);

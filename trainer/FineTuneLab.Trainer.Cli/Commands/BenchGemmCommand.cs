@@ -7,8 +7,10 @@ using FineTuneLab.Trainer.Tensors;
 namespace FineTuneLab.Trainer.Cli.Commands;
 
 /// <summary>
-/// Hidden benchmark of the CPU backend's GEMM (scripts/bench-gemm runs it beside PyTorch): prints one tab-separated
-/// line per shape with the best GFLOP/s over several timed batches.
+/// Hidden benchmark of the CPU backend's GEMM (scripts/bench-gemm runs it): prints one tab-separated line per shape
+/// with the best GFLOP/s over several timed batches. With a peer (scripts/bench_gemm_torch.py) the two sides are
+/// timed shape by shape, alternating, for several rounds, each keeping its best, so load on a shared machine hits
+/// both alike.
 /// </summary>
 internal static class BenchGemmCommand
 {
@@ -22,26 +24,82 @@ internal static class BenchGemmCommand
         var threads = new Option<int>("--threads") { Description = "worker threads", DefaultValueFactory = _ => 2 };
         var seconds = new Option<double>("--seconds") { Description = "timed seconds per shape", DefaultValueFactory = _ => 0.5 };
         var bf16 = new Option<bool>("--bf16-b") { Description = "also time B (the weight) in bf16" };
+        var rounds = new Option<int>("--rounds") { Description = "alternating rounds per shape", DefaultValueFactory = _ => 1 };
+        var peer = new Option<string?>("--peer-script") { Description = "python peer script (PyTorch side)" };
+        var preload = new Option<string?>("--peer-preload") { Description = "library to LD_PRELOAD into the peer (its BLAS)" };
         var command = new Command("bench-gemm", "Benchmark the CPU GEMM on given shapes (GFLOP/s)") { Hidden = true };
         command.Options.Add(shapes);
         command.Options.Add(threads);
         command.Options.Add(seconds);
         command.Options.Add(bf16);
+        command.Options.Add(rounds);
+        command.Options.Add(peer);
+        command.Options.Add(preload);
         command.SetAction(parse =>
         {
             var list = Parse(parse.GetValue(shapes)!);
-            using var backend = new CpuBackend(parse.GetValue(threads));
-            Console.WriteLine("name\tM\tN\tK\ttransA\ttransB\tgflops_f32\tgflops_bf16b");
+            var threadCount = parse.GetValue(threads);
+            var secs = parse.GetValue(seconds);
+            using var backend = new CpuBackend(threadCount);
+            // PyTorch's OpenMP threads either spin (ACTIVE) or sleep (PASSIVE) between calls; which is faster depends on
+            // the machine's load, so the peer runs both ways and keeps its better figure.
+            using var peerActive = StartPeer(parse.GetValue(peer), parse.GetValue(preload), "ACTIVE");
+            using var peerPassive = StartPeer(parse.GetValue(peer), parse.GetValue(preload), "PASSIVE");
+            var best = new Dictionary<string, (double F32, double Bf16, double Peer)>();
+            for (var round = 0; round < Math.Max(1, parse.GetValue(rounds)); round++)
+            {
+                foreach (var s in list)
+                {
+                    var f32 = Measure(backend, s, DType.F32, secs);
+                    var b16 = parse.GetValue(bf16) ? Measure(backend, s, DType.BF16, secs) : double.NaN;
+                    var theirs = peerActive is null || peerPassive is null ? double.NaN
+                        : Math.Max(MeasurePeer(peerActive, s, secs, threadCount), MeasurePeer(peerPassive, s, secs, threadCount));
+                    var old = best.GetValueOrDefault(s.Name, (0, 0, 0));
+                    best[s.Name] = (Math.Max(old.F32, f32), Math.Max(old.Bf16, b16), Math.Max(old.Peer, theirs));
+                }
+            }
+            Console.WriteLine("name\tM\tN\tK\ttransA\ttransB\tours_f32\tours_bf16b\ttorch_f32\tratio");
+            var logSum = 0.0;
             foreach (var s in list)
             {
-                var f32 = Measure(backend, s, DType.F32, parse.GetValue(seconds));
-                var b16 = parse.GetValue(bf16) ? Measure(backend, s, DType.BF16, parse.GetValue(seconds)) : double.NaN;
-                Console.WriteLine(string.Join('\t', s.Name, s.M, s.N, s.K, s.TransA ? 1 : 0, s.TransB ? 1 : 0,
-                    f32.ToString("F1", CultureInfo.InvariantCulture), b16.ToString("F1", CultureInfo.InvariantCulture)));
+                var (f32, b16, theirs) = best[s.Name];
+                logSum += Math.Log(f32 / theirs);
+                Console.WriteLine(string.Join('\t', s.Name, s.M, s.N, s.K, s.TransA ? 1 : 0, s.TransB ? 1 : 0, F(f32), F(b16), F(theirs), F(f32 / theirs, "F2")));
             }
+            if (peerActive is not null)
+                Console.WriteLine($"geometric mean ratio ours_f32 / torch_f32: {F(Math.Exp(logSum / list.Count), "F2")} over {list.Count} shapes");
             return 0;
         });
         return command;
+    }
+
+    private static string F(double v, string format = "F1") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    private static Process? StartPeer(string? script, string? preload, string waitPolicy)
+    {
+        if (script is null) return null;
+        var psi = new ProcessStartInfo("/usr/bin/python3")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(script);
+        if (preload is not null) psi.Environment["LD_PRELOAD"] = preload;
+        psi.Environment["OMP_WAIT_POLICY"] = waitPolicy;
+        return Process.Start(psi) ?? throw new InvalidOperationException($"could not start the peer {script}");
+    }
+
+    private static double MeasurePeer(Process peer, Shape s, double seconds, int threads)
+    {
+        peer.StandardInput.WriteLine(string.Join(',', s.Name, s.M, s.N, s.K, s.TransA ? 1 : 0, s.TransB ? 1 : 0,
+            F(seconds, "R"), threads));
+        peer.StandardInput.Flush();
+        var line = peer.StandardOutput.ReadLine() ?? throw new InvalidOperationException("the peer exited without an answer");
+        var fields = line.Split('\t');
+        if (fields.Length != 2 || fields[0] != s.Name || !double.TryParse(fields[1], CultureInfo.InvariantCulture, out var gflops))
+            throw new InvalidOperationException($"unexpected peer answer '{line}' for {s.Name}");
+        return gflops;
     }
 
     private sealed record Shape(string Name, int M, int N, int K, bool TransA, bool TransB);

@@ -18,7 +18,7 @@ internal static class DebugStepCommand
         var tokens = new Option<FileInfo>("--tokens") { Description = "JSON {\"input_ids\": [[...]], \"labels\": [[...]]} (labels unshifted, -100 ignored; default: the ids)", Required = true };
         var rank = new Option<int>("--lora-r") { Description = "LoRA rank", Required = true };
         var alpha = new Option<double>("--lora-alpha") { Description = "LoRA alpha (scale = alpha / r)", Required = true };
-        var targets = new Option<string>("--targets") { Description = "comma-separated target modules", DefaultValueFactory = _ => "" };
+        var targets = new Option<string>("--targets") { Description = "comma-separated target modules (default: every linear layer)", DefaultValueFactory = _ => "" };
         var rslora = new Option<bool>("--rslora") { Description = "scale by alpha / sqrt(r)" };
         var init = new Option<FileInfo?>("--lora-init") { Description = "safetensors with PEFT-named lora_A / lora_B to start from (default: PEFT init, B = 0)" };
         var weights = new Option<string?>("--weights") { Description = "keep frozen weights as fp32, bf16 or fp16 (default: as stored)" };

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FineTuneLab.Trainer.Tensors;
 
 namespace FineTuneLab.Trainer.Backends.Cpu;
@@ -225,6 +226,15 @@ internal sealed unsafe class CpuGemm : IDisposable
         else
         {
             // op(B) = Bᵀ with B [N, K]: column c of the panel is a contiguous run of row j0 + c of B.
+            var done = 0;
+            if (Avx2.IsSupported && job.BType != DType.F16 && cols % 8 == 0 && kc >= 8)
+            {
+                // 8×8 blocks transposed in registers; the k tail below finishes the panel
+                done = kc / 8 * 8;
+                for (var c8 = 0; c8 < cols; c8 += 8)
+                    for (var k8 = 0; k8 < done; k8 += 8)
+                        Transpose8x8(ref job, (long)(j0 + c8) * ldb + pc + k8, ldb, dst + (long)k8 * nr + c8, nr);
+            }
             for (var c = 0; c < cols; c++)
             {
                 var src = (long)(j0 + c) * ldb + pc;
@@ -234,19 +244,19 @@ internal sealed unsafe class CpuGemm : IDisposable
                     case DType.F32:
                     {
                         var s = (float*)job.B + src;
-                        for (var k = 0; k < kc; k++) d[(long)k * nr] = s[k];
+                        for (var k = done; k < kc; k++) d[(long)k * nr] = s[k];
                         break;
                     }
                     case DType.BF16:
                     {
                         var s = (ushort*)job.B + src;
-                        for (var k = 0; k < kc; k++) d[(long)k * nr] = BitConverter.Int32BitsToSingle(s[k] << 16);
+                        for (var k = done; k < kc; k++) d[(long)k * nr] = BitConverter.Int32BitsToSingle(s[k] << 16);
                         break;
                     }
                     default:
                     {
                         var s = (ushort*)job.B + src;
-                        for (var k = 0; k < kc; k++) d[(long)k * nr] = HalfConvert.F16ToFloat(s[k]);
+                        for (var k = done; k < kc; k++) d[(long)k * nr] = HalfConvert.F16ToFloat(s[k]);
                         break;
                     }
                 }
@@ -254,6 +264,49 @@ internal sealed unsafe class CpuGemm : IDisposable
             for (var c = cols; c < nr; c++)
                 for (var k = 0; k < kc; k++) dst[(long)k * nr + c] = 0;
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> LoadRow8(ref Job job, long offset) =>
+        job.BType == DType.F32
+            ? Avx.LoadVector256((float*)job.B + offset)
+            : Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128((ushort*)job.B + offset)), 16).AsSingle();
+
+    /// <summary>dst[k * ldd + c] = B[offset + c * ldb + k] for an 8×8 block (F32, or BF16 widened).</summary>
+    private static void Transpose8x8(ref Job job, long offset, long ldb, float* dst, int ldd)
+    {
+        var r0 = LoadRow8(ref job, offset);
+        var r1 = LoadRow8(ref job, offset + ldb);
+        var r2 = LoadRow8(ref job, offset + 2 * ldb);
+        var r3 = LoadRow8(ref job, offset + 3 * ldb);
+        var r4 = LoadRow8(ref job, offset + 4 * ldb);
+        var r5 = LoadRow8(ref job, offset + 5 * ldb);
+        var r6 = LoadRow8(ref job, offset + 6 * ldb);
+        var r7 = LoadRow8(ref job, offset + 7 * ldb);
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44);
+        var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44);
+        var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44);
+        var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44);
+        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -286,7 +339,23 @@ internal sealed unsafe class CpuGemm : IDisposable
         {
             var d = dst + (long)r0 * kc;
             var mr = Math.Min(MR, rows - r0);
-            if (!job.TransA)
+            if (!job.TransA && mr == MR)
+            {
+                // six row streams read in step, the panel written sequentially
+                var s0 = job.A + (long)(i0 + r0) * lda + pc;
+                var s1 = s0 + lda;
+                var s2 = s1 + lda;
+                var s3 = s2 + lda;
+                var s4 = s3 + lda;
+                var s5 = s4 + lda;
+                for (var k = 0; k < kc; k++)
+                {
+                    var dk = d + k * MR;
+                    dk[0] = s0[k]; dk[1] = s1[k]; dk[2] = s2[k];
+                    dk[3] = s3[k]; dk[4] = s4[k]; dk[5] = s5[k];
+                }
+            }
+            else if (!job.TransA)
             {
                 for (var r = 0; r < mr; r++)
                 {

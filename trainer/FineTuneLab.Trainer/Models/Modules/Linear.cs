@@ -41,7 +41,7 @@ public sealed class Linear
 
     /// <summary>
     /// Writes (or, with <paramref name="accumulate"/>, adds) x Wᵀ + b + LoRA into the parts' outputs.
-    /// <paramref name="loraHidden"/> [r, N] keeps A·dropout(x)ᵀ for the backward; <paramref name="dropScratch"/> [N, in]
+    /// <paramref name="loraHidden"/> [N, r] keeps dropout(x)·Aᵀ for the backward; <paramref name="dropScratch"/> [N, in]
     /// holds dropout(x) when the adapter has dropout.
     /// </summary>
     public void Forward(IBackend be, Tensor x, ReadOnlySpan<Tensor> outputs, bool accumulate, Tensor loraHidden, Tensor dropScratch, ulong dropSeed)
@@ -59,14 +59,14 @@ public sealed class Linear
             be.Dropout(x, Lora.Dropout, dropSeed, dropScratch);
             xin = dropScratch;
         }
-        be.Gemm(Lora.A.Value, false, xin, true, loraHidden);
+        be.Gemm(xin, false, Lora.A.Value, true, loraHidden);
         for (int p = 0; p < PartSizes.Length; p++)
-            be.Gemm(loraHidden, true, BlockOf(Lora.BT.Value, p), false, outputs[p], Lora.Scale, 1f);
+            be.Gemm(loraHidden, false, BlockOf(Lora.BT.Value, p), false, outputs[p], Lora.Scale, 1f);
     }
 
     /// <summary>
     /// Given dY per part, writes (or adds into, with <paramref name="accumulateDx"/>) dX and accumulates the gradients of
-    /// whatever is trainable. <paramref name="dHidden"/> [r, N] and <paramref name="dropScratch"/> [N, in] are scratch.
+    /// whatever is trainable. <paramref name="dHidden"/> [N, r] and <paramref name="dropScratch"/> [N, in] are scratch.
     /// </summary>
     public void Backward(IBackend be, Tensor x, ReadOnlySpan<Tensor> dOutputs, Tensor loraHidden, Tensor dX, bool accumulateDx,
         Tensor dHidden, Tensor dropScratch, ulong dropSeed)
@@ -82,9 +82,9 @@ public sealed class Linear
         for (int p = 0; p < PartSizes.Length; p++)
         {
             var dy = dOutputs[p];
-            // dH = s · Bᵀ dyᵀ  [r, N];  dBᵀ += s · H dy  [r, out_p]
-            be.Gemm(BlockOf(Lora.BT.Value, p), false, dy, true, dHidden, Lora.Scale, p > 0 ? 1f : 0f);
-            be.Gemm(loraHidden, false, dy, false, BlockOf(Lora.BT.Grad, p), Lora.Scale, 1f);
+            // dH = s · dy B  [N, r];  dBᵀ += s · Hᵀ dy  [r, out_p]
+            be.Gemm(dy, false, BlockOf(Lora.BT.Value, p), true, dHidden, Lora.Scale, p > 0 ? 1f : 0f);
+            be.Gemm(loraHidden, true, dy, false, BlockOf(Lora.BT.Grad, p), Lora.Scale, 1f);
         }
         var xin = x;
         if (Lora.Dropout > 0)
@@ -92,17 +92,17 @@ public sealed class Linear
             be.Dropout(x, Lora.Dropout, dropSeed, dropScratch);
             xin = dropScratch;
         }
-        be.Gemm(dHidden, false, xin, false, Lora.A.Grad, 1f, 1f);
+        be.Gemm(dHidden, true, xin, false, Lora.A.Grad, 1f, 1f);
         if (Lora.Dropout > 0)
         {
-            // d(dropout(x)) = dHᵀ A, then the same mask and 1/(1-p) scaling on the way back to x
-            be.Gemm(dHidden, true, Lora.A.Value, false, dropScratch);
+            // d(dropout(x)) = dH A, then the same mask and 1/(1-p) scaling on the way back to x
+            be.Gemm(dHidden, false, Lora.A.Value, false, dropScratch);
             be.Dropout(dropScratch, Lora.Dropout, dropSeed, dropScratch);
             be.Add(dX, dropScratch, dX);
         }
         else
         {
-            be.Gemm(dHidden, true, Lora.A.Value, false, dX, 1f, 1f);
+            be.Gemm(dHidden, false, Lora.A.Value, false, dX, 1f, 1f);
         }
     }
 }

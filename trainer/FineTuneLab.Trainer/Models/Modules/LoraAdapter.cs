@@ -2,8 +2,9 @@ namespace FineTuneLab.Trainer.Models.Modules;
 
 /// <summary>
 /// The two low-rank factors of one adapted linear layer, trained in F32: A [r, in] as PEFT stores it, and B kept
-/// transposed, one [r, out_p] block per output part, so that every LoRA GEMM has the rank as its short side and the
-/// token count as its long one (GEMM tiles stay full). PEFT's B [out, r] is converted at the boundary
+/// transposed, one [r, out_p] block per output part: y += H·Bᵀ then reads Bᵀ as a plain [r, out_p] operand and its
+/// gradient Hᵀ·dy is written without a transposed store (the combination of operand layouts that measured fastest on
+/// the CPU GEMM, see docs/engine.md). PEFT's B [out, r] is converted at the boundary
 /// (<see cref="FromPeftB"/>, <see cref="ToPeftB"/>).
 /// </summary>
 public sealed class LoraAdapter(string modulePath, Param a, Param bTransposed, int[] partSizes, float scale, float dropout)
