@@ -14,5 +14,6 @@ internal static class CommandCatalog
         DebugStepCommand.Create(),
         BenchCommand.Create(),
         GpuInfoCommand.Create(),
+        TrainCommand.Create(),
     ];
 }
