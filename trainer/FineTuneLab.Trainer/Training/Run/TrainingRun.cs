@@ -277,7 +277,8 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
         var validationFile = data.Validation is null ? null : await TrainingDataset.OpenAsync(data.Validation, format, mapping, ct);
         var dataSplit = data.ValidationFraction > 0 ? DatasetSplit.ByFraction(train.Count, data.ValidationFraction, _spec.Seed) : DatasetSplit.AllTrain(train.Count);
         var encoder = new ExampleEncoder(tokenizer, template, encoding);
-        return new EncodedSequences(train, dataSplit, validationFile, encoder, _spec.Seed, _spec.MaxSeqLen, _spec.Packing, padId);
+        return new EncodedSequences(train, dataSplit, validationFile, encoder, _spec.Seed, _spec.MaxSeqLen, _spec.Packing, padId,
+            trainAllTokens: data.TrainOn == TrainOn.AllTokens);
     }
 
     private static string CpuName()

@@ -20,9 +20,12 @@ public interface ITrainingSequences
     bool HasValidation { get; }
 }
 
-/// <summary>Chat / prompt-completion examples: encoded with labels, packed (or one example per row), streamed.</summary>
+/// <summary>
+/// Chat / prompt-completion examples: encoded with labels, packed (or one example per row), streamed. With
+/// <paramref name="trainAllTokens"/> (train_on all_tokens) every token carries loss, not only the answers.
+/// </summary>
 public sealed class EncodedSequences(TrainingDataset train, DatasetSplit split, TrainingDataset? validationFile,
-    ExampleEncoder encoder, ulong seed, int maxSeqLen, bool packing, int padId) : ITrainingSequences
+    ExampleEncoder encoder, ulong seed, int maxSeqLen, bool packing, int padId, bool trainAllTokens = false) : ITrainingSequences
 {
     public bool HasValidation => validationFile is not null || split.Validation.Length > 0;
 
@@ -32,7 +35,13 @@ public sealed class EncodedSequences(TrainingDataset train, DatasetSplit split, 
         ? Rows(validationFile.EncodedEpoch(encoder, Enumerable.Range(0, validationFile.Count).ToArray(), seed, 0, shuffle: false))
         : Rows(train.EncodedEpoch(encoder, split.Validation, seed, 0, shuffle: false));
 
-    private IEnumerable<TrainingSequence> Rows(IEnumerable<EncodedExample> examples) => packing
+    private IEnumerable<TrainingSequence> Rows(IEnumerable<EncodedExample> encoded)
+    {
+        var examples = trainAllTokens ? encoded.Select(e => e with { Labels = (int[])e.InputIds.Clone() }) : encoded;
+        return Pack(examples);
+    }
+
+    private IEnumerable<TrainingSequence> Pack(IEnumerable<EncodedExample> examples) => packing
         ? new SequencePacker(maxSeqLen, padId).Pack(examples).Select(p => new TrainingSequence(p.InputIds, p.Labels, p.PositionIds, p.SegmentIds))
         : examples.Select(e => new TrainingSequence(e.InputIds, e.Labels, null, null));
 }
