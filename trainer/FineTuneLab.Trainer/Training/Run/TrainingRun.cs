@@ -28,6 +28,9 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private double _elapsedBefore;
 
+    /// <summary>What the data check found, reported right after <c>start</c> (which must be the first event).</summary>
+    private readonly List<LogEvent> _dataNotes = [];
+
     private double Elapsed => _elapsedBefore + _clock.Elapsed.TotalSeconds;
 
     private void Emit(TrainerEvent e) => observer?.Invoke(_events.Emit(e));
@@ -129,6 +132,7 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
 
         Emit(new StartEvent(spec.Name, "cpu", CpuName(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, null, threads, totalSteps, tokensPerEpoch,
             (int)step));
+        foreach (var note in _dataNotes) Emit(note);
         if (resumed is null)
             Emit(new LogEvent("info", $"{model.Config.Architecture}: {model.TrainableCount:N0} trainable parameters ({(lora is null ? "full" : $"LoRA r={lora.Rank}")}), {rowsPerEpoch} rows of {spec.MaxSeqLen} tokens per epoch, {stepsPerEpoch} steps per epoch"));
 
@@ -270,6 +274,9 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
             if (report.HasErrors)
                 throw new RunRefusedException($"{file}: the data check found {report.ErrorCount} error(s); fix them (ftl-train data check lists them all):\n  "
                     + string.Join("\n  ", report.Problems.Where(p => p.Severity == ProblemSeverity.Error).Take(20)));
+            _dataNotes.Add(new LogEvent(report.WarningCount > 0 ? "warning" : "info",
+                $"data check {Path.GetFileName(file)}: {report.ValidExamples} examples, {report.TotalTokens} tokens ({report.TrainableTokens} trained), "
+                + $"{report.OverLongExamples} longer than {_spec.MaxSeqLen} (truncated), {report.ExactDuplicates.Count} exact duplicates, {report.WarningCount} warnings"));
             if (report.Format == DatasetFormat.Preference)
                 throw new RunRefusedException($"{file}: preference pairs (DPO) are not trained by the supervised trainer; give chat or prompt/completion data");
         }
