@@ -87,6 +87,10 @@ public sealed class ExactResumeTests(TrainRunFixture fixture)
         Assert.Contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", adapter.Names);
         Assert.Contains("base_model.model.model.layers.3.mlp.down_proj.lora_B.weight", adapter.Names);
         Assert.Equal(4 * 3 * 2, adapter.Names.Count());
+        // the resumed runs cross an epoch boundary: checkpoint 3 is in epoch 0, checkpoint 9 already in epoch 1
+        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixture.ReferenceOut, "checkpoints", "9", "run_state.json")));
+        Assert.True(state.RootElement.GetProperty("data_epoch").GetInt32() >= 1);
+        Assert.Equal(9, state.RootElement.GetProperty("step").GetInt64());
         // keep_last 2: checkpoints 6 and 9 remain
         Assert.Equal([6L, 9L], new CheckpointStore(Path.Combine(fixture.ReferenceOut, "checkpoints")).List().Select(c => c.Step));
     }
