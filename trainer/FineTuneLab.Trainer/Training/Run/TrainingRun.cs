@@ -80,7 +80,7 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
         int? Id(string name) => template.SpecialTokens.TryGetValue(name, out var t) ? tokenizer.TokenToId(t) : null;
         var eosId = Id("eos_token");
         var padId = Id("pad_token") ?? eosId ?? 0;
-        var sequences = await OpenDataAsync(tokenizer, template, eosId, padId, ct);
+        using var sequences = await OpenDataAsync(tokenizer, template, eosId, padId, ct);
 
         var threads = options.Threads ?? (spec.Threads > 0 ? spec.Threads : Environment.ProcessorCount);
         using var backend = new CpuBackend(threads);

@@ -13,7 +13,7 @@ public sealed record TrainingSequence(int[] InputIds, int[] Labels, int[]? Posit
 /// The rows of a run, each epoch in its own seeded order and the validation rows in file order. Both are pure
 /// functions of the data and the seed, so a resumed run re-creates an epoch and skips what was already trained.
 /// </summary>
-public interface ITrainingSequences
+public interface ITrainingSequences : IDisposable
 {
     IEnumerable<TrainingSequence> Epoch(int epoch);
     IEnumerable<TrainingSequence> Validation();
@@ -34,6 +34,12 @@ public sealed class EncodedSequences(TrainingDataset train, DatasetSplit split, 
     public IEnumerable<TrainingSequence> Validation() => validationFile is not null
         ? Rows(validationFile.EncodedEpoch(encoder, Enumerable.Range(0, validationFile.Count).ToArray(), seed, 0, shuffle: false))
         : Rows(train.EncodedEpoch(encoder, split.Validation, seed, 0, shuffle: false));
+
+    public void Dispose()
+    {
+        train.Dispose();
+        validationFile?.Dispose();
+    }
 
     private IEnumerable<TrainingSequence> Rows(IEnumerable<EncodedExample> encoded)
     {
@@ -62,4 +68,6 @@ public sealed class TextSequences(TextCorpus train, DatasetSplit split, TextCorp
         : split.Validation.Select(i => Row(train.Blocks[i]));
 
     private static TrainingSequence Row(int[] block) => new(block, block, null, null);
+
+    public void Dispose() { }
 }
