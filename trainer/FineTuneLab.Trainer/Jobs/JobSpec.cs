@@ -54,7 +54,11 @@ public sealed record LoraSpec
     public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 }
 
-public enum DataFormat { Auto, Chat, PromptCompletion, Preference }
+/// <summary>
+/// The training file's shape; <see cref="Text"/> is plain text for pretraining (a .txt file, one paragraph per
+/// non-blank line, or JSONL <c>{"text": ...}</c>), every token trained, concatenated and cut into max_seq_len blocks.
+/// </summary>
+public enum DataFormat { Auto, Chat, PromptCompletion, Preference, Text }
 
 public enum TrainOn { AllAssistantTurns, LastAssistantTurn, AllTokens }
 

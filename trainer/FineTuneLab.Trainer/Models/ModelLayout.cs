@@ -87,6 +87,7 @@ internal sealed class ModelLayout
         Ids = acts.Allocate(DType.I32, new TensorShape(n));
         Positions = acts.Allocate(DType.I32, new TensorShape(n));
         Targets = acts.Allocate(DType.I32, new TensorShape(n));
+        Segments = acts.Allocate(DType.I32, new TensorShape(n));
         Residual = new Tensor[c.NumLayers + 1];
         for (int i = 0; i <= c.NumLayers; i++) Residual[i] = acts.Allocate(DType.F32, new TensorShape(n, C));
         var layers = new DecoderLayer[c.NumLayers];
@@ -122,6 +123,7 @@ internal sealed class ModelLayout
     public Tensor Ids { get; }
     public Tensor Positions { get; }
     public Tensor Targets { get; }
+    public Tensor Segments { get; }
     public Tensor[] Residual { get; }
     public Tensor FinalHidden { get; }
     public Tensor FinalMean { get; }

@@ -197,9 +197,12 @@ public sealed class TransformerModel : IDisposable
 
     /// <summary>
     /// Stages a micro-batch: ids and labels are [batch, seq] row-major; labels unshifted (HF), -100 ignored. Returns
-    /// how many tokens the loss counts (labels[:, 1:] that are not -100).
+    /// how many tokens the loss counts (labels[:, 1:] that are not -100). Packed sequences also pass
+    /// <paramref name="positionIds"/> (restarting at 0 per example) and <paramref name="segmentIds"/> (attention stays
+    /// within a segment); both empty means positions 0..seq-1 and one segment per row.
     /// </summary>
-    public int SetBatch(ReadOnlySpan<int> inputIds, ReadOnlySpan<int> labels, int batch, int seq)
+    public int SetBatch(ReadOnlySpan<int> inputIds, ReadOnlySpan<int> labels, int batch, int seq,
+        ReadOnlySpan<int> positionIds = default, ReadOnlySpan<int> segmentIds = default)
     {
         if (batch <= 0 || batch > Options.MaxBatch || seq <= 0 || seq > Options.MaxSeq)
             throw new ArgumentException($"batch {batch} × seq {seq} exceeds the engine's {Options.MaxBatch} × {Options.MaxSeq}");
@@ -214,8 +217,16 @@ public sealed class TransformerModel : IDisposable
                 throw new ArgumentException($"token id {id} is outside the vocabulary (size {Config.VocabSize})");
         var staging = _hostInts.AsTensor(DType.I32, new TensorShape(n));
         HostTransfer.WriteInts(Backend, _l.Ids.Slice(0, n), inputIds, staging);
-        for (int i = 0; i < n; i++) host[i] = i % seq;
+        if (!positionIds.IsEmpty && positionIds.Length != n) throw new ArgumentException($"expected {n} position ids, got {positionIds.Length}");
+        if (!segmentIds.IsEmpty && segmentIds.Length != n) throw new ArgumentException($"expected {n} segment ids, got {segmentIds.Length}");
+        for (int i = 0; i < n; i++)
+        {
+            host[i] = positionIds.IsEmpty ? i % seq : positionIds[i];
+            if ((uint)host[i] >= (uint)Options.MaxSeq) throw new ArgumentException($"position id {host[i]} at {i} is outside [0, {Options.MaxSeq})");
+        }
         HostTransfer.WriteInts(Backend, _l.Positions.Slice(0, n), host, staging);
+        if (!segmentIds.IsEmpty) HostTransfer.WriteInts(Backend, _l.Segments.Slice(0, n), segmentIds, staging);
+        _ctx.SegmentIds = segmentIds.IsEmpty ? default : _l.Segments.Slice(0, n);
         int valid = 0;
         for (int b = 0; b < batch; b++)
             for (int t = 0; t < seq; t++)
@@ -246,6 +257,7 @@ public sealed class TransformerModel : IDisposable
         int n = c.Tokens;
         if (n == 0) throw new InvalidOperationException("no batch staged: call SetBatch first");
         c.DropoutSeed = dropoutSeed;
+        c.DropoutActive = backward;
         var ids = _l.Ids.Slice(0, n);
         var x0 = c.Rows(_l.Residual[0]);
         be.EmbeddingForward(ids, _l.Embed.Value, x0);
@@ -277,6 +289,13 @@ public sealed class TransformerModel : IDisposable
     public void ComputeLogits(Tensor destination)
     {
         var h = _ctx.Rows(_l.FinalHidden);
+        Backend.Gemm(h, false, _l.Head.Value, true, destination);
+    }
+
+    /// <summary>Logits of rows [<paramref name="firstRow"/>, +rows) of the last forward (evaluation reads them a chunk at a time).</summary>
+    public void ComputeLogits(Tensor destination, int firstRow, int rows)
+    {
+        var h = _ctx.Rows(_l.FinalHidden).Slice(firstRow, rows);
         Backend.Gemm(h, false, _l.Head.Value, true, destination);
     }
 

@@ -34,7 +34,23 @@ public sealed class TrainingStep : IDisposable
     public long StepCount { get; private set; }
     public long StateBytes => _state.Capacity;
 
-    public StepResult Step(ReadOnlySpan<MicroBatch> microBatches)
+    /// <summary>The AdamW moments (first, second), flat and aligned with <see cref="TransformerModel.ParametersFlat"/>.</summary>
+    public Tensor FirstMoment => _m;
+    public Tensor SecondMoment => _v;
+
+    /// <summary>Restores a checkpointed optimizer: moments and the step counter (which also drives bias correction and dropout seeds).</summary>
+    public void RestoreState(ReadOnlySpan<float> firstMoment, ReadOnlySpan<float> secondMoment, long stepCount)
+    {
+        if (firstMoment.Length != _m.Count || secondMoment.Length != _v.Count)
+            throw new ArgumentException($"optimizer state has {firstMoment.Length}/{secondMoment.Length} values, this model trains {_m.Count}");
+        ArgumentOutOfRangeException.ThrowIfNegative(stepCount);
+        HostTransfer.Write(_model.Backend, _m, firstMoment);
+        HostTransfer.Write(_model.Backend, _v, secondMoment);
+        StepCount = stepCount;
+    }
+
+    /// <summary>One optimizer step; <paramref name="learningRate"/> overrides the settings' rate (a schedule's value for this step).</summary>
+    public StepResult Step(ReadOnlySpan<MicroBatch> microBatches, float? learningRate = null)
     {
         if (microBatches.Length == 0) throw new ArgumentException("a step needs at least one micro-batch");
         var be = _model.Backend;
@@ -44,7 +60,7 @@ public sealed class TrainingStep : IDisposable
         for (int i = 0; i < microBatches.Length; i++)
         {
             var mb = microBatches[i];
-            int valid = _model.SetBatch(mb.InputIds.Span, mb.Labels.Span, mb.Batch, mb.Seq);
+            int valid = _model.SetBatch(mb.InputIds.Span, mb.Labels.Span, mb.Batch, mb.Seq, mb.PositionIds.Span, mb.SegmentIds.Span);
             float scale = valid == 0 ? 0f : 1f / (valid * (float)microBatches.Length);
             var ce = _model.Run(backward: true, scale, _dropoutSeed + (ulong)(StepCount * microBatches.Length + i) * 0x632BE59BD9B4E019UL);
             if (valid > 0) loss += ce.Mean / microBatches.Length;
@@ -55,7 +71,7 @@ public sealed class TrainingStep : IDisposable
             ? GradientClipping.ClipByGlobalNorm(be, grads, Settings.MaxGradNorm)
             : (float)Math.Sqrt(be.SumOfSquares(grads));
         StepCount++;
-        var hyper = new AdamWHyperparameters(Settings.LearningRate, Settings.Beta1, Settings.Beta2, Settings.Eps, Settings.WeightDecay, StepCount);
+        var hyper = new AdamWHyperparameters(learningRate ?? Settings.LearningRate, Settings.Beta1, Settings.Beta2, Settings.Eps, Settings.WeightDecay, StepCount);
         be.AdamWStep(_model.ParametersFlat, grads, _m, _v, hyper);
         return new StepResult(loss, norm, tokens, StepCount);
     }

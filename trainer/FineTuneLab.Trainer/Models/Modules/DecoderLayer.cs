@@ -36,7 +36,7 @@ public sealed class DecoderLayer
     private Tensor Drop(StepContext c, Linear l) => c.Scratch.DropScratch.IsEmpty ? default : c.Matrix(c.Scratch.DropScratch, l.In);
 
     private void Fwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> outs, bool accumulate) =>
-        l.Forward(c.Backend, x, outs, accumulate, Hidden(c, l), Drop(c, l), c.SeedFor(l));
+        l.Forward(c.Backend, x, outs, accumulate, Hidden(c, l), Drop(c, l), c.SeedFor(l), c.DropoutActive);
 
     private void Bwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> dOuts, Tensor dX, bool accumulateDx) =>
         l.Backward(c.Backend, x, dOuts, Hidden(c, l), dX, accumulateDx, DHidden(c, l), Drop(c, l), c.SeedFor(l));
@@ -66,7 +66,7 @@ public sealed class DecoderLayer
             be.RopeForward(k3, c.Positions, c.RopeCos, c.RopeSin, k3);
         }
         var att = c.Rows(a.Att);
-        be.AttentionForward(q.Reshape(b, t, cfgH, d), k.Reshape(b, t, kvH, d), v.Reshape(b, t, kvH, d), default,
+        be.AttentionForward(q.Reshape(b, t, cfgH, d), k.Reshape(b, t, kvH, d), v.Reshape(b, t, kvH, d), c.SegmentIds,
             AttentionScale, Window, att.Reshape(b, t, cfgH, d), a.Lse.View(0, new TensorShape(b, cfgH, t)));
 
         var xMid = c.Rows(a.XMid);
@@ -128,7 +128,7 @@ public sealed class DecoderLayer
         var dK = c.Rows(s.DK);
         var dV = c.Rows(s.DV);
         be.AttentionBackward(dAtt.Reshape(b, t, cfgH, d), q.Reshape(b, t, cfgH, d), k.Reshape(b, t, kvH, d), v.Reshape(b, t, kvH, d),
-            default, AttentionScale, Window, att.Reshape(b, t, cfgH, d), a.Lse.View(0, new TensorShape(b, cfgH, t)),
+            c.SegmentIds, AttentionScale, Window, att.Reshape(b, t, cfgH, d), a.Lse.View(0, new TensorShape(b, cfgH, t)),
             dQ.Reshape(b, t, cfgH, d), dK.Reshape(b, t, kvH, d), dV.Reshape(b, t, kvH, d));
         if (!Config.LearnedPositions)
         {

@@ -44,7 +44,8 @@ public sealed class Linear
     /// <paramref name="loraHidden"/> [N, r] keeps dropout(x)·Aᵀ for the backward; <paramref name="dropScratch"/> [N, in]
     /// holds dropout(x) when the adapter has dropout.
     /// </summary>
-    public void Forward(IBackend be, Tensor x, ReadOnlySpan<Tensor> outputs, bool accumulate, Tensor loraHidden, Tensor dropScratch, ulong dropSeed)
+    public void Forward(IBackend be, Tensor x, ReadOnlySpan<Tensor> outputs, bool accumulate, Tensor loraHidden, Tensor dropScratch, ulong dropSeed,
+        bool dropout = true)
     {
         for (int p = 0; p < PartSizes.Length; p++)
         {
@@ -54,7 +55,7 @@ public sealed class Linear
         }
         if (Lora is null) return;
         var xin = x;
-        if (Lora.Dropout > 0)
+        if (Lora.Dropout > 0 && dropout)
         {
             be.Dropout(x, Lora.Dropout, dropSeed, dropScratch);
             xin = dropScratch;

@@ -16,6 +16,10 @@ public sealed class StepContext(IBackend backend, BackwardScratch scratch)
     public Tensor RopeCos { get; set; }
     public Tensor RopeSin { get; set; }
     public ulong DropoutSeed { get; set; }
+    /// <summary>LoRA dropout applies only when training (backward follows); evaluation runs the adapters undropped.</summary>
+    public bool DropoutActive { get; set; } = true;
+    /// <summary>I32 [B, T] segment ids of packed sequences (attention stays within a segment), or an empty tensor.</summary>
+    public Tensor SegmentIds { get; set; }
 
     public Tensor Rows(Tensor t) => t.Slice(0, Tokens);
 

@@ -1,0 +1,100 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FineTuneLab.Trainer.Formats;
+using FineTuneLab.Trainer.Models;
+
+namespace FineTuneLab.Trainer.Training.Run;
+
+/// <summary>
+/// Writes what a run trained in formats other tools read: a LoRA adapter in PEFT layout (adapter_config.json +
+/// adapter_model.safetensors with PEFT key names, metadata format=pt), or for full fine-tuning a Hugging Face model
+/// folder (config.json, model.safetensors with the checkpoint's own key names, the tokenizer files). Each folder is
+/// written beside its place and renamed in.
+/// </summary>
+public static class ResultWriter
+{
+    public const string AdapterConfigFile = "adapter_config.json";
+    public const string AdapterWeightsFile = "adapter_model.safetensors";
+    private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"];
+
+    public static void WriteAdapter(TransformerModel model, LoraOptions lora, string baseModel, string directory) =>
+        WriteFolder(directory, temp =>
+        {
+            var items = new List<SafeTensorWriteItem>();
+            foreach (var ad in model.Adapters)
+            {
+                var (a, b) = model.ReadLora(ad);
+                items.Add(SafeTensorWriteItem.Float32(ad.PeftKeyA, a, ad.PeftShapeA));
+                items.Add(SafeTensorWriteItem.Float32(ad.PeftKeyB, b, ad.PeftShapeB));
+            }
+            SafeTensorsWriter.Write(Path.Combine(temp, AdapterWeightsFile), items, new Dictionary<string, string> { ["format"] = "pt" });
+            var config = new JsonObject
+            {
+                ["peft_type"] = "LORA",
+                ["task_type"] = "CAUSAL_LM",
+                ["base_model_name_or_path"] = baseModel,
+                ["r"] = lora.Rank,
+                ["lora_alpha"] = lora.Alpha,
+                ["lora_dropout"] = lora.Dropout,
+                ["target_modules"] = new JsonArray(lora.TargetModules.Select(t => (JsonNode)JsonValue.Create(t)).ToArray()),
+                ["bias"] = "none",
+                ["use_rslora"] = lora.UseRsLora,
+                ["fan_in_fan_out"] = false,
+                ["inference_mode"] = true,
+            };
+            File.WriteAllText(Path.Combine(temp, AdapterConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        });
+
+    /// <summary>Every weight of a fully trained model under its checkpoint key (GPT-2's Conv1D transposed back).</summary>
+    public static void WriteFullModel(TransformerModel model, string sourceModelFolder, string directory) =>
+        WriteFolder(directory, temp =>
+        {
+            var items = new List<SafeTensorWriteItem>();
+            foreach (var src in model.WeightSources)
+            {
+                var t = src.Param.Value;
+                var values = HostTransfer.Read(model.Backend, t);
+                long[] shape = t.Rank == 1 ? [t.Dim(0)] : src.StoredTransposed ? [t.Dim(1), t.Dim(0)] : [t.Dim(0), t.Dim(1)];
+                if (src.StoredTransposed && t.Rank == 2) values = Transpose(values, t.Dim(0), t.Dim(1));
+                items.Add(SafeTensorWriteItem.Float32(src.Keys[0], values, shape));
+            }
+            SafeTensorsWriter.Write(Path.Combine(temp, SafeTensorStore.SingleFileName), items, new Dictionary<string, string> { ["format"] = "pt" });
+            File.Copy(Path.Combine(sourceModelFolder, "config.json"), Path.Combine(temp, "config.json"));
+            foreach (var f in TokenizerFiles)
+                if (File.Exists(Path.Combine(sourceModelFolder, f))) File.Copy(Path.Combine(sourceModelFolder, f), Path.Combine(temp, f));
+        });
+
+    private static float[] Transpose(float[] m, int rows, int cols)
+    {
+        var t = new float[m.Length];
+        for (var r = 0; r < rows; r++)
+            for (var c = 0; c < cols; c++)
+                t[c * rows + r] = m[r * cols + c];
+        return t;
+    }
+
+    /// <summary>Fills a temporary sibling folder, then swaps it into place, so a reader never sees half a result.</summary>
+    public static void WriteFolder(string directory, Action<string> fill)
+    {
+        var full = Path.GetFullPath(directory);
+        var temp = full + ".tmp-" + Guid.NewGuid().ToString("N");
+        Directory.CreateDirectory(temp);
+        try
+        {
+            fill(temp);
+            if (Directory.Exists(full))
+            {
+                var old = full + ".old-" + Guid.NewGuid().ToString("N");
+                Directory.Move(full, old);
+                Directory.Move(temp, full);
+                Directory.Delete(old, recursive: true);
+            }
+            else Directory.Move(temp, full);
+        }
+        catch
+        {
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+            throw;
+        }
+    }
+}
