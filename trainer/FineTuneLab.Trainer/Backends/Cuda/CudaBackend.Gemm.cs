@@ -73,16 +73,24 @@ public sealed unsafe partial class CudaBackend
         if (wantDWeight) { CudaCheck.F32(dWeight, "LM head dWeight"); if (dWeight.Shape != weight.Shape) throw new ArgumentException($"LM head dWeight {dWeight.Shape} must match weight {weight.Shape}"); }
 
         using var losses = Scratch((long)t * sizeof(float));
+        // A 16-bit head is widened once for all chunks rather than once per GEMM.
+        using var wide = weight.DType == DType.F32 ? null : Scratch(weight.Count * sizeof(float));
+        var w32 = weight;
+        if (wide is not null)
+        {
+            w32 = new Tensor(wide.Pointer, DType.F32, weight.Shape, MemoryLocation.Cuda);
+            Launch(CudaLaunches.Convert(weight, w32));
+        }
         var chunk = logitsScratch.Dim(0);
         for (var start = 0; start < t; start += chunk)
         {
             var rows = Math.Min(chunk, t - start);
             var logits = logitsScratch.Slice(0, rows);
             var h = hidden.Slice(start, rows);
-            Gemm(h, false, weight, true, logits);
+            Gemm(h, false, w32, true, logits);
             Launch(CudaLaunches.CrossEntropyRows(logits, losses.Pointer + start * sizeof(float), targets.Slice(start, rows), gradScale,
                 wantDHidden || wantDWeight));
-            if (wantDHidden) Gemm(logits, false, weight, false, dHidden.Slice(start, rows));
+            if (wantDHidden) Gemm(logits, false, w32, false, dHidden.Slice(start, rows));
             if (wantDWeight) Gemm(logits, true, h, false, dWeight, beta: 1f);
         }
 
