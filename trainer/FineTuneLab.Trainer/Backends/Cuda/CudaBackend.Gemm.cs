@@ -40,13 +40,14 @@ public sealed unsafe partial class CudaBackend
     private void GemmF32(nint a, bool transA, nint b, bool transB, nint c, int m, int n, int k, float alpha, float beta)
     {
         var compute = AllowTf32 ? cublasComputeType_t.CUBLAS_COMPUTE_32F_FAST_TF32 : cublasComputeType_t.CUBLAS_COMPUTE_32F;
+        var g = CudaLaunches.GemmMapping(m, n, k, transA, transB);
         Cublas.Check(Cublas.cublasGemmEx(_cublas,
-            transB ? cublasOperation_t.CUBLAS_OP_T : cublasOperation_t.CUBLAS_OP_N,
-            transA ? cublasOperation_t.CUBLAS_OP_T : cublasOperation_t.CUBLAS_OP_N,
-            n, m, k, &alpha,
-            (ulong)b, cudaDataType.CUDA_R_32F, transB ? k : n,
-            (ulong)a, cudaDataType.CUDA_R_32F, transA ? m : k,
-            &beta, (ulong)c, cudaDataType.CUDA_R_32F, n, compute, cublasGemmAlgo_t.CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+            g.TransFirst ? cublasOperation_t.CUBLAS_OP_T : cublasOperation_t.CUBLAS_OP_N,
+            g.TransSecond ? cublasOperation_t.CUBLAS_OP_T : cublasOperation_t.CUBLAS_OP_N,
+            g.M, g.N, g.K, &alpha,
+            (ulong)b, cudaDataType.CUDA_R_32F, g.LdFirst,
+            (ulong)a, cudaDataType.CUDA_R_32F, g.LdSecond,
+            &beta, (ulong)c, cudaDataType.CUDA_R_32F, g.LdC, compute, cublasGemmAlgo_t.CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
     }
 
     /// <summary>

@@ -161,9 +161,17 @@ public static class CudaLaunches
     public static KernelCall CrossEntropyRows(Tensor logits, nint losses, Tensor targets, float gradScale, bool writeGrad)
     {
         int rows = logits.Dim(0), vocab = logits.Dim(1);
-        return KernelCall.Linear("ce_fused_rows_f32", (uint)rows, 1024,
+        // 256 threads: without __launch_bounds__ a kernel may use more than the 64 registers a 1024-thread block allows.
+        return KernelCall.Linear("ce_fused_rows_f32", (uint)rows, RowBlock,
             new KernelArgs().Ptr(logits.Data).Ptr(losses).Ptr(0).Ptr(targets.Data).I32(rows).I32(vocab).I64(vocab).F32(gradScale).I32(writeGrad ? 1 : 0));
     }
+
+    /// <summary>
+    /// The cublasGemmEx arguments for the row-major C[M, N] = op(A)·op(B): cuBLAS sees each row-major matrix as its
+    /// column-major transpose, so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ with B as its first operand, m = N, n = M.
+    /// </summary>
+    public static CublasGemmShape GemmMapping(int m, int n, int k, bool transA, bool transB) =>
+        new(TransFirst: transB, TransSecond: transA, M: n, N: m, K: k, LdFirst: transB ? k : n, LdSecond: transA ? m : k, LdC: n);
 
     public static KernelCall AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, in AdamWHyperparameters h)
     {
@@ -179,3 +187,6 @@ public static class CudaLaunches
         Elementwise($"nf4_dequant_{Suffix(output.DType)}", output.Count,
             new KernelArgs().Ptr(output.Data).Ptr(packed.Data).Ptr(absmax.Data).I64(output.Count).I32(blockSize));
 }
+
+/// <summary>cublasGemmEx's m, n, k, transposes and leading dimensions; the first operand is B, the second A.</summary>
+public readonly record struct CublasGemmShape(bool TransFirst, bool TransSecond, int M, int N, int K, int LdFirst, int LdSecond, int LdC);
