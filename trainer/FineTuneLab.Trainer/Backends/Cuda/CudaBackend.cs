@@ -35,18 +35,31 @@ public sealed unsafe partial class CudaBackend : IBackend
         CudaDriver.Check(CudaDriver.cuDeviceGet(out var device, deviceOrdinal), $"cuDeviceGet({deviceOrdinal})");
         _device = device;
         CudaDriver.Check(CudaDriver.cuDevicePrimaryCtxRetain(out _context, device), "cuDevicePrimaryCtxRetain");
-        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
-        _currentContext = _context;
-        Info = CudaSystemInfo.Query().Devices[deviceOrdinal];
-        CudaDriver.Check(CudaDriver.cuDriverGetVersion(out var driverVersion), "cuDriverGetVersion");
-        CudaDriver.Check(CudaDriver.cuStreamCreate(out _stream, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
-        Cublas.Check(Cublas.cublasCreate_v2(out _cublas), "cublasCreate");
-        Cublas.Check(Cublas.cublasSetStream_v2(_cublas, _stream), "cublasSetStream");
-        Cublas.Check(Cublas.cublasSetMathMode(_cublas, allowTf32 ? cublasMath_t.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath_t.CUBLAS_DEFAULT_MATH),
-            "cublasSetMathMode");
         _allocator = new CudaAllocator(new CudaDeviceMemory());
-        LoadKernels(new NvrtcCompiler(kernelCacheDirectory, driverVersion));
-        _errorFlags = (CudaMemoryBlock)AllocateMemory(FlagCount * sizeof(int));
+        try
+        {
+            CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
+            _currentContext = _context;
+            Info = CudaSystemInfo.Query().Devices[deviceOrdinal];
+            CudaDriver.Check(CudaDriver.cuDriverGetVersion(out var driverVersion), "cuDriverGetVersion");
+            CudaDriver.Check(CudaDriver.cuStreamCreate(out _stream, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
+            Cublas.Check(Cublas.cublasCreate_v2(out _cublas), "cublasCreate");
+            Cublas.Check(Cublas.cublasSetStream_v2(_cublas, _stream), "cublasSetStream");
+            Cublas.Check(Cublas.cublasSetMathMode(_cublas, allowTf32 ? cublasMath_t.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath_t.CUBLAS_DEFAULT_MATH),
+                "cublasSetMathMode");
+            LoadKernels(new NvrtcCompiler(kernelCacheDirectory, driverVersion));
+            _errorFlags = (CudaMemoryBlock)AllocateMemory(FlagCount * sizeof(int));
+        }
+        catch
+        {
+            // A failed start (an NVRTC error, a missing cuBLAS symbol) must not leave the context retained.
+            _allocator.Dispose();
+            if (_cublas != 0) Cublas.cublasDestroy_v2(_cublas);
+            foreach (var module in _modules) CudaDriver.cuModuleUnload(module);
+            if (_stream != 0) CudaDriver.cuStreamDestroy_v2(_stream);
+            CudaDriver.cuDevicePrimaryCtxRelease_v2(_device);
+            throw;
+        }
     }
 
     public string Name => "cuda";
