@@ -16,7 +16,7 @@ namespace FineTuneLab.Trainer.Tests.Cuda;
 /// </summary>
 public sealed partial class KernelEmulationTests(ITestOutputHelper output)
 {
-    private static string EmulationDirectory => Path.Combine(RepoPaths.Root, "tests", "FineTuneLab.Trainer.Tests", "Cuda", "Emulation");
+    internal static string EmulationDirectory => Path.Combine(RepoPaths.Root, "tests", "FineTuneLab.Trainer.Tests", "Cuda", "Emulation");
 
     private static readonly string[] CompileFlags = ["-std=c++20", "-O2", "-fPIC", "-shared", "-pthread", "-Wall", "-Werror"];
 
@@ -39,7 +39,7 @@ public sealed partial class KernelEmulationTests(ITestOutputHelper output)
     }
 
     /// <summary>Compiles the kernels and the emulation into a shared library, cached by the hash of every input.</summary>
-    private static async Task<string> BuildEmulatedKernelsAsync()
+    internal static async Task<string> BuildEmulatedKernelsAsync()
     {
         var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, source) in KernelSources.All)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
-using FineTuneLab.Trainer.Backends.Cpu;
+using FineTuneLab.Trainer.Backends;
+using FineTuneLab.Trainer.Backends.Cuda;
 using FineTuneLab.Trainer.Training;
 
 namespace FineTuneLab.Trainer.Cli.Commands;
@@ -15,9 +16,10 @@ internal static class BenchCommand
         var weights = new Option<string>("--weights") { Description = "frozen weights in fp32 or bf16", DefaultValueFactory = _ => "fp32" };
         var steps = new Option<int>("--steps") { Description = "timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "print one JSON line" };
+        var device = new Option<string>("--device") { Description = BackendFactory.OptionHelp, DefaultValueFactory = _ => "cpu" };
         var command = new Command("bench", "Time LoRA training steps on random tokens (tokens/s, step ms, peak RSS, GFLOP/s)")
         {
-            preset, threads, weights, steps, json,
+            preset, threads, weights, steps, json, device,
         };
         command.SetAction(parse =>
         {
@@ -27,17 +29,23 @@ internal static class BenchCommand
                 var dtype = WeightDTypeOption.Parse(parse.GetValue(weights)) ?? Tensors.DType.F32;
                 int n = parse.GetValue(steps);
                 if (n < 1) throw new ArgumentException("--steps must be at least 1");
-                using var backend = new CpuBackend(parse.GetValue(threads));
-                var r = TrainingBenchmark.Run(backend, backend.Threads, p, dtype, n);
+                using var backend = BackendFactory.Create(parse.GetValue(device), parse.GetValue(threads), Console.Error.WriteLine);
+                var r = TrainingBenchmark.Run(backend, BackendFactory.ThreadsOf(backend), p, dtype, n);
+                if (backend is CudaBackend cuda)
+                {
+                    // The CPU peak formula does not apply; MFU against the GPU's nominal TF32 tensor-core peak.
+                    var peak = CudaPeak.Tf32Gflops(cuda.Info);
+                    r = r with { PeakGflops = peak, Mfu = r.Gflops / peak };
+                }
                 if (parse.GetValue(json))
                     Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
                 else
-                    Console.WriteLine($"{r.Preset} ({r.Weights} weights, {r.Threads} threads): {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F1} ms " +
+                    Console.WriteLine($"{r.Preset} ({r.Backend}, {r.Weights} weights, {r.Threads} threads): {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F1} ms " +
                         $"(min {r.StepMsMin:F1}, max {r.StepMsMax:F1}), {r.Gflops:F1} GFLOP/s (MFU {r.Mfu:P1} of ~{r.PeakGflops:F0}), " +
                         $"peak RSS {r.PeakRssMb:F0} MB, frozen weights {r.FrozenWeightMb:F0} MB, loss {r.FirstLoss:F3} -> {r.LastLoss:F3}");
                 return 0;
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or CudaUnavailableException or NotSupportedException)
             {
                 Console.Error.WriteLine($"bench: {e.Message}");
                 return 2;

@@ -15,6 +15,7 @@ internal static class CommandCatalog
         DebugStepCommand.Create(),
         BenchCommand.Create(),
         GpuInfoCommand.Create(),
+        GpuSelftestCommand.Create(),
         DataCheckCommand.Create(HfTokenizer.Load),
         TrainCommand.Create(),
     ];

@@ -1,5 +1,6 @@
 using System.CommandLine;
-using FineTuneLab.Trainer.Backends.Cpu;
+using FineTuneLab.Trainer.Backends;
+using FineTuneLab.Trainer.Backends.Cuda;
 using FineTuneLab.Trainer.Models;
 using FineTuneLab.Trainer.Tensors;
 using FineTuneLab.Trainer.Training;
@@ -24,10 +25,11 @@ internal static class DebugStepCommand
         var weights = new Option<string?>("--weights") { Description = "keep frozen weights as fp32, bf16 or fp16 (default: as stored)" };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var seed = new Option<ulong>("--seed") { Description = "seed of the LoRA initialisation", DefaultValueFactory = _ => 0UL };
+        var device = new Option<string>("--device") { Description = BackendFactory.OptionHelp, DefaultValueFactory = _ => "cpu" };
         var output = new Option<FileInfo>("--out") { Description = "output .safetensors", Required = true };
         var command = new Command("debug-step", "One forward+backward on given ids; writes loss, logits and LoRA gradients (PEFT names)")
         {
-            model, tokens, rank, alpha, targets, rslora, init, weights, threads, seed, output,
+            model, tokens, rank, alpha, targets, rslora, init, weights, threads, seed, output, device,
         };
         command.SetAction(parse =>
         {
@@ -39,14 +41,15 @@ internal static class DebugStepCommand
                     : family == ModelFamily.Gpt2 ? ["c_attn", "c_proj", "c_fc"] : LoraOptions.LlamaAllLinear;
                 var lora = new LoraOptions(parse.GetValue(rank), parse.GetValue(alpha), chosen, 0f, parse.GetValue(rslora));
                 var batch = TokenBatch.Load(parse.GetValue(tokens)!.FullName);
-                using var backend = new CpuBackend(parse.GetValue(threads));
+                using var backend = BackendFactory.Create(parse.GetValue(device), parse.GetValue(threads), Console.Error.WriteLine);
                 var result = DebugStep.Run(backend, parse.GetValue(model)!.FullName, batch, lora, parse.GetValue(init)?.FullName,
                     WeightDTypeOption.Parse(parse.GetValue(weights)), parse.GetValue(seed));
                 DebugStep.Save(result, parse.GetValue(output)!.FullName);
                 Console.WriteLine($"{{\"loss\": {result.Loss:R}, \"tokens\": {result.ValidTokens}, \"lora_tensors\": {result.Gradients.Count}, \"out\": \"{parse.GetValue(output)!.FullName}\"}}");
                 return 0;
             }
-            catch (Exception e) when (e is IOException or FormatException or ArgumentException or Formats.SafeTensorsFormatException or ModelConfigException)
+            catch (Exception e) when (e is IOException or FormatException or ArgumentException or Formats.SafeTensorsFormatException or ModelConfigException
+                or CudaUnavailableException or NotSupportedException)
             {
                 Console.Error.WriteLine($"debug-step: {e.Message}");
                 return 2;
