@@ -11,6 +11,8 @@ public sealed record EngineOptions
 {
     public LoraOptions? Lora { get; init; }
     public bool FullFineTune { get; init; }
+    /// <summary>Nothing trainable (inference: generation, evaluation of a base model); no LoRA and no full fine-tuning.</summary>
+    public bool InferenceOnly { get; init; }
     /// <summary>Frozen weight matrices (projections, embeddings, head) in F32, BF16 or F16; null keeps each as stored (F64 → F32).</summary>
     public DType? WeightDType { get; init; }
     public required int MaxBatch { get; init; }
@@ -22,7 +24,8 @@ public sealed record EngineOptions
 
     public void Validate()
     {
-        if (Lora is null && !FullFineTune) throw new ArgumentException("nothing to train: give LoRA options or FullFineTune");
+        if (InferenceOnly && FullFineTune) throw new ArgumentException("inference-only models cannot be fully fine-tuned");
+        if (Lora is null && !FullFineTune && !InferenceOnly) throw new ArgumentException("nothing to train: give LoRA options or FullFineTune");
         if (Lora is not null && FullFineTune) throw new ArgumentException("choose LoRA or full fine-tuning, not both");
         Lora?.Validate();
         if (MaxBatch <= 0 || MaxSeq <= 0) throw new ArgumentException($"batch ({MaxBatch}) and sequence length ({MaxSeq}) must be positive");
