@@ -16,5 +16,7 @@ internal static class CommandCatalog
         BenchCommand.Create(),
         GpuInfoCommand.Create(),
         DataCheckCommand.Create(HfTokenizer.Load),
+        GenerateCommand.Create(),
+        ExportCommand.Create(),
     ];
 }
