@@ -18,5 +18,6 @@ internal static class CommandCatalog
         DataCheckCommand.Create(HfTokenizer.Load),
         GenerateCommand.Create(),
         ExportCommand.Create(),
+        PlanCommand.Create(),
     ];
 }
