@@ -36,11 +36,13 @@ internal static class RandomModels
     };
 
     /// <summary>A model folder with random weights (non-trivial norms and biases too), stored as safetensors in <paramref name="dtype"/>.</summary>
-    public static string CreateModel(string root, string family, ulong seed, SafeTensorDType dtype = SafeTensorDType.F32)
+    public static string CreateModel(string root, string family, ulong seed, SafeTensorDType dtype = SafeTensorDType.F32, int? vocab = null)
     {
         var dir = Path.Combine(root, $"{family}-{seed}-{dtype}");
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "config.json"), Config(family));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Config(family))!;
+        if (vocab is { } v) json["vocab_size"] = v;
+        File.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString());
         var config = HfConfig.Load(dir);
         using var backend = new CpuBackend(1);
         using var model = new TransformerModel(config, backend, new EngineOptions { InferenceOnly = true, MaxBatch = 1, MaxSeq = 8 }, DType.F32);

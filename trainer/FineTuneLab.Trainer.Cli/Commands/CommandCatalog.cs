@@ -19,5 +19,6 @@ internal static class CommandCatalog
         GenerateCommand.Create(),
         ExportCommand.Create(),
         PlanCommand.Create(),
+        CompareCommand.Create(),
     ];
 }

@@ -11,6 +11,7 @@ public static class PlanAdvice
         void Try(string what, JobSpec changed)
         {
             var p = replan(changed);
+            if (p.PeakBytes >= plan.PeakBytes) return;
             advice.Add($"{what}: {Mib(p.PeakBytes)} ({(p.PeakBytes <= budgetBytes ? "fits" : "still over")})");
         }
         if (spec.MicroBatchSize > 1)
