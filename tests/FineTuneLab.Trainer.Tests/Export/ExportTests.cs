@@ -108,6 +108,7 @@ public sealed class ExportTests
         var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(adapterDir, PeftAdapterConfig.FileName))).RootElement;
         Assert.Equal("LORA", json.GetProperty("peft_type").GetString());
         Assert.Equal("CAUSAL_LM", json.GetProperty("task_type").GetString());
+        Assert.Equal("all-linear", json.GetProperty("target_modules").GetString());
     }
 
     [Fact]

@@ -51,7 +51,9 @@ public sealed record PeftAdapterConfig
             ["peft_type"] = "LORA",
             ["r"] = Rank,
             ["rank_pattern"] = new JsonObject(),
-            ["target_modules"] = new JsonArray(TargetModules.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
+            // PEFT reads "all-linear" only as a plain string; a list names modules
+            ["target_modules"] = TargetModules is ["all-linear"] ? JsonValue.Create("all-linear")
+                : new JsonArray(TargetModules.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
             ["task_type"] = "CAUSAL_LM",
             ["use_rslora"] = UseRsLora,
         };
