@@ -35,6 +35,12 @@ public sealed class KvCacheTests
         Close.Assert(full.AsSpan(10 * v, v), decoder.Append(ids.AsSpan(0, 11)), 1e-5, $"{family} chunked prefill");
         Close.Assert(full.AsSpan(11 * v, v), decoder.Append(ids.AsSpan(11, 1)), 1e-5, $"{family} after chunked prefill");
         Assert.Equal(12, decoder.Length);
+
+        // a model instance sized for decoding only (activations for one token, RoPE for the whole length) agrees
+        using var small = InferenceModel.Load(modelDir, adapterDir, backend, maxLength: 24, forwardTokens: 1);
+        Assert.True(small.ActivationBytes * 4 < model.ActivationBytes);
+        using var smallDecoder = new CachedDecoder(small, maxLength: 24);
+        Close.Assert(full.AsSpan(13 * v, v), smallDecoder.Append(ids), 1e-5, $"{family} decode-only instance");
     }
 
     [Fact]

@@ -63,8 +63,9 @@ internal static class GenerateCommand
                 int maxLength = ids.Length + Math.Max(options.MaxNewTokens, 1);
                 if (config.LearnedPositions) maxLength = Math.Min(maxLength, config.MaxPositionEmbeddings);
                 using var backend = new CpuBackend(parse.GetValue(threads));
-                using var m = InferenceModel.Load(modelDir, parse.GetValue(adapter)?.FullName, backend, maxLength);
-                using IDecoder decoder = parse.GetValue(noCache) ? new FullForwardDecoder(m) : new CachedDecoder(m, maxLength);
+                bool useCache = !parse.GetValue(noCache);
+                using var m = InferenceModel.Load(modelDir, parse.GetValue(adapter)?.FullName, backend, maxLength, forwardTokens: useCache ? 1 : null);
+                using IDecoder decoder = useCache ? new CachedDecoder(m, maxLength) : new FullForwardDecoder(m);
                 bool asJson = parse.GetValue(json);
                 var result = new TextGenerator(decoder, tokenizer).Generate(ids, options,
                     asJson ? null : text => { Console.Out.Write(text); Console.Out.Flush(); }, ct);

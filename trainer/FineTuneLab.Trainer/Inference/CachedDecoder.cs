@@ -27,8 +27,8 @@ public sealed class CachedDecoder : IDecoder
         if (model.Adapters.Any(a => a.Dropout > 0))
             throw new ArgumentException("inference needs LoRA dropout 0 (load the adapter for inference)");
         var c = model.Config;
-        if (maxLength > model.Options.MaxSeq && !c.LearnedPositions)
-            throw new ArgumentException($"maximum length {maxLength} exceeds the model instance's RoPE table ({model.Options.MaxSeq} positions)");
+        if (!c.LearnedPositions && maxLength > model.Layout.RopeCos.Dim(0))
+            throw new ArgumentException($"maximum length {maxLength} exceeds the model instance's RoPE table ({model.Layout.RopeCos.Dim(0)} positions)");
         if (c.LearnedPositions && maxLength > c.MaxPositionEmbeddings)
             throw new ArgumentException($"maximum length {maxLength} exceeds the model's {c.MaxPositionEmbeddings} learned positions");
         _model = model;

@@ -14,10 +14,16 @@ public static class InferenceModel
     /// <summary>
     /// The model with room for sequences of <paramref name="maxLength"/> tokens; with <paramref name="adapterDir"/>,
     /// adapters exactly on the modules the adapter file holds (dropout off), loaded from its PEFT tensors.
+    /// <paramref name="forwardTokens"/> bounds what one full forward (<see cref="FullForwardDecoder"/>, scoring) may
+    /// run and so the activation memory; a model used only through a <see cref="CachedDecoder"/> needs 1.
     /// </summary>
-    public static TransformerModel Load(string modelDir, string? adapterDir, IBackend backend, int maxLength, DType? weightDType = null)
+    public static TransformerModel Load(string modelDir, string? adapterDir, IBackend backend, int maxLength, DType? weightDType = null,
+        int? forwardTokens = null)
     {
-        var options = new EngineOptions { MaxBatch = 1, MaxSeq = maxLength, WeightDType = weightDType, InferenceOnly = adapterDir is null };
+        var options = new EngineOptions
+        {
+            MaxBatch = 1, MaxSeq = forwardTokens ?? maxLength, RopePositions = maxLength, WeightDType = weightDType, InferenceOnly = adapterDir is null,
+        };
         if (adapterDir is null) return TransformerModel.FromFolder(modelDir, backend, options);
         var config = PeftAdapterConfig.Load(adapterDir);
         var weights = Path.Combine(adapterDir, PeftAdapterConfig.WeightsFileName);
