@@ -18,5 +18,9 @@ internal static class CommandCatalog
         GpuSelftestCommand.Create(),
         DataCheckCommand.Create(HfTokenizer.Load),
         TrainCommand.Create(),
+        GenerateCommand.Create(),
+        ExportCommand.Create(),
+        PlanCommand.Create(),
+        CompareCommand.Create(),
     ];
 }

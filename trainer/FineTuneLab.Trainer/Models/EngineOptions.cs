@@ -11,10 +11,17 @@ public sealed record EngineOptions
 {
     public LoraOptions? Lora { get; init; }
     public bool FullFineTune { get; init; }
+    /// <summary>Nothing trainable (inference: generation, evaluation of a base model); no LoRA and no full fine-tuning.</summary>
+    public bool InferenceOnly { get; init; }
     /// <summary>Frozen weight matrices (projections, embeddings, head) in F32, BF16 or F16; null keeps each as stored (F64 → F32).</summary>
     public DType? WeightDType { get; init; }
     public required int MaxBatch { get; init; }
     public required int MaxSeq { get; init; }
+    /// <summary>
+    /// Positions the RoPE tables cover, when more than <see cref="MaxSeq"/>: incremental decoding with a KV cache runs
+    /// a few tokens at a time (small activations) at positions up to the whole sequence length.
+    /// </summary>
+    public int? RopePositions { get; init; }
     /// <summary>Tokens per chunk of the fused LM-head cross-entropy (bounds the logits scratch to chunk × vocab).</summary>
     public int LossChunk { get; init; } = 256;
     /// <summary>Seeds LoRA's A initialisation and dropout masks.</summary>
@@ -22,10 +29,12 @@ public sealed record EngineOptions
 
     public void Validate()
     {
-        if (Lora is null && !FullFineTune) throw new ArgumentException("nothing to train: give LoRA options or FullFineTune");
+        if (InferenceOnly && FullFineTune) throw new ArgumentException("inference-only models cannot be fully fine-tuned");
+        if (Lora is null && !FullFineTune && !InferenceOnly) throw new ArgumentException("nothing to train: give LoRA options or FullFineTune");
         if (Lora is not null && FullFineTune) throw new ArgumentException("choose LoRA or full fine-tuning, not both");
         Lora?.Validate();
         if (MaxBatch <= 0 || MaxSeq <= 0) throw new ArgumentException($"batch ({MaxBatch}) and sequence length ({MaxSeq}) must be positive");
+        if (RopePositions is { } rp && rp < MaxSeq) throw new ArgumentException($"RoPE positions ({rp}) must cover the sequence length ({MaxSeq})");
         if (LossChunk <= 0) throw new ArgumentException($"loss chunk must be positive, got {LossChunk}");
         if (WeightDType is { } d && d is not (DType.F32 or DType.BF16 or DType.F16))
             throw new ArgumentException($"weights can be kept in F32, BF16 or F16, not {d}");

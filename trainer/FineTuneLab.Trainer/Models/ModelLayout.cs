@@ -78,8 +78,8 @@ internal sealed class ModelLayout
         Head = c.TieWordEmbeddings ? Embed : f.Matrix("lm_head.weight", c.VocabSize, C, ["lm_head.weight"]);
         if (!c.LearnedPositions)
         {
-            RopeCos = f.Constant(new TensorShape(o.MaxSeq, c.HeadDim));
-            RopeSin = f.Constant(new TensorShape(o.MaxSeq, c.HeadDim));
+            RopeCos = f.Constant(new TensorShape(o.RopePositions ?? o.MaxSeq, c.HeadDim));
+            RopeSin = f.Constant(new TensorShape(o.RopePositions ?? o.MaxSeq, c.HeadDim));
         }
 
         // activations

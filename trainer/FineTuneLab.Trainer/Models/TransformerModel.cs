@@ -61,6 +61,23 @@ public sealed class TransformerModel : IDisposable
     public Tensor ParametersFlat => _trainable.UsedAsFlat(DType.F32);
     public Tensor GradientsFlat => _grads.UsedAsFlat(DType.F32);
 
+    /// <summary>The modules and tensors, for code that runs them another way (incremental decoding with a KV cache).</summary>
+    internal ModelLayout Layout => _l;
+
+    /// <summary>
+    /// The four arena sizes (frozen weights, trainable parameters, gradients, activations) this configuration would
+    /// allocate, computed by laying the model out against counters only: nothing is allocated (memory planning).
+    /// </summary>
+    public static (long Frozen, long Trainable, long Gradients, long Activations) MeasureArenas(ModelConfig config, EngineOptions options, DType matrixDType)
+    {
+        options.Validate();
+        var dtype = options.FullFineTune ? DType.F32 : matrixDType;
+        var counters = new[] { new SizeCounter(), new SizeCounter(), new SizeCounter(), new SizeCounter() };
+        _ = new ModelLayout(config, options, dtype, counters[0], counters[1], counters[2], counters[3]);
+        long Size(SizeCounter c) => Math.Max(c.Bytes, NativeBuffer.Alignment);
+        return (Size(counters[0]), Size(counters[1]), Size(counters[2]), Size(counters[3]));
+    }
+
     public long FrozenBytes => _frozen.Capacity;
     public long TrainableBytes => _trainable.Capacity;
     public long ActivationBytes => _acts.Capacity;

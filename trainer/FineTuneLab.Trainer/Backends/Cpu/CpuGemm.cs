@@ -15,10 +15,10 @@ namespace FineTuneLab.Trainer.Backends.Cpu;
 /// </summary>
 internal sealed unsafe class CpuGemm : IDisposable
 {
-    private const int MR = 6;
-    private const int KcMax = 256;
-    private const int McMax = 120;
-    private const int NcMax = 512;
+    internal const int MR = 6;
+    internal const int KcMax = 256;
+    internal const int McMax = 120;
+    internal const int NcMax = 512;
 
     private readonly WorkerPool _pool;
     private readonly int _nr;
