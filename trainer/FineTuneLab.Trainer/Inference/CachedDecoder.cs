@@ -159,7 +159,7 @@ public sealed class CachedDecoder : IDecoder
 
     private void Project(Linear l, Tensor x, ReadOnlySpan<Tensor> outputs, bool accumulate, Tensor hiddenFlat)
     {
-        var hidden = l.Lora is null ? default : hiddenFlat.View(0, new TensorShape(l.Lora.Rank, x.Dim(0)));
+        var hidden = l.Lora is null ? default : hiddenFlat.View(0, l.LoraHiddenShape(x.Dim(0)));
         l.Forward(_be, x, outputs, accumulate, hidden, default, 0);
     }
 

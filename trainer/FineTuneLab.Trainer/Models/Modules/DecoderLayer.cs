@@ -31,8 +31,8 @@ public sealed class DecoderLayer
     private float AttentionScale => 1f / MathF.Sqrt(Config.HeadDim);
     private int Window => Index >= Config.SlidingWindowFromLayer ? Config.SlidingWindow ?? 0 : 0;
 
-    private Tensor Hidden(StepContext c, Linear l) => l.Lora is null ? default : Acts.LoraHidden[l].View(0, new TensorShape(c.Tokens, l.Lora.Rank));
-    private Tensor DHidden(StepContext c, Linear l) => l.Lora is null ? default : c.Scratch.DLoraHidden.View(0, new TensorShape(c.Tokens, l.Lora.Rank));
+    private Tensor Hidden(StepContext c, Linear l) => l.Lora is null ? default : Acts.LoraHidden[l].View(0, l.LoraHiddenShape(c.Tokens));
+    private Tensor DHidden(StepContext c, Linear l) => l.Lora is null ? default : c.Scratch.DLoraHidden.View(0, l.LoraHiddenShape(c.Tokens));
     private Tensor Drop(StepContext c, Linear l) => c.Scratch.DropScratch.IsEmpty ? default : c.Matrix(c.Scratch.DropScratch, l.In);
 
     private void Fwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> outs, bool accumulate) =>

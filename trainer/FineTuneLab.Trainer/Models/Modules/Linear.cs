@@ -39,6 +39,9 @@ public sealed class Linear
     private Tensor BlockOf(Tensor bt, int p) =>
         bt.View((long)Lora!.Rank * _partOffsets[p], new TensorShape(Lora.Rank, PartSizes[p]));
 
+    /// <summary>The shape of the LoRA hidden activation for <paramref name="tokens"/> rows: [N, r] (see <see cref="Forward"/>).</summary>
+    public TensorShape LoraHiddenShape(int tokens) => new(tokens, Lora!.Rank);
+
     /// <summary>
     /// Writes (or, with <paramref name="accumulate"/>, adds) x Wᵀ + b + LoRA into the parts' outputs.
     /// <paramref name="loraHidden"/> [N, r] keeps dropout(x)·Aᵀ for the backward; <paramref name="dropScratch"/> [N, in]

@@ -1,3 +1,4 @@
+using FineTuneLab.Trainer.Export;
 using FineTuneLab.Trainer.Formats;
 using FineTuneLab.Trainer.Models;
 using FineTuneLab.Trainer.Training.Checkpoints;
@@ -45,7 +46,7 @@ public static class CheckpointFiles
             throw new InvalidDataException($"{folder}: the checkpoint trained {state.TrainableParameters} parameters, this job's model has {model.TrainableCount} (a different model or LoRA setting)");
         if (lora)
         {
-            using var adapter = SafeTensorStore.Open(Path.Combine(folder, "adapter", ResultWriter.AdapterWeightsFile));
+            using var adapter = SafeTensorStore.Open(Path.Combine(folder, "adapter", PeftAdapterConfig.WeightsFileName));
             model.LoadLora(adapter);
         }
         else

@@ -1,5 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using FineTuneLab.Trainer.Export;
 using FineTuneLab.Trainer.Formats;
 using FineTuneLab.Trainer.Models;
 
@@ -13,37 +12,11 @@ namespace FineTuneLab.Trainer.Training.Run;
 /// </summary>
 public static class ResultWriter
 {
-    public const string AdapterConfigFile = "adapter_config.json";
-    public const string AdapterWeightsFile = "adapter_model.safetensors";
     private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"];
 
+    /// <summary>The run's adapters as a PEFT folder (the one PEFT writer, so training and export agree on keys and config).</summary>
     public static void WriteAdapter(TransformerModel model, LoraOptions lora, string baseModel, string directory) =>
-        WriteFolder(directory, temp =>
-        {
-            var items = new List<SafeTensorWriteItem>();
-            foreach (var ad in model.Adapters)
-            {
-                var (a, b) = model.ReadLora(ad);
-                items.Add(SafeTensorWriteItem.Float32(ad.PeftKeyA, a, ad.PeftShapeA));
-                items.Add(SafeTensorWriteItem.Float32(ad.PeftKeyB, b, ad.PeftShapeB));
-            }
-            SafeTensorsWriter.Write(Path.Combine(temp, AdapterWeightsFile), items, new Dictionary<string, string> { ["format"] = "pt" });
-            var config = new JsonObject
-            {
-                ["peft_type"] = "LORA",
-                ["task_type"] = "CAUSAL_LM",
-                ["base_model_name_or_path"] = baseModel,
-                ["r"] = lora.Rank,
-                ["lora_alpha"] = lora.Alpha,
-                ["lora_dropout"] = lora.Dropout,
-                ["target_modules"] = new JsonArray(lora.TargetModules.Select(t => (JsonNode)JsonValue.Create(t)).ToArray()),
-                ["bias"] = "none",
-                ["use_rslora"] = lora.UseRsLora,
-                ["fan_in_fan_out"] = false,
-                ["inference_mode"] = true,
-            };
-            File.WriteAllText(Path.Combine(temp, AdapterConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        });
+        WriteFolder(directory, temp => PeftAdapterWriter.Write(temp, model, PeftAdapterConfig.From(lora, model.Config, baseModel)));
 
     /// <summary>Every weight of a fully trained model under its checkpoint key (GPT-2's Conv1D transposed back).</summary>
     public static void WriteFullModel(TransformerModel model, string sourceModelFolder, string directory) =>
