@@ -2,7 +2,7 @@
 """A test double of the ftl-train process contract (docs/trainer-events.md): `validate --config F` and
 `train --config F --out DIR [--resume CKPT]`. Events go to stdout (and DIR/events.jsonl), logs to stderr; checkpoints
 land in DIR/checkpoints/<step>/ with a manifest.json; SIGTERM finishes the step, checkpoints and emits done/stopped.
-Behaviour knobs come from the environment: FAKE_STEP_SECONDS (default 0.2), FAKE_CRASH_AT (step that raises)."""
+Behaviour knobs come from the environment: FAKE_STEP_SECONDS (default 0.2), FAKE_CRASH_AT (step that raises; the spec's fake_crash_at field overrides it)."""
 import datetime, hashlib, json, os, signal, sys, time
 
 def main():
@@ -21,7 +21,7 @@ def main():
     total = int(spec.get("max_steps", 10))
     every = int(spec.get("checkpoint", {}).get("every_steps", 0))
     step_s = float(os.environ.get("FAKE_STEP_SECONDS", "0.2"))
-    crash_at = int(os.environ.get("FAKE_CRASH_AT", "0"))
+    crash_at = int(spec.get("fake_crash_at", os.environ.get("FAKE_CRASH_AT", "0")))
     for path in (spec["model"]["path"], spec["data"]["train"]):
         if not os.path.exists(path):
             raise FileNotFoundError(path)
