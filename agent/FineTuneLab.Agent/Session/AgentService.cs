@@ -23,7 +23,11 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
 {
     private const int MaxItemsPerMessage = 512;
     private const ulong MaxUnacked = 50_000;
-    private readonly GrpcChannel _channel = GrpcChannel.ForAddress(options.Coordinator,
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+    private GrpcChannel _channel = NewChannel(options.Coordinator);
+
+    // A fresh channel per session attempt: a connection that died mid-call is never reused.
+    private static GrpcChannel NewChannel(Uri address) => GrpcChannel.ForAddress(address,
         new GrpcChannelOptions { KeepAlivePingDelay = TimeSpan.FromSeconds(5), KeepAlivePingTimeout = TimeSpan.FromSeconds(5), ConnectTimeout = TimeSpan.FromSeconds(5) });
     private Outgoing _outgoing = null!;
     private ArtifactClient _artifacts = null!;
@@ -42,7 +46,7 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
         Directory.CreateDirectory(options.DataDir);
         using var outbox = new DiskOutbox(options.OutboxDir);
         _outgoing = new Outgoing(outbox);
-        _artifacts = new ArtifactClient(_channel.CreateCallInvoker, Auth, options.CacheDir);
+        _artifacts = new ArtifactClient(() => _channel.CreateCallInvoker(), Auth, options.CacheDir);
         var nvml = new NvmlSampler();
         var telemetry = Task.Run(() => SampleAsync(nvml, stoppingToken), stoppingToken);
         // The inventory lists the GPUs NVML found: wait for its first answer (a node without a driver answers at once).
@@ -63,6 +67,9 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
             catch (Exception e)
             {
                 if (e is RpcException { StatusCode: StatusCode.Unauthenticated } && _agentToken.Length > 0) _agentToken = "";
+                var old = _channel;
+                _channel = NewChannel(options.Coordinator);
+                _ = Task.Delay(TimeSpan.FromSeconds(30), CancellationToken.None).ContinueWith(_ => old.Dispose(), TaskScheduler.Default);
                 var wait = backoff * (0.5 + Random.Shared.NextDouble());
                 log.LogWarning("coordinator session ended ({Message}); reconnecting in {Wait:0.0}s", e.Message, wait.TotalSeconds);
                 try { await Task.Delay(wait, stoppingToken); } catch (OperationCanceledException) { break; }
@@ -99,12 +106,14 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
     private async Task RunSessionAsync(Action connected, CancellationToken stoppingToken)
     {
         using var sessionEnd = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        sessionEnd.CancelAfter(HandshakeTimeout); // a coordinator that accepts but never welcomes is no session
         using var call = _channel.CreateCallInvoker().Duplex(AgentGatewayDescriptors.Session, new CallOptions(Auth(), CancellationToken: sessionEnd.Token));
         var hello = new SessionHello { AgentId = _agentId, LastSeq = _outgoing.Outbox.LastSeq };
         lock (_jobGate) if (_job is not null) hello.RunningJobIds.Add(_job.JobId);
         await call.RequestStream.WriteAsync(new AgentMessage { Hello = hello }, sessionEnd.Token);
         if (!await call.ResponseStream.MoveNext(sessionEnd.Token) || call.ResponseStream.Current.BodyCase != CoordinatorMessage.BodyOneofCase.Welcome)
             throw new RpcException(StatusCode.Internal, "the coordinator did not answer the hello with a welcome");
+        sessionEnd.CancelAfter(Timeout.InfiniteTimeSpan);
         var persisted = call.ResponseStream.Current.Welcome.PersistedSeq;
         _outgoing.Outbox.Ack(persisted);
         log.LogInformation("session open: coordinator persisted up to seq {Persisted}, outbox holds {Pending} unsent item(s)", persisted, _outgoing.Outbox.PendingCount);

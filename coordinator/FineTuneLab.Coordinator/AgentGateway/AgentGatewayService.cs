@@ -70,7 +70,16 @@ public sealed class AgentGatewayService(Func<CoordinatorRuntime?> getRuntime, st
         try
         {
             queue.Writer.TryWrite(new CoordinatorMessage { Welcome = new SessionWelcome { PersistedSeq = runtime.Agents.PersistedSeq(agentId) } });
-            runtime.Reconcile(agentId, hello.RunningJobIds);
+            // Jobs the agent no longer runs may have ended while it was cut off: reconcile once its outbox replay
+            // has caught up to what it had produced at hello, so a final state report is seen before a re-queue.
+            var reconciled = false;
+            void ReconcileWhenCaughtUp(ulong persisted)
+            {
+                if (reconciled || persisted < hello.LastSeq) return;
+                reconciled = true;
+                runtime.Reconcile(agentId, hello.RunningJobIds);
+            }
+            ReconcileWhenCaughtUp(runtime.Agents.PersistedSeq(agentId));
             var batch = new List<AgentMessage>(1);
             while (await requests.MoveNext(done.Token))
             {
@@ -87,6 +96,7 @@ public sealed class AgentGatewayService(Func<CoordinatorRuntime?> getRuntime, st
                         batch.Add(m);
                         var persisted = runtime.Ingest.Persist(agentId, batch);
                         queue.Writer.TryWrite(new CoordinatorMessage { Ack = new Ack { PersistedSeq = persisted } });
+                        ReconcileWhenCaughtUp(persisted);
                         if (m.BodyCase == AgentMessage.BodyOneofCase.JobState) runtime.Wake();
                         break;
                     case AgentMessage.BodyOneofCase.Hello:
