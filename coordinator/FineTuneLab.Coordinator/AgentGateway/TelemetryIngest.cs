@@ -27,6 +27,14 @@ public sealed class TelemetryIngest
     /// <summary>Stores every item of the messages; answers the agent's highest persisted sequence number afterwards.</summary>
     public ulong Persist(string agentId, IReadOnlyList<AgentMessage> messages)
     {
+        // One writer at a time: SQLite allows one anyway, and waiting on a lock beats its sleep-and-retry busy handler.
+        lock (_writer) return PersistLocked(agentId, messages);
+    }
+
+    private readonly object _writer = new();
+
+    private ulong PersistLocked(string agentId, IReadOnlyList<AgentMessage> messages)
+    {
         using var c = _store.OpenConnection();
         using var tx = c.BeginTransaction();
         using var point = Prepare(c, tx, "INSERT OR IGNORE INTO telemetry (agent_id, seq, job_id, at, gpu_index, metric, value) VALUES ($a, $s, $j, $at, $g, $m, $v)",
