@@ -176,17 +176,13 @@ public static partial class NativeHeaderCheck
             .Select(x => new Function(x.Method.Name, x.Method, x.Entry!))
             .OrderBy(f => f.EntryPoint, StringComparer.Ordinal)];
 
-    /// <summary>
-    /// [LibraryImport] methods, and hand-written [DllImport] ones (not the generator's inner stubs, named &lt;...&gt;),
-    /// of the NVIDIA libraries: the same assembly may also call the C library (the agent signals its trainer with
-    /// libc's kill), which NVIDIA's headers do not declare.
-    /// </summary>
+    /// <summary>[LibraryImport] methods, and hand-written [DllImport] ones (not the generator's inner stubs, named &lt;...&gt;).</summary>
     private static string? EntryPointOf(MethodInfo method)
     {
         if (method.GetCustomAttribute<LibraryImportAttribute>() is { } library)
-            return library.LibraryName == "libc" ? null : library.EntryPoint ?? method.Name;
+            return library.EntryPoint ?? method.Name;
         if (!method.Name.StartsWith('<') && method.GetCustomAttribute<DllImportAttribute>() is { } dll)
-            return dll.Value == "libc" ? null : dll.EntryPoint ?? method.Name;
+            return dll.EntryPoint ?? method.Name;
         return null;
     }
 
