@@ -16,5 +16,6 @@ internal static class CommandCatalog
         BenchCommand.Create(),
         GpuInfoCommand.Create(),
         DataCheckCommand.Create(HfTokenizer.Load),
+        QuantizeCommand.Create(),
     ];
 }
