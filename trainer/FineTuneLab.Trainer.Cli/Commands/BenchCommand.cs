@@ -15,9 +15,10 @@ internal static class BenchCommand
         var weights = new Option<string>("--weights") { Description = "frozen weights in fp32 or bf16", DefaultValueFactory = _ => "fp32" };
         var steps = new Option<int>("--steps") { Description = "timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "print one JSON line" };
+        var method = new Option<string>("--method") { Description = "lora, or qlora (block linear weights in NF4, the rest in --weights)", DefaultValueFactory = _ => "lora" };
         var command = new Command("bench", "Time LoRA training steps on random tokens (tokens/s, step ms, peak RSS, GFLOP/s)")
         {
-            preset, threads, weights, steps, json,
+            preset, threads, weights, steps, json, method,
         };
         command.SetAction(parse =>
         {
@@ -28,11 +29,13 @@ internal static class BenchCommand
                 int n = parse.GetValue(steps);
                 if (n < 1) throw new ArgumentException("--steps must be at least 1");
                 using var backend = new CpuBackend(parse.GetValue(threads));
-                var r = TrainingBenchmark.Run(backend, backend.Threads, p, dtype, n);
+                var m = parse.GetValue(method);
+                if (m is not ("lora" or "qlora")) throw new ArgumentException($"--method must be lora or qlora, not '{m}'");
+                var r = TrainingBenchmark.Run(backend, backend.Threads, p, dtype, n, qlora: m == "qlora");
                 if (parse.GetValue(json))
                     Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
                 else
-                    Console.WriteLine($"{r.Preset} ({r.Weights} weights, {r.Threads} threads): {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F1} ms " +
+                    Console.WriteLine($"{r.Preset} ({r.Method}, {r.Weights} weights, {r.BaseWeightBitsPerParam:F3} bits/param in the block linears, {r.Threads} threads): {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F1} ms " +
                         $"(min {r.StepMsMin:F1}, max {r.StepMsMax:F1}), {r.Gflops:F1} GFLOP/s (MFU {r.Mfu:P1} of ~{r.PeakGflops:F0}), " +
                         $"peak RSS {r.PeakRssMb:F0} MB, frozen weights {r.FrozenWeightMb:F0} MB, loss {r.FirstLoss:F3} -> {r.LastLoss:F3}");
                 return 0;

@@ -17,5 +17,6 @@ internal static class CommandCatalog
         GpuInfoCommand.Create(),
         DataCheckCommand.Create(HfTokenizer.Load),
         QuantizeCommand.Create(),
+        DebugDpoCommand.Create(),
     ];
 }
