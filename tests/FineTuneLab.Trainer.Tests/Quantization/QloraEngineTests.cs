@@ -7,7 +7,7 @@ using FineTuneLab.Trainer.Training;
 
 namespace FineTuneLab.Trainer.Tests.Quantization;
 
-public sealed class QloraEngineTests
+public sealed class QloraEngineTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     internal static ModelConfig SmallLlama(int vocab = 512) => new()
     {
@@ -104,6 +104,8 @@ public sealed class QloraEngineTests
     {
         var bf16 = TrainLosses(false, 20);
         var nf4 = TrainLosses(true, 20);
+        double worst = bf16.Zip(nf4, (b, q) => Math.Abs(q - b) / b).Max();
+        output.WriteLine($"bf16 LoRA {bf16[0]:F4} -> {bf16[^1]:F4}; QLoRA {nf4[0]:F4} -> {nf4[^1]:F4}; largest per-step relative gap {worst:P2}");
         Assert.True(bf16[^1] < bf16[0] * 0.8, $"bf16 LoRA did not learn: {bf16[0]:F3} -> {bf16[^1]:F3}");
         for (int s = 0; s < bf16.Length; s++)
             Assert.True(Math.Abs(nf4[s] - bf16[s]) <= 0.05 * bf16[s], $"step {s}: QLoRA loss {nf4[s]:F4} vs bf16 LoRA {bf16[s]:F4}");
