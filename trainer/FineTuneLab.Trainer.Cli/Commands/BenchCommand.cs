@@ -17,9 +17,10 @@ internal static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "print one JSON line" };
         var device = new Option<string>("--device") { Description = BackendFactory.OptionHelp, DefaultValueFactory = _ => "cpu" };
+        var method = new Option<string>("--method") { Description = "lora, or qlora (block linear weights in NF4, the rest in --weights)", DefaultValueFactory = _ => "lora" };
         var command = new Command("bench", "Time LoRA training steps on random tokens (tokens/s, step ms, peak RSS, GFLOP/s)")
         {
-            preset, threads, weights, steps, json, device,
+            preset, threads, weights, steps, json, device, method,
         };
         command.SetAction(parse =>
         {
@@ -29,8 +30,10 @@ internal static class BenchCommand
                 var dtype = WeightDTypeOption.Parse(parse.GetValue(weights)) ?? Tensors.DType.F32;
                 int n = parse.GetValue(steps);
                 if (n < 1) throw new ArgumentException("--steps must be at least 1");
+                var m = parse.GetValue(method);
+                if (m is not ("lora" or "qlora")) throw new ArgumentException($"--method must be lora or qlora, not '{m}'");
                 using var backend = BackendFactory.Create(parse.GetValue(device), parse.GetValue(threads), Console.Error.WriteLine);
-                var r = TrainingBenchmark.Run(backend, BackendFactory.ThreadsOf(backend), p, dtype, n);
+                var r = TrainingBenchmark.Run(backend, BackendFactory.ThreadsOf(backend), p, dtype, n, qlora: m == "qlora");
                 if (backend is CudaBackend cuda)
                 {
                     // The CPU peak formula does not apply; MFU against the GPU's nominal TF32 tensor-core peak.
@@ -40,7 +43,7 @@ internal static class BenchCommand
                 if (parse.GetValue(json))
                     Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
                 else
-                    Console.WriteLine($"{r.Preset} ({r.Backend}, {r.Weights} weights, {r.Threads} threads): {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F1} ms " +
+                    Console.WriteLine($"{r.Preset} ({r.Backend}, {r.Method}, {r.Weights} weights, {r.BaseWeightBitsPerParam:F3} bits/param in the block linears, {r.Threads} threads): {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F1} ms " +
                         $"(min {r.StepMsMin:F1}, max {r.StepMsMax:F1}), {r.Gflops:F1} GFLOP/s (MFU {r.Mfu:P1} of ~{r.PeakGflops:F0}), " +
                         $"peak RSS {r.PeakRssMb:F0} MB, frozen weights {r.FrozenWeightMb:F0} MB, loss {r.FirstLoss:F3} -> {r.LastLoss:F3}");
                 return 0;

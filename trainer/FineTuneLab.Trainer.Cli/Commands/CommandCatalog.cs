@@ -22,5 +22,7 @@ internal static class CommandCatalog
         ExportCommand.Create(),
         PlanCommand.Create(),
         CompareCommand.Create(),
+        QuantizeCommand.Create(),
+        DebugDpoCommand.Create(),
     ];
 }

@@ -192,4 +192,25 @@ public interface IBackend : IDisposable
     /// absmax F32 [n/blockSize] (already double-dequantized), output F32/BF16 [n] = NF4_TABLE[code] * absmax[i / blockSize].
     /// </summary>
     void DequantizeNf4(Tensor packed, Tensor absmax, int blockSize, Tensor output);
+
+    /// <summary>
+    /// C = alpha · A · op(W) + beta · C with an NF4 weight W [rows, cols] (op(W) = Wᵀ when <paramref name="transB"/>, so
+    /// a linear layer's forward is GemmNf4(x, W, true, y) and its input gradient GemmNf4(dy, W, false, dx)). A F32 [M, K],
+    /// C F32 [M, N]; compute in fp32. A backend dequantizes W tile by tile inside its GEMM. This default serves a
+    /// backend without a fused kernel: it dequantizes the slice on the host into a temporary fp32 matrix (load-time
+    /// speed, not training speed) and runs the dense GEMM.
+    /// </summary>
+    void GemmNf4(Tensor a, Nf4Matrix b, bool transB, Tensor c, float alpha = 1f, float beta = 0f)
+    {
+        var values = Nf4Host.Dequantize(this, b);
+        using var buffer = AllocateMemory((long)values.Length * sizeof(float));
+        var dense = new Tensor(buffer.Pointer, DType.F32, new TensorShape(b.Rows, b.Cols), Location);
+        unsafe
+        {
+            fixed (float* p = values)
+                Upload(new Tensor((nint)p, DType.F32, dense.Shape), dense);
+        }
+        Gemm(a, false, dense, transB, c, alpha, beta);
+        Synchronize();
+    }
 }

@@ -13,6 +13,8 @@ public sealed record JobSpec
     public required ModelSpec Model { get; init; }
     public TrainingMethod Method { get; init; } = TrainingMethod.Lora;
     public LoraSpec Lora { get; init; } = new();
+    /// <summary>Only with <see cref="TrainingMethod.Dpo"/>.</summary>
+    public DpoSpec Dpo { get; init; } = new();
     public required DataSpec Data { get; init; }
     public int MaxSeqLen { get; init; } = 1024;
     public bool Packing { get; init; } = true;
@@ -31,7 +33,16 @@ public sealed record JobSpec
     public DeviceKind Device { get; init; } = DeviceKind.Auto;
 }
 
-public enum TrainingMethod { Lora, Full }
+/// <summary>lora; full (every weight); qlora (LoRA on an NF4 base); dpo (preference training of a LoRA / QLoRA adapter).</summary>
+public enum TrainingMethod { Lora, Full, Qlora, Dpo }
+
+public sealed record DpoSpec
+{
+    /// <summary>Strength of the implicit KL penalty: rewards are beta · (log π - log π_ref).</summary>
+    public double Beta { get; init; } = 0.1;
+    /// <summary>Hold the frozen base in NF4 (DPO on QLoRA).</summary>
+    public bool QuantizeBase { get; init; }
+}
 
 public enum DeviceKind { Auto, Cpu, Cuda }
 

@@ -67,6 +67,9 @@ public static class JobSpecParser
         var model = ReadModel(r.Object("model", required: true));
         var method = r.Enum<TrainingMethod>("method") ?? TrainingMethod.Lora;
         var lora = ReadLora(r.Object("lora"), defaults.Lora);
+        var dpo = ReadDpo(r.Object("dpo"));
+        if (r.Has("dpo") && method != TrainingMethod.Dpo)
+            r.Error("$.dpo", "\"dpo\" settings need \"method\": \"dpo\"");
         var data = ReadData(r.Object("data", required: true), defaults);
         var epochs = r.Double("epochs", min: 0, minExclusive: true);
         var maxSteps = r.Int("max_steps", min: 1);
@@ -82,6 +85,7 @@ public static class JobSpecParser
             Model = model ?? new ModelSpec { Path = "" },
             Method = method,
             Lora = lora,
+            Dpo = dpo,
             Data = data ?? new DataSpec { Train = "" },
             MaxSeqLen = r.Int("max_seq_len", min: 8, max: 1 << 20) ?? 1024,
             Packing = r.Bool("packing") ?? true,
@@ -99,6 +103,8 @@ public static class JobSpecParser
         };
         r.RejectUnknownFields();
 
+        if (spec.Method == TrainingMethod.Dpo && spec.Data.Format is not (DataFormat.Auto or DataFormat.Preference))
+            r.Error("$.data.format", $"method dpo trains on preference pairs; data.format is \"{JsonFieldReader.SnakeCase(spec.Data.Format.ToString())}\"");
         if (spec.Data.Validation is null && spec.Data.ValidationFraction == 0 && spec.Eval.EverySteps > 0)
             r.Error("$.eval.every_steps", "evaluation needs validation data: set data.validation or data.validation_fraction");
         return spec;
@@ -114,6 +120,19 @@ public static class JobSpecParser
         };
         r.RejectUnknownFields();
         return model;
+    }
+
+    private static DpoSpec ReadDpo(JsonFieldReader? r)
+    {
+        var d = new DpoSpec();
+        if (r is null) return d;
+        var dpo = new DpoSpec
+        {
+            Beta = r.Double("beta", min: 0, minExclusive: true) ?? d.Beta,
+            QuantizeBase = r.Bool("quantize_base") ?? d.QuantizeBase,
+        };
+        r.RejectUnknownFields();
+        return dpo;
     }
 
     private static LoraSpec ReadLora(JsonFieldReader? r, LoraSpec d)

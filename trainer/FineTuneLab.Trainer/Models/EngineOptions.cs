@@ -15,6 +15,8 @@ public sealed record EngineOptions
     public bool InferenceOnly { get; init; }
     /// <summary>Frozen weight matrices (projections, embeddings, head) in F32, BF16 or F16; null keeps each as stored (F64 → F32).</summary>
     public DType? WeightDType { get; init; }
+    /// <summary>QLoRA: the linear layers of the transformer blocks are held in NF4 (double-quantized, blocks of 64); embeddings, norms and the head keep <see cref="WeightDType"/>.</summary>
+    public bool QuantizeBase { get; init; }
     public required int MaxBatch { get; init; }
     public required int MaxSeq { get; init; }
     /// <summary>
@@ -33,6 +35,7 @@ public sealed record EngineOptions
         if (Lora is null && !FullFineTune && !InferenceOnly) throw new ArgumentException("nothing to train: give LoRA options or FullFineTune");
         if (Lora is not null && FullFineTune) throw new ArgumentException("choose LoRA or full fine-tuning, not both");
         Lora?.Validate();
+        if (QuantizeBase && Lora is null) throw new ArgumentException("NF4 base weights (QLoRA) train LoRA adapters: give LoRA options");
         if (MaxBatch <= 0 || MaxSeq <= 0) throw new ArgumentException($"batch ({MaxBatch}) and sequence length ({MaxSeq}) must be positive");
         if (RopePositions is { } rp && rp < MaxSeq) throw new ArgumentException($"RoPE positions ({rp}) must cover the sequence length ({MaxSeq})");
         if (LossChunk <= 0) throw new ArgumentException($"loss chunk must be positive, got {LossChunk}");

@@ -22,7 +22,9 @@ internal sealed class ModelLayout
         Linear Lin(string path, string key, int inF, int[] parts, bool bias)
         {
             int outF = parts.Sum();
-            var w = f.Matrix(path + ".weight", outF, inF, Keys(key + ".weight"), storedTransposed: gpt2);
+            var w = o.QuantizeBase
+                ? f.Nf4Matrix(path + ".weight", outF, inF, Keys(key + ".weight"), storedTransposed: gpt2)
+                : f.Matrix(path + ".weight", outF, inF, Keys(key + ".weight"), storedTransposed: gpt2);
             var b = bias ? f.Vector(path + ".bias", outF, Keys(key + ".bias")) : default;
             LoraAdapter? lora = null;
             if (o.Lora is { } lo && lo.Targets(path))

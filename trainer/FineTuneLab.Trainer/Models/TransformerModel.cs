@@ -133,16 +133,52 @@ public sealed class TransformerModel : IDisposable
         {
             var key = src.Keys.FirstOrDefault(store.Contains)
                 ?? throw new SafeTensorsFormatException($"{store.Location}: weight '{src.Keys[0]}' is missing ({Config.Architecture} needs it for {src.Param.Name})");
+            if (src.Param.IsNf4 && Quantization.Bnb4BitFormat.IsQuantized(store, key))
+            {
+                if (src.StoredTransposed)
+                    throw new SafeTensorsFormatException($"{store.Location}: '{key}' is a bitsandbytes 4-bit Conv1D weight; quantize it from the float checkpoint instead");
+                var q = Quantization.Bnb4BitFormat.Read(store, key);
+                var nf = src.Param.Nf4;
+                if (q.Shape.Length != 2 || q.Shape[0] != nf.Rows || q.Shape[1] != nf.Cols)
+                    throw new SafeTensorsFormatException($"{store.FileOf(key).Path}: NF4 weight '{key}' has shape [{string.Join(", ", q.Shape)}], expected [{nf.Rows}, {nf.Cols}]");
+                Quantization.Nf4Weights.Write(Backend, nf, q);
+                continue;
+            }
             var info = store.Get(key);
-            var shape = src.Param.Value.Shape;
+            var shape = src.Param.IsNf4 ? new TensorShape(src.Param.Nf4.Rows, src.Param.Nf4.Cols) : src.Param.Value.Shape;
             long[] expected = shape.Rank == 1 ? [shape[0]] : src.StoredTransposed ? [shape[1], shape[0]] : [shape[0], shape[1]];
             if (!info.Shape.AsSpan().SequenceEqual(expected))
                 throw new SafeTensorsFormatException($"{info.File}: tensor '{key}' has shape {info.ShapeText}, expected [{string.Join(", ", expected)}]");
             var values = new float[info.ElementCount];
             store.ReadFloat32(key, values);
             if (src.StoredTransposed && shape.Rank == 2) values = Transpose(values, shape[1], shape[0]);
-            HostTransfer.Write(Backend, src.Param.Value, values);
+            WriteWeight(src.Param, values);
         }
+    }
+
+    /// <summary>Writes fp32 values into a frozen weight, quantizing to NF4 (bitsandbytes' algorithm) when it is held so.</summary>
+    private void WriteWeight(Param p, float[] values)
+    {
+        if (p.IsNf4) Quantization.Nf4Weights.Write(Backend, p.Nf4, Quantization.Nf4.Quantize(values, [p.Nf4.Rows, p.Nf4.Cols]));
+        else HostTransfer.Write(Backend, p.Value, values);
+    }
+
+    /// <summary>Bits of quantized storage per parameter over the NF4 matrices (codes, absmax codes, nested absmax; 0 when none).</summary>
+    public double Nf4BitsPerParameter
+    {
+        get
+        {
+            var m = WeightSources.Where(s => s.Param.IsNf4).Select(s => s.Param.Nf4).ToList();
+            if (m.Count == 0) return 0;
+            double bits = m.Sum(x => 8.0 * (x.Packed.Bytes + x.AbsmaxCodes.Bytes + x.NestedAbsmax.Bytes));
+            return bits / m.Sum(x => (double)x.Rows * x.Cols);
+        }
+    }
+
+    /// <summary>Turns every LoRA adapter on or off: off runs the frozen base model alone (DPO's reference policy).</summary>
+    public void SetLoraEnabled(bool enabled)
+    {
+        foreach (var ad in Adapters) ad.Enabled = enabled;
     }
 
     private static float[] Transpose(float[] m, int rows, int cols)
@@ -161,14 +197,15 @@ public sealed class TransformerModel : IDisposable
         foreach (var src in WeightSources)
         {
             var t = src.Param.Value;
-            var values = new float[t.Count];
-            if (t.Rank == 2)
+            var shape = src.Param.IsNf4 ? new TensorShape(src.Param.Nf4.Rows, src.Param.Nf4.Cols) : t.Shape;
+            var values = new float[shape.Count];
+            if (shape.Rank == 2)
             {
-                float bound = 1f / MathF.Sqrt(t.Dim(1));
+                float bound = 1f / MathF.Sqrt(shape[1]);
                 for (int i = 0; i < values.Length; i++) values[i] = rng.Uniform(-bound, bound);
             }
             else if (src.Keys[0].EndsWith(".weight", StringComparison.Ordinal)) Array.Fill(values, 1f);
-            HostTransfer.Write(Backend, t, values);
+            WriteWeight(src.Param, values);
         }
     }
 

@@ -47,15 +47,18 @@ public sealed record BenchPreset(string Name, ModelConfig Model, int Seq, int Ba
 
 public sealed record BenchResult(string Preset, string Backend, int Threads, string Weights, int Steps, int TokensPerStep,
     double TokensPerSecond, double StepMsMedian, double StepMsMin, double StepMsMax, double PeakRssMb, double Gflops,
-    double PeakGflops, double Mfu, double FrozenWeightMb, double ActivationMb, long TrainableParameters, double FirstLoss, double LastLoss);
+    double PeakGflops, double Mfu, double FrozenWeightMb, double ActivationMb, long TrainableParameters, double FirstLoss, double LastLoss,
+    string Method = "lora", double BaseWeightBitsPerParam = 0);
 
 /// <summary>Times LoRA training steps (forward, backward, AdamW) of a preset on random tokens.</summary>
 public static class TrainingBenchmark
 {
-    public static BenchResult Run(IBackend backend, int threads, BenchPreset preset, DType weights, int steps, int warmup = 2, ulong seed = 1)
+    /// <param name="qlora">Hold the block linear weights in NF4 (the rest in <paramref name="weights"/>).</param>
+    public static BenchResult Run(IBackend backend, int threads, BenchPreset preset, DType weights, int steps, int warmup = 2, ulong seed = 1,
+        bool qlora = false)
     {
         var lora = new LoraOptions(preset.Rank, preset.Alpha, LoraOptions.LlamaAllLinear);
-        var options = new EngineOptions { Lora = lora, WeightDType = weights, MaxBatch = preset.Batch, MaxSeq = preset.Seq, Seed = seed };
+        var options = new EngineOptions { Lora = lora, WeightDType = weights, QuantizeBase = qlora, MaxBatch = preset.Batch, MaxSeq = preset.Seq, Seed = seed };
         using var model = new TransformerModel(preset.Model, backend, options, weights);
         model.InitRandomWeights(seed);
         model.InitLora(seed + 1);
@@ -83,7 +86,8 @@ public static class TrainingBenchmark
         double peak = PeakGflops(threads);
         return new BenchResult(preset.Name, backend.Name, threads, weights switch { DType.BF16 => "bf16", DType.F16 => "fp16", _ => "fp32" }, steps, n, n / (median / 1000),
             median, times[0], times[^1], PeakRssMb(), gflops, peak, peak > 0 ? gflops / peak : 0,
-            model.FrozenBytes / 1048576.0, model.ActivationBytes / 1048576.0, model.TrainableCount, first, last);
+            model.FrozenBytes / 1048576.0, model.ActivationBytes / 1048576.0, model.TrainableCount, first, last,
+            qlora ? "qlora" : "lora", qlora ? model.Nf4BitsPerParameter : 8.0 * weights.SizeOf());
     }
 
     /// <summary>VmHWM of this process (Linux); 0 where /proc is not there.</summary>

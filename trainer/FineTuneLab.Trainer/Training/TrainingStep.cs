@@ -66,6 +66,17 @@ public sealed class TrainingStep : IDisposable
             if (valid > 0) loss += ce.Mean / microBatches.Length;
             tokens += mb.Batch * mb.Seq;
         }
+        float norm = ApplyGradients();
+        return new StepResult(loss, norm, tokens, StepCount);
+    }
+
+    /// <summary>
+    /// The optimizer half of a step, for objectives that fill the gradients themselves (DPO): global-norm clipping,
+    /// then AdamW on the flat region. Returns the gradient norm before clipping.
+    /// </summary>
+    public float ApplyGradients()
+    {
+        var be = _model.Backend;
         var grads = _model.GradientsFlat;
         float norm = Settings.MaxGradNorm > 0
             ? GradientClipping.ClipByGlobalNorm(be, grads, Settings.MaxGradNorm)
@@ -73,7 +84,7 @@ public sealed class TrainingStep : IDisposable
         StepCount++;
         var hyper = new AdamWHyperparameters(learningRate ?? Settings.LearningRate, Settings.Beta1, Settings.Beta2, Settings.Eps, Settings.WeightDecay, StepCount);
         be.AdamWStep(_model.ParametersFlat, grads, _m, _v, hyper);
-        return new StepResult(loss, norm, tokens, StepCount);
+        return norm;
     }
 
     public void Dispose() => _state.Dispose();

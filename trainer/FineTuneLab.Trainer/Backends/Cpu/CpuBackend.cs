@@ -10,6 +10,7 @@ public sealed class CpuBackend : IBackend
 {
     private readonly WorkerPool _pool;
     private readonly CpuGemm _gemm;
+    private readonly CpuGemmNf4 _gemmNf4;
     private readonly ScratchPool _scratch;
 
     /// <param name="threads">Worker threads including the caller; defaults to the machine's logical cores.</param>
@@ -18,6 +19,7 @@ public sealed class CpuBackend : IBackend
         Threads = threads ?? Environment.ProcessorCount;
         _pool = new WorkerPool(Threads);
         _gemm = new CpuGemm(_pool);
+        _gemmNf4 = new CpuGemmNf4(_pool);
         _scratch = new ScratchPool(Threads);
     }
 
@@ -185,8 +187,13 @@ public sealed class CpuBackend : IBackend
     public void DequantizeNf4(Tensor packed, Tensor absmax, int blockSize, Tensor output) =>
         CpuQuantized.DequantizeNf4(_pool, packed, absmax, blockSize, output);
 
+    /// <summary>NF4 weights dequantized tile by tile inside the GEMM (<see cref="CpuGemmNf4"/>).</summary>
+    public void GemmNf4(Tensor a, Nf4Matrix b, bool transB, Tensor c, float alpha = 1f, float beta = 0f) =>
+        _gemmNf4.Run(a, b, transB, c, alpha, beta);
+
     public void Dispose()
     {
+        _gemmNf4.Dispose();
         _gemm.Dispose();
         _scratch.Dispose();
         _pool.Dispose();

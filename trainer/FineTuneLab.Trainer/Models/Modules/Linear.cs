@@ -52,11 +52,11 @@ public sealed class Linear
     {
         for (int p = 0; p < PartSizes.Length; p++)
         {
-            var w = Weight.Value.Slice(_partOffsets[p], PartSizes[p]);
-            be.Gemm(x, false, w, true, outputs[p], 1f, accumulate ? 1f : 0f);
+            if (Weight.IsNf4) be.GemmNf4(x, Weight.Nf4.RowSlice(_partOffsets[p], PartSizes[p]), true, outputs[p], 1f, accumulate ? 1f : 0f);
+            else be.Gemm(x, false, Weight.Value.Slice(_partOffsets[p], PartSizes[p]), true, outputs[p], 1f, accumulate ? 1f : 0f);
             if (Bias.Present) be.AddBias(outputs[p], Bias.Value.Slice(_partOffsets[p], PartSizes[p]));
         }
-        if (Lora is null) return;
+        if (Lora is null || !Lora.Enabled) return;
         var xin = x;
         if (Lora.Dropout > 0 && dropout)
         {
@@ -78,11 +78,12 @@ public sealed class Linear
         for (int p = 0; p < PartSizes.Length; p++)
         {
             var dy = dOutputs[p];
-            be.Gemm(dy, false, Weight.Value.Slice(_partOffsets[p], PartSizes[p]), false, dX, 1f, accumulateDx || p > 0 ? 1f : 0f);
+            if (Weight.IsNf4) be.GemmNf4(dy, Weight.Nf4.RowSlice(_partOffsets[p], PartSizes[p]), false, dX, 1f, accumulateDx || p > 0 ? 1f : 0f);
+            else be.Gemm(dy, false, Weight.Value.Slice(_partOffsets[p], PartSizes[p]), false, dX, 1f, accumulateDx || p > 0 ? 1f : 0f);
             if (Weight.Trainable) be.Gemm(dy, true, x, false, Weight.Grad.Slice(_partOffsets[p], PartSizes[p]), 1f, 1f);
             if (Bias.Trainable) be.BiasGrad(dy, Rows(Bias.Grad, _partOffsets[p], PartSizes[p]));
         }
-        if (Lora is null) return;
+        if (Lora is null || !Lora.Enabled) return;
         for (int p = 0; p < PartSizes.Length; p++)
         {
             var dy = dOutputs[p];

@@ -16,6 +16,8 @@ public sealed class LoraAdapter(string modulePath, Param a, Param bTransposed, i
     public int[] PartSizes { get; } = partSizes;
     public float Scale { get; } = scale;
     public float Dropout { get; } = dropout;
+    /// <summary>False runs the layer as the bare base model (DPO's reference policy: the same weights, no second copy).</summary>
+    public bool Enabled { get; set; } = true;
     public int Rank => A.Value.Dim(0);
     public int In => A.Value.Dim(1);
     public int Out => PartSizes.Sum();

@@ -21,6 +21,25 @@ public sealed class ParamFactory(ITensorAllocator frozen, ITensorAllocator train
     public Param Vector(string name, int n, IReadOnlyList<string> keys) =>
         Load(Make(name, new TensorShape(n), trainAll, DType.F32), keys, false);
 
+    /// <summary>
+    /// A frozen matrix held in NF4 (QLoRA): packed codes, absmax codes, nested absmax, the 8-bit map and the offset,
+    /// all in the frozen region. Quantized (or copied from a bitsandbytes checkpoint) when the weights load.
+    /// </summary>
+    public Param Nf4Matrix(string name, int rows, int cols, IReadOnlyList<string> keys, bool storedTransposed = false)
+    {
+        long n = (long)rows * cols;
+        if (n % 2 != 0) throw new ArgumentException($"{name}: an NF4 matrix needs an even element count, [{rows}, {cols}] has {n}");
+        int bs = Quantization.Nf4.DefaultBlockSize, nbs = Quantization.Nf4.DefaultNestedBlockSize;
+        int blocks = checked((int)((n + bs - 1) / bs));
+        var packed = frozen.Allocate(DType.U8, new TensorShape(checked((int)(n / 2))));
+        var codes = frozen.Allocate(DType.U8, new TensorShape(blocks));
+        var nested = frozen.Allocate(DType.F32, new TensorShape((blocks + nbs - 1) / nbs));
+        var map = frozen.Allocate(DType.F32, new TensorShape(256));
+        var offset = frozen.Allocate(DType.F32, new TensorShape(1));
+        var p = new Param(name, packed, default) { Nf4 = new Backends.Nf4Matrix(packed, codes, nested, map, offset, bs, nbs, rows, cols) };
+        return Load(p, keys, storedTransposed);
+    }
+
     /// <summary>A trained F32 tensor that no checkpoint provides (LoRA factors).</summary>
     public Param TrainableMatrix(string name, int rows, int cols) => Make(name, new TensorShape(rows, cols), true, DType.F32);
 
