@@ -66,15 +66,16 @@ public sealed class TrainingStep : IDisposable
             if (valid > 0) loss += ce.Mean / microBatches.Length;
             tokens += mb.Batch * mb.Seq;
         }
-        float norm = ApplyGradients();
+        float norm = ApplyGradients(learningRate);
         return new StepResult(loss, norm, tokens, StepCount);
     }
 
     /// <summary>
     /// The optimizer half of a step, for objectives that fill the gradients themselves (DPO): global-norm clipping,
-    /// then AdamW on the flat region. Returns the gradient norm before clipping.
+    /// then AdamW on the flat region (<paramref name="learningRate"/> overrides the settings' rate). Returns the
+    /// gradient norm before clipping.
     /// </summary>
-    public float ApplyGradients()
+    public float ApplyGradients(float? learningRate = null)
     {
         var be = _model.Backend;
         var grads = _model.GradientsFlat;
