@@ -18,6 +18,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
     private readonly CoordinatorOptions _options;
     private readonly Microsoft.Extensions.Logging.ILogger _log;
     private CoordinatorStore? _store;
+    private CoordinatorRuntime? _runtime;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _loop;
 
     private CoordinatorHost(WebApplication app, CoordinatorOptions options, CoordinatorHealth health)
     {
@@ -29,6 +32,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
 
     public CoordinatorHealth Health { get; }
     public CoordinatorStore Store => _store ?? throw new InvalidOperationException("the store is not open yet");
+    public CoordinatorRuntime? Runtime => _runtime;
 
     public static CoordinatorHost Create(CoordinatorOptions options, Serilog.ILogger logger)
     {
@@ -53,9 +57,14 @@ public sealed class CoordinatorHost : IAsyncDisposable
             health.MarkStopping();
             watchesEnd.Cancel();
         });
+        CoordinatorHost? host = null;
+        Func<CoordinatorRuntime?> runtime = () => host?._runtime;
+        app.UseApiKey(options.ApiKey);
         app.MapHealthz(health);
-        app.MapGatewayEndpoints(health, watchesEnd.Token);
-        return new CoordinatorHost(app, options, health);
+        app.MapApi(runtime);
+        app.MapGatewayEndpoints(health, watchesEnd.Token, new AgentGatewayService(runtime, options.AgentToken, app.Logger));
+        host = new CoordinatorHost(app, options, health);
+        return host;
     }
 
     /// <summary>Starts listening (health says NOT_SERVING), opens and migrates the store, then reports SERVING.</summary>
@@ -65,6 +74,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
         _log.LogInformation("listening: http {HttpUrl}, grpc {GrpcUrl}", _options.HttpUrl, _options.GrpcUrl);
         _store = await Task.Run(() => CoordinatorStore.Open(_options.DatabasePath), cancellationToken);
         _log.LogInformation("store open: {Path} (schema version {Version})", _store.DatabasePath, _store.SchemaVersion);
+        _runtime = new CoordinatorRuntime(_store, _options, _log);
+        var loop = new Scheduling.SchedulerLoop(_runtime, _options.AgentTimeout);
+        _loop = Task.Run(() => loop.RunAsync(_stopping.Token));
         Health.MarkStoreOpen();
         _log.LogInformation("serving");
     }
@@ -75,6 +87,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync();
+        if (_loop is not null) await _loop;
         await _app.DisposeAsync();
         _store?.Dispose();
     }

@@ -8,8 +8,13 @@ public sealed record CoordinatorOptions(
     string? ApiKey = null,
     string? AgentToken = null,
     string? TlsCertificatePath = null,
-    string? TlsKeyPath = null)
+    string? TlsKeyPath = null,
+    TimeSpan? HeartbeatTimeout = null,
+    string? TrainerCommand = null)
 {
+    /// <summary>How long an agent may stay silent before it is lost and its job re-queued.</summary>
+    public TimeSpan AgentTimeout => HeartbeatTimeout ?? TimeSpan.FromSeconds(15);
+
     /// <summary>The SQLite database inside the data directory.</summary>
     public string DatabasePath => Path.Combine(DataDir, "coordinator.db");
 }

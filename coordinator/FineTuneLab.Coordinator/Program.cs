@@ -10,10 +10,12 @@ var apiKey = new Option<string>("--api-key") { Description = "Key REST clients m
 var agentToken = new Option<string>("--agent-token") { Description = "Join token agents register with (env FTL_AGENT_TOKEN)" };
 var tlsCert = new Option<string>("--tls-cert") { Description = "Certificate (PEM with --tls-key, or PFX) for https URLs (env FTL_TLS_CERT)" };
 var tlsKey = new Option<string>("--tls-key") { Description = "PEM private key of --tls-cert (env FTL_TLS_KEY)" };
+var heartbeatTimeout = new Option<string>("--heartbeat-timeout") { Description = "Seconds without a heartbeat before an agent is lost and its job re-queued, default 15 (env FTL_HEARTBEAT_TIMEOUT)" };
+var trainerCommand = new Option<string>("--trainer-command") { Description = "How to run ftl-train for spec validation, default: the built ftl-train (env FTL_TRAINER_COMMAND)" };
 
 var root = new RootCommand("FineTuneLab coordinator: REST API, dashboard and the gRPC endpoint agents connect to")
 {
-    dataDir, httpUrl, grpcUrl, apiKey, agentToken, tlsCert, tlsKey,
+    dataDir, httpUrl, grpcUrl, apiKey, agentToken, tlsCert, tlsKey, heartbeatTimeout, trainerCommand,
 };
 
 root.SetAction(async parseResult =>
@@ -44,7 +46,9 @@ root.SetAction(async parseResult =>
             Get(apiKey, "FTL_API_KEY"),
             Get(agentToken, "FTL_AGENT_TOKEN"),
             Get(tlsCert, "FTL_TLS_CERT"),
-            Get(tlsKey, "FTL_TLS_KEY"));
+            Get(tlsKey, "FTL_TLS_KEY"),
+            Get(heartbeatTimeout, "FTL_HEARTBEAT_TIMEOUT") is { } hb ? TimeSpan.FromSeconds(double.Parse(hb, System.Globalization.CultureInfo.InvariantCulture)) : null,
+            Get(trainerCommand, "FTL_TRAINER_COMMAND"));
 
         await using var host = CoordinatorHost.Create(options, Log.Logger);
         await host.StartAsync();

@@ -85,5 +85,35 @@ public static class Migrations
             );
             CREATE INDEX artifacts_job ON artifacts(job_id);
             """),
+        new(2, "jobs lifecycle, checkpoints, ingest order", """
+            ALTER TABLE agents ADD COLUMN current_job_id TEXT;
+            ALTER TABLE jobs ADD COLUMN project TEXT NOT NULL DEFAULT '';
+            ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN resources_json TEXT NOT NULL DEFAULT '{}';
+            ALTER TABLE jobs ADD COLUMN budget_hours REAL;
+            ALTER TABLE jobs ADD COLUMN stop_reason TEXT;
+            ALTER TABLE jobs ADD COLUMN error_json TEXT;
+            ALTER TABLE jobs ADD COLUMN started_at TEXT;
+            ALTER TABLE jobs ADD COLUMN finished_at TEXT;
+            ALTER TABLE jobs ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN uptime_s REAL NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN spent_before_usd REAL NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN hours_before REAL NOT NULL DEFAULT 0;
+            ALTER TABLE jobs ADD COLUMN gpu_index INTEGER;
+            ALTER TABLE jobs ADD COLUMN adapter_sha256 TEXT;
+            -- A global, monotonically increasing ingest order: the cursor of event/log feeds (SSE Last-Event-ID).
+            ALTER TABLE events ADD COLUMN ingest_id INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE logs ADD COLUMN ingest_id INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX events_job_ingest ON events(job_id, ingest_id);
+            CREATE INDEX logs_job_ingest ON logs(job_id, ingest_id);
+            CREATE TABLE checkpoints (
+                job_id     TEXT NOT NULL REFERENCES jobs(id),
+                step       INTEGER NOT NULL,
+                sha256     TEXT NOT NULL,
+                bytes      INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (job_id, step)
+            );
+            """),
     ];
 }

@@ -48,9 +48,10 @@ public sealed class CoordinatorHealthTests
             using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
             var invoker = channel.CreateCallInvoker();
             Assert.Equal(ServingStatus.Serving, (await invoker.UnaryAsync(HealthDescriptors.Check, new HealthCheckRequest())).Status);
-            var unimplemented = await Assert.ThrowsAsync<RpcException>(async () => await invoker.UnaryAsync(
+            // The agent gateway is served, and refuses a caller without an agent token.
+            var unauthenticated = await Assert.ThrowsAsync<RpcException>(async () => await invoker.UnaryAsync(
                 FineTuneLab.Shared.Grpc.Agent.AgentGatewayDescriptors.QueryUpload, new FineTuneLab.Shared.Protos.Agent.V1.UploadQuery()));
-            Assert.Equal(StatusCode.Unimplemented, unimplemented.StatusCode);
+            Assert.Equal(StatusCode.Unauthenticated, unauthenticated.StatusCode);
 
             using var watch = invoker.ServerStreaming(HealthDescriptors.Watch, new HealthCheckRequest(), CallOptions.WithTimeout(TimeSpan.FromSeconds(30)));
             Assert.True(await watch.ResponseStream.MoveNext());

@@ -24,9 +24,9 @@ public sealed class CoordinatorStoreTests : IDisposable
         Assert.Equal("wal", Scalar(c, "PRAGMA journal_mode;"));
         Assert.Equal(Migrations.All.Count, store.SchemaVersion);
         var tables = Column(c, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name;");
-        foreach (var t in new[] { "agents", "artifacts", "events", "jobs", "logs", "schema_migrations", "telemetry" })
+        foreach (var t in new[] { "agents", "artifacts", "checkpoints", "events", "jobs", "logs", "schema_migrations", "telemetry" })
             Assert.Contains(t, tables);
-        Assert.Equal(["1:core tables"], Column(c, "SELECT version || ':' || name FROM schema_migrations ORDER BY version;"));
+        Assert.Equal(Migrations.All.Select(m => $"{m.Version}:{m.Name}"), Column(c, "SELECT version || ':' || name FROM schema_migrations ORDER BY version;"));
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class CoordinatorStoreTests : IDisposable
         using (var again = CoordinatorStore.Open(DbPath))
         using (var c = again.OpenConnection())
         {
-            Assert.Equal("1", Scalar(c, "SELECT COUNT(*) FROM schema_migrations;"));
+            Assert.Equal(Migrations.All.Count.ToString(), Scalar(c, "SELECT COUNT(*) FROM schema_migrations;"));
             Assert.Equal("node-1", Scalar(c, "SELECT name FROM agents WHERE id = 'a1';"));
         }
     }
@@ -49,41 +49,41 @@ public sealed class CoordinatorStoreTests : IDisposable
     public void A_new_migration_is_applied_on_the_next_open_only()
     {
         using (CoordinatorStore.Open(DbPath)) { }
-        var extended = Migrations.All.Append(new Migration(2, "test column", "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;")).ToList();
+        var extended = Migrations.All.Append(new Migration(Migrations.All.Count + 1, "test column", "ALTER TABLE jobs ADD COLUMN test_column INTEGER NOT NULL DEFAULT 0;")).ToList();
 
         using (var store = CoordinatorStore.Open(DbPath, extended))
-            Assert.Equal(2, store.SchemaVersion);
+            Assert.Equal(Migrations.All.Count + 1, store.SchemaVersion);
         using (var store = CoordinatorStore.Open(DbPath, extended))
         using (var c = store.OpenConnection())
         {
-            Assert.Equal("2", Scalar(c, "SELECT COUNT(*) FROM schema_migrations;"));
-            Assert.Contains("priority", Column(c, "SELECT name FROM pragma_table_info('jobs');"));
+            Assert.Equal((Migrations.All.Count + 1).ToString(), Scalar(c, "SELECT COUNT(*) FROM schema_migrations;"));
+            Assert.Contains("test_column", Column(c, "SELECT name FROM pragma_table_info('jobs');"));
         }
     }
 
     [Fact]
     public void A_failing_migration_rolls_back_and_names_itself()
     {
-        var broken = Migrations.All.Append(new Migration(2, "broken step", "CREATE TABLE x (a INT); SELECT * FROM no_such_table;")).ToList();
+        var broken = Migrations.All.Append(new Migration(Migrations.All.Count + 1, "broken step", "CREATE TABLE x (a INT); SELECT * FROM no_such_table;")).ToList();
 
         var e = Assert.Throws<InvalidOperationException>(() => CoordinatorStore.Open(DbPath, broken));
 
-        Assert.Contains("migration 2 (broken step)", e.Message);
+        Assert.Contains($"migration {Migrations.All.Count + 1} (broken step)", e.Message);
         using var store = CoordinatorStore.Open(DbPath);
         using var c = store.OpenConnection();
-        Assert.Equal(1, store.SchemaVersion);
+        Assert.Equal(Migrations.All.Count, store.SchemaVersion);
         Assert.DoesNotContain("x", Column(c, "SELECT name FROM sqlite_master WHERE type = 'table';"));
     }
 
     [Fact]
     public void A_database_from_a_newer_coordinator_is_refused()
     {
-        var extended = Migrations.All.Append(new Migration(2, "future", "CREATE TABLE future (a INT);")).ToList();
+        var extended = Migrations.All.Append(new Migration(Migrations.All.Count + 1, "future", "CREATE TABLE future (a INT);")).ToList();
         using (CoordinatorStore.Open(DbPath, extended)) { }
 
         var e = Assert.Throws<InvalidOperationException>(() => CoordinatorStore.Open(DbPath));
 
-        Assert.Contains("schema version 2 is newer", e.Message);
+        Assert.Contains($"schema version {Migrations.All.Count + 1} is newer", e.Message);
     }
 
     [Fact]

@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using FineTuneLab.Agent.Artifacts;
+using FineTuneLab.Agent.Session;
+using FineTuneLab.Shared.Costs;
+using FineTuneLab.Shared.Jobs;
+using FineTuneLab.Shared.Protos.Agent.V1;
+using Microsoft.Extensions.Logging;
+using Budget = FineTuneLab.Shared.Costs.Budget;
+using LogLevel = FineTuneLab.Shared.Protos.Agent.V1.LogLevel;
+
+namespace FineTuneLab.Agent.Jobs;
+
+/// <summary>
+/// Runs one assigned job in <c>DATA/jobs/&lt;id&gt;/</c>: fetches its artifacts, rewrites <c>artifact:</c> paths, starts
+/// the trainer, relays its events and logs, uploads each checkpoint as soon as it is announced and the adapter at the
+/// end, obeys stop/pause/resume/cancel, stops the run itself before the budget would be crossed, and reports how it ended.
+/// </summary>
+public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Outgoing outgoing, ArtifactClient artifacts, ILogger log)
+{
+    private static readonly TimeSpan StopGrace = TimeSpan.FromMinutes(2);
+    private readonly Stopwatch _uptime = new();
+    private readonly Channel<(long Step, string Path)> _checkpoints = Channel.CreateUnbounded<(long, string)>();
+    private TrainerProcess? _trainer;
+    private string? _stopReason;
+    private bool _cancelled;
+    private DateTime? _lastStepAt;
+    private double _maxStepSeconds;
+
+    public string JobId => assignment.JobId;
+    public double UptimeSeconds => _uptime.Elapsed.TotalSeconds;
+    public int? TrainerPid => _trainer?.Pid;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        _uptime.Start();
+        var dir = Path.Combine(options.JobsDir, assignment.JobId);
+        var outDir = Path.Combine(dir, "out");
+        Directory.CreateDirectory(outDir);
+        try
+        {
+            var (configPath, resume) = await PrepareAsync(dir, cancellationToken);
+            if (_cancelled) { Report(JobState.Cancelled, "cancelled"); return; }
+            var args = new List<string>(options.TrainerCommand.Skip(1)) { "train", "--config", configPath, "--out", outDir };
+            if (resume is not null) args.AddRange(["--resume", resume]);
+            log.LogInformation("job {Job}: starting {Command} {Args}", JobId, options.TrainerCommand[0], string.Join(' ', args));
+            _trainer = TrainerProcess.Start(new TrainerProcess.StartInfo(options.TrainerCommand[0], args, dir), OnEventAsync, OnLogAsync);
+            Report(JobState.Running, "started");
+            var uploader = UploadCheckpointsAsync(outDir, cancellationToken);
+            var exit = await _trainer.WaitAsync(cancellationToken);
+            _checkpoints.Writer.TryComplete();
+            await uploader;
+            await FinishAsync(exit, outDir, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            log.LogError(e, "job {Job} failed on the agent", JobId);
+            outgoing.Log(JobId, LogLevel.Error, "agent", $"{e.GetType().Name}: {e.Message}");
+            var cls = new FailureClassifier().Classify(1, 0, e.Message, e.ToString());
+            Report(JobState.Failed, cls.Class, exitCode: 1, error: e.Message, stack: e.ToString());
+        }
+        finally
+        {
+            if (_trainer is not null) await _trainer.DisposeAsync();
+        }
+    }
+
+    public void Command(JobCommand command)
+    {
+        switch (command.Kind)
+        {
+            case CommandKind.Stop:
+                RequestStop(string.IsNullOrEmpty(command.Reason) ? "user" : command.Reason);
+                break;
+            case CommandKind.Pause when _trainer is not null && _stopReason is null:
+                if (_trainer.Pause()) { _uptime.Stop(); Report(JobState.Paused, "user"); _uptime.Start(); }
+                break;
+            case CommandKind.Resume when _trainer is not null:
+                if (_trainer.Resume()) Report(JobState.Running, "resumed");
+                break;
+            case CommandKind.Cancel:
+                _cancelled = true;
+                _trainer?.Kill();
+                break;
+        }
+    }
+
+    private void RequestStop(string reason)
+    {
+        if (_stopReason is not null || _trainer is null) return;
+        _stopReason = reason;
+        Report(JobState.Stopping, reason);
+        _ = _trainer.StopAsync(StopGrace);
+    }
+
+    private async Task<(string Config, string? Resume)> PrepareAsync(string dir, CancellationToken cancellationToken)
+    {
+        var local = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? resume = null;
+        foreach (var a in assignment.Artifacts)
+        {
+            var file = await artifacts.FetchAsync(a.Sha256, cancellationToken);
+            var path = file;
+            if (a.Name.EndsWith(".tar", StringComparison.Ordinal))
+            {
+                path = file + ".d";
+                await TarFolder.ExtractAsync(file, path, cancellationToken);
+            }
+            if (a.Sha256 == assignment.ResumeCheckpoint) resume = path;
+            local[a.Sha256] = path;
+        }
+        var spec = JsonNode.Parse(assignment.SpecJson, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!;
+        spec = Rewrite(spec, local);
+        if (options.Device != "auto" && spec is JsonObject o) o["device"] = options.Device;
+        var config = Path.Combine(dir, "job.json");
+        await File.WriteAllTextAsync(config + ".tmp", spec.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
+        File.Move(config + ".tmp", config, overwrite: true);
+        return (config, resume);
+    }
+
+    private static JsonNode Rewrite(JsonNode node, IReadOnlyDictionary<string, string> local) => node switch
+    {
+        JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, kv.Value is null ? null : Rewrite(kv.Value, local)))),
+        JsonArray a => new JsonArray(a.Select(v => v is null ? null : Rewrite(v, local)).ToArray()),
+        JsonValue v when v.TryGetValue<string>(out var s) && s.StartsWith("artifact:", StringComparison.Ordinal) =>
+            JsonValue.Create(local.TryGetValue(s["artifact:".Length..], out var p) ? p : throw new InvalidDataException($"spec refers to {s}, which the assignment does not carry")),
+        _ => node.DeepClone(),
+    };
+
+    private Task OnEventAsync(TrainerEventLine e)
+    {
+        outgoing.Event(JobId, e.Seq, e.Type, e.Json);
+        switch (e.Type)
+        {
+            case "checkpoint" when e.GetString("path") is { } path && e.GetDouble("step") is { } step:
+                _checkpoints.Writer.TryWrite(((long)step, path));
+                break;
+            case "step":
+                var now = DateTime.UtcNow;
+                if (_lastStepAt is { } last) _maxStepSeconds = Math.Max(_maxStepSeconds * 0.9, (now - last).TotalSeconds);
+                _lastStepAt = now;
+                CheckBudget();
+                break;
+        }
+        return Task.CompletedTask;
+    }
+
+    private void CheckBudget()
+    {
+        var budget = new Budget(assignment.Budget?.MaxUsd is > 0 ? assignment.Budget.MaxUsd : null, assignment.Budget?.MaxHours is > 0 ? assignment.Budget.MaxHours : null);
+        var price = assignment.PricePerHourUsd;
+        var hoursBefore = price > 0 ? assignment.SpentUsdBefore / price : 0;
+        var hours = hoursBefore + UptimeSeconds / 3600.0;
+        if (BudgetGuard.MustStop(budget, assignment.SpentUsdBefore + price * UptimeSeconds / 3600.0, hours, price, _maxStepSeconds, checkpointSeconds: 5))
+        {
+            log.LogWarning("job {Job}: budget reached, checkpoint and stop", JobId);
+            RequestStop("budget");
+        }
+    }
+
+    private Task OnLogAsync(string line, bool stderr)
+    {
+        outgoing.Log(JobId, LogLevel.Info, stderr ? "trainer.stderr" : "trainer.stdout", line);
+        return Task.CompletedTask;
+    }
+
+    private async Task UploadCheckpointsAsync(string outDir, CancellationToken cancellationToken)
+    {
+        await foreach (var (step, announced) in _checkpoints.Reader.ReadAllAsync(cancellationToken))
+        {
+            try
+            {
+                var folder = Path.IsPathRooted(announced) ? announced : Path.Combine(outDir, announced);
+                var tar = Path.Combine(Path.GetDirectoryName(outDir)!, $"checkpoint-{step}.tar");
+                await TarFolder.CreateAsync(folder, tar, cancellationToken);
+                var sha = await artifacts.UploadAsync(tar, $"{JobId}-checkpoint-{step}", JobId, $"checkpoint-{step}.tar", "checkpoint", cancellationToken);
+                File.Delete(tar);
+                outgoing.Log(JobId, LogLevel.Info, "agent", $"checkpoint {step} uploaded (sha256 {sha})");
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or FineTuneLab.Shared.Grpc.RpcException or UnauthorizedAccessException)
+            {
+                // A later checkpoint supersedes this one; the run goes on.
+                outgoing.Log(JobId, LogLevel.Warning, "agent", $"checkpoint {step} upload failed: {e.Message}");
+            }
+        }
+    }
+
+    private async Task FinishAsync(TrainerExit exit, string outDir, CancellationToken cancellationToken)
+    {
+        _uptime.Stop();
+        if (_cancelled) { Report(JobState.Cancelled, "cancelled", exit.ExitCode, exit.Signal); return; }
+        if (exit.Succeeded)
+        {
+            var adapter = Path.Combine(outDir, "adapter");
+            if (Directory.Exists(adapter))
+            {
+                var tar = Path.Combine(Path.GetDirectoryName(outDir)!, "adapter.tar");
+                await TarFolder.CreateAsync(adapter, tar, cancellationToken);
+                await artifacts.UploadAsync(tar, $"{JobId}-adapter", JobId, "adapter.tar", "adapter", cancellationToken);
+            }
+            Report(JobState.Succeeded, "completed", 0, 0);
+            return;
+        }
+        if (exit is { ExitCode: 0, Signal: 0, DoneReason: "stopped" })
+        {
+            Report(JobState.Stopped, _stopReason ?? "stopped", 0, 0);
+            return;
+        }
+        var cls = new FailureClassifier().Classify(exit.ExitCode, exit.Signal, exit.ErrorMessage, exit.StackTrace);
+        Report(JobState.Failed, cls.Class, exit.ExitCode, exit.Signal, exit.ErrorMessage, exit.StackTrace);
+    }
+
+    private void Report(JobState state, string reason, int exitCode = 0, int signal = 0, string? error = null, string? stack = null) =>
+        outgoing.State(new JobStateChange
+        {
+            JobId = JobId, State = state, Reason = reason, ExitCode = exitCode, Signal = signal,
+            ErrorMessage = error ?? "", StackTrace = stack ?? "", JobUptimeS = UptimeSeconds,
+        });
+}

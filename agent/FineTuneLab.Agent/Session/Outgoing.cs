@@ -1,0 +1,39 @@
+using FineTuneLab.Agent.Outbox;
+using FineTuneLab.Shared.Protos.Agent.V1;
+using Google.Protobuf.WellKnownTypes;
+
+namespace FineTuneLab.Agent.Session;
+
+/// <summary>Everything bound for the coordinator's store goes through here: appended to the disk outbox, then the session sender is woken.</summary>
+public sealed class Outgoing(DiskOutbox outbox)
+{
+    private readonly SemaphoreSlim _signal = new(0, 1);
+
+    public DiskOutbox Outbox { get; } = outbox;
+
+    public void Point(string? jobId, int gpuIndex, string metric, double value, DateTimeOffset at) =>
+        Append(OutboxRecord.Wrap(new TelemetryPoint { At = Timestamp.FromDateTimeOffset(at), JobId = jobId ?? "", GpuIndex = gpuIndex, Metric = metric, Value = value }));
+
+    public void Point(TelemetryPoint point) => Append(OutboxRecord.Wrap(point));
+
+    public void Event(string jobId, ulong trainerSeq, string type, string json) =>
+        Append(OutboxRecord.Wrap(new TrainerEvent { JobId = jobId, TrainerSeq = trainerSeq, Type = type, Json = json, At = Timestamp.FromDateTime(DateTime.UtcNow) }));
+
+    public void Log(string? jobId, LogLevel level, string source, string text) =>
+        Append(OutboxRecord.Wrap(new LogLine { JobId = jobId ?? "", Level = level, Source = source, Text = text, At = Timestamp.FromDateTime(DateTime.UtcNow) }));
+
+    public void State(JobStateChange change)
+    {
+        change.At ??= Timestamp.FromDateTime(DateTime.UtcNow);
+        Append(OutboxRecord.Wrap(change));
+    }
+
+    private void Append(AgentMessage message)
+    {
+        Outbox.Append(message);
+        try { _signal.Release(); } catch (SemaphoreFullException) { }
+    }
+
+    /// <summary>Waits until something new was appended (or the timeout passes).</summary>
+    public Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+}

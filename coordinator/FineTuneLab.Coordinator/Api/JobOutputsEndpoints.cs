@@ -1,0 +1,118 @@
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using FineTuneLab.Coordinator.Jobs;
+using static FineTuneLab.Coordinator.Api.ApiSupport;
+
+namespace FineTuneLab.Coordinator.Api;
+
+/// <summary>What a job produced: checkpoints (list, download), the final adapter, and the training package zip.</summary>
+public static class JobOutputsEndpoints
+{
+    public static void MapJobOutputs(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
+    {
+        endpoints.MapGet("/api/jobs/{id}/checkpoints", With(runtime, async (http, rt) =>
+        {
+            if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
+            var list = rt.Jobs.Checkpoints(job.Id).Select(c => (JsonNode)new JsonObject
+                { ["step"] = c.Step, ["sha256"] = c.Sha256, ["bytes"] = c.Bytes, ["created_at"] = c.CreatedAt }).ToArray();
+            await Write(http, new JsonArray(list));
+        }));
+        endpoints.MapGet("/api/jobs/{id}/checkpoints/{step}", With(runtime, async (http, rt) =>
+        {
+            var id = RouteId(http);
+            var cp = rt.Jobs.Checkpoints(id).FirstOrDefault(c => c.Step.ToString(System.Globalization.CultureInfo.InvariantCulture) == RouteId(http, "step"));
+            if (cp is null) { await Error(http, 404, $"job {id} has no checkpoint at step {RouteId(http, "step")}"); return; }
+            await ArtifactsEndpoints.SendBlob(http, rt, cp.Sha256, "application/x-tar", $"{id}-checkpoint-{cp.Step}.tar");
+        }));
+        endpoints.MapGet("/api/jobs/{id}/adapter", With(runtime, async (http, rt) =>
+        {
+            if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
+            if (job.AdapterSha256 is null) { await Error(http, 404, $"job {job.Id} has no adapter yet (state {job.State})"); return; }
+            await ArtifactsEndpoints.SendBlob(http, rt, job.AdapterSha256, "application/x-tar", $"{job.Id}-adapter.tar");
+        }));
+        endpoints.MapGet("/api/jobs/{id}/package", With(runtime, async (http, rt) =>
+        {
+            if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
+            http.Response.ContentType = "application/zip";
+            http.Response.Headers.ContentDisposition = $"attachment; filename=\"{job.Id}-package.zip\"";
+            var buffer = new MemoryStream();
+            await WritePackageAsync(rt, job, buffer, http.RequestAborted);
+            buffer.Position = 0;
+            await buffer.CopyToAsync(http.Response.Body, http.RequestAborted);
+        }));
+    }
+
+    /// <summary>
+    /// The training package: the spec (artifact references rewritten to files beside it), the dataset (or its hash and
+    /// URI when large), references to the base model, the adapter, and a README with the exact command that reproduces the run.
+    /// </summary>
+    public static async Task WritePackageAsync(CoordinatorRuntime rt, JobRow job, Stream output, CancellationToken cancellationToken)
+    {
+        const long InlineLimit = 64L << 20;
+        using var zip = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true);
+        var spec = ParseJson(job.SpecJson) as JsonObject ?? [];
+        var references = new List<string>();
+        var specText = spec.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        foreach (var sha in AssignmentBuilder.ArtifactRefs(job.SpecJson))
+        {
+            var name = ArtifactName(rt, sha);
+            var size = rt.Blobs.Exists(sha) ? rt.Blobs.SizeOf(sha) : 0;
+            var isModel = name.EndsWith(".tar", StringComparison.Ordinal);
+            if (!isModel && size <= InlineLimit && rt.Blobs.Exists(sha))
+            {
+                var entry = zip.CreateEntry("data/" + name);
+                await using (var to = entry.Open())
+                await using (var from = rt.Blobs.OpenRead(sha))
+                    await from.CopyToAsync(to, cancellationToken);
+                specText = specText.Replace($"\"artifact:{sha}\"", $"\"data/{name}\"", StringComparison.Ordinal);
+                references.Add($"- `data/{name}`: sha256 {sha} ({size} bytes)");
+            }
+            else
+            {
+                var folder = isModel ? "model/" + name[..^4] : "data/" + name;
+                specText = specText.Replace($"\"artifact:{sha}\"", $"\"{folder}\"", StringComparison.Ordinal);
+                references.Add($"- `{folder}`: {(isModel ? "unpack " : "")}artifact sha256 {sha} ({size} bytes), download: `GET /api/artifacts/{sha}`");
+            }
+        }
+        await WriteText(zip, "job.json", specText);
+        if (job.AdapterSha256 is { } adapter && rt.Blobs.Exists(adapter))
+        {
+            var entry = zip.CreateEntry("adapter.tar");
+            await using var to = entry.Open();
+            await using var from = rt.Blobs.OpenRead(adapter);
+            await from.CopyToAsync(to, cancellationToken);
+        }
+        var readme = $"""
+            # Training package of {job.Name} ({job.Id})
+
+            State: {job.State}{(job.StopReason is null ? "" : $" ({job.StopReason})")}. Created {job.CreatedAt}.
+
+            ## Reproduce the run
+
+            ```
+            ftl-train train --config job.json --out out
+            ```
+
+            `job.json` is the exact spec the run used; paths are relative to this folder.
+
+            ## Inputs
+            {string.Join("\n", references)}
+
+            ## Outputs
+            {(job.AdapterSha256 is null ? "No adapter (the run did not complete)." : $"- `adapter.tar`: the final adapter (PEFT layout), sha256 {job.AdapterSha256}")}
+            """;
+        await WriteText(zip, "README.md", readme);
+    }
+
+    private static string ArtifactName(CoordinatorRuntime rt, string sha)
+    {
+        using var c = rt.Store.OpenConnection();
+        return Store.Sql.Scalar(c, "SELECT name FROM artifacts WHERE sha256 = $h LIMIT 1", ("$h", sha)) as string ?? sha;
+    }
+
+    private static async Task WriteText(ZipArchive zip, string name, string text)
+    {
+        await using var writer = new StreamWriter(zip.CreateEntry(name).Open());
+        await writer.WriteAsync(text);
+    }
+}

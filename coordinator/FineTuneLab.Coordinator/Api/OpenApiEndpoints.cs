@@ -1,0 +1,64 @@
+using System.Text.Json.Nodes;
+
+namespace FineTuneLab.Coordinator.Api;
+
+/// <summary><c>GET /openapi.json</c>: an OpenAPI 3 document of the REST routes (docs/api.md has the prose).</summary>
+public static class OpenApiEndpoints
+{
+    private static readonly (string Method, string Path, string Summary, string Content)[] Routes =
+    [
+        ("post", "/api/artifacts", "Upload an artifact (raw body; query name, kind)", "application/json"),
+        ("get", "/api/artifacts/{sha256}", "Download an artifact", "application/octet-stream"),
+        ("post", "/api/jobs", "Validate and queue a job (dry_run=true validates only)", "application/json"),
+        ("get", "/api/jobs", "List jobs (state, q, project, limit, offset)", "application/json"),
+        ("get", "/api/jobs/{id}", "A job: state, cost, progress, error", "application/json"),
+        ("post", "/api/jobs/{id}/stop", "Checkpoint and stop", "application/json"),
+        ("post", "/api/jobs/{id}/pause", "Pause", "application/json"),
+        ("post", "/api/jobs/{id}/resume", "Resume a paused job, or re-queue a stopped one from its last checkpoint", "application/json"),
+        ("post", "/api/jobs/{id}/cancel", "Stop without a checkpoint", "application/json"),
+        ("get", "/api/jobs/{id}/events", "Trainer events and state changes (after_seq, type)", "application/json"),
+        ("get", "/api/jobs/{id}/metrics", "One row per step (format=json|csv)", "text/csv"),
+        ("get", "/api/jobs/{id}/logs", "Log lines (level, q, after_seq, limit; follow=true for SSE)", "application/json"),
+        ("get", "/api/jobs/{id}/stream", "Server-Sent Events of the job", "text/event-stream"),
+        ("get", "/api/jobs/{id}/checkpoints", "Uploaded checkpoints", "application/json"),
+        ("get", "/api/jobs/{id}/checkpoints/{step}", "A checkpoint as a tar (ETag = SHA-256)", "application/x-tar"),
+        ("get", "/api/jobs/{id}/adapter", "The final adapter as a tar", "application/x-tar"),
+        ("get", "/api/jobs/{id}/package", "The training package zip", "application/zip"),
+        ("get", "/api/agents", "Registered agents", "application/json"),
+        ("get", "/metrics", "Prometheus metrics", "text/plain"),
+        ("get", "/healthz", "Health", "application/json"),
+    ];
+
+    public static JsonObject Document()
+    {
+        var paths = new JsonObject();
+        foreach (var (method, path, summary, content) in Routes)
+        {
+            if (paths[path] is not JsonObject item) paths[path] = item = new JsonObject();
+            var parameters = new JsonArray();
+            foreach (var segment in path.Split('/').Where(s => s.StartsWith('{')))
+                parameters.Add(new JsonObject { ["name"] = segment.Trim('{', '}'), ["in"] = "path", ["required"] = true, ["schema"] = new JsonObject { ["type"] = "string" } });
+            item[method] = new JsonObject
+            {
+                ["summary"] = summary,
+                ["parameters"] = parameters,
+                ["responses"] = new JsonObject
+                {
+                    ["200"] = new JsonObject { ["description"] = "OK", ["content"] = new JsonObject { [content] = new JsonObject() } },
+                    ["4XX"] = new JsonObject { ["description"] = "{\"error\", \"details\"}" },
+                },
+            };
+        }
+        return new JsonObject
+        {
+            ["openapi"] = "3.0.3",
+            ["info"] = new JsonObject { ["title"] = "FineTuneLab coordinator", ["version"] = "1" },
+            ["components"] = new JsonObject { ["securitySchemes"] = new JsonObject { ["bearer"] = new JsonObject { ["type"] = "http", ["scheme"] = "bearer" } } },
+            ["security"] = new JsonArray(new JsonObject { ["bearer"] = new JsonArray() }),
+            ["paths"] = paths,
+        };
+    }
+
+    public static void MapOpenApi(this IEndpointRouteBuilder endpoints) =>
+        endpoints.MapGet("/openapi.json", (RequestDelegate)(http => ApiSupport.Write(http, Document())));
+}

@@ -1,0 +1,70 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using FineTuneLab.Coordinator.AgentGateway;
+using FineTuneLab.Coordinator.Blobs;
+using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Coordinator.Store;
+using FineTuneLab.Shared.Protos.Agent.V1;
+using Microsoft.Extensions.Logging;
+
+namespace FineTuneLab.Coordinator;
+
+/// <summary>Everything that exists once the store is open: tables, blobs, connected sessions, and the scheduler's wake-up signal.</summary>
+public sealed partial class CoordinatorRuntime(CoordinatorStore store, CoordinatorOptions options, ILogger log)
+{
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    public CoordinatorStore Store { get; } = store;
+    public CoordinatorOptions Options { get; } = options;
+    public BlobStore Blobs { get; } = new(options.DataDir);
+    public AgentStore Agents { get; } = new(store);
+    public JobStore Jobs { get; } = new(store);
+    public TelemetryIngest Ingest { get; } = new(store);
+    public AgentSessions Sessions { get; } = new();
+    public ILogger Log { get; } = log;
+
+    /// <summary>Asks the scheduler loop to run now (a job was queued, an agent came or a job ended).</summary>
+    public void Wake()
+    {
+        try { _wake.Release(); } catch (SemaphoreFullException) { }
+    }
+
+    public Task WaitForWakeAsync(TimeSpan max, CancellationToken cancellationToken) => _wake.WaitAsync(max, cancellationToken);
+
+    public void RecordArtifact(string sha, string? jobId, string name, string kind, long size)
+    {
+        using (var c = Store.OpenConnection())
+            Sql.Execute(c, "INSERT OR IGNORE INTO artifacts (sha256, job_id, name, kind, size_bytes, created_at) VALUES ($h, $j, $n, $k, $s, $now)",
+                ("$h", sha), ("$j", jobId), ("$n", name), ("$k", kind), ("$s", size), ("$now", Sql.Now()));
+        if (jobId is null) return;
+        if (kind == "checkpoint" && CheckpointName().Match(name) is { Success: true } m)
+            Jobs.RecordCheckpoint(jobId, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), sha, size);
+        else if (kind == "adapter")
+            Jobs.RecordAdapter(jobId, sha);
+    }
+
+    [GeneratedRegex(@"^checkpoint-(\d+)\.tar$")]
+    private static partial Regex CheckpointName();
+
+    /// <summary>
+    /// After an agent (re)connects: an assignment it never received is sent again, a job the store has on it but the
+    /// agent no longer runs (it restarted) is re-queued, and a job it runs that is no longer its own is cancelled.
+    /// </summary>
+    public void Reconcile(string agentId, IReadOnlyCollection<string> running)
+    {
+        var mine = Jobs.InState(JobStates.Assigned, JobStates.Running, JobStates.Paused, JobStates.Stopping).Where(j => j.AgentId == agentId).ToList();
+        foreach (var job in mine.Where(j => !running.Contains(j.Id)))
+        {
+            if (job.State == JobStates.Assigned)
+                Sessions.Send(agentId, new CoordinatorMessage { Assign = AssignmentBuilder.Build(Store, job) });
+            else
+            {
+                Log.LogWarning("agent {Agent} no longer runs {Job}: re-queued", agentId, job.Id);
+                Jobs.RequeueJobsOf(agentId);
+                Wake();
+            }
+        }
+        foreach (var id in running.Where(id => mine.All(j => j.Id != id)))
+            Sessions.Send(agentId, new CoordinatorMessage { Command = new JobCommand { JobId = id, Kind = CommandKind.Cancel, Reason = "not assigned to this agent" } });
+    }
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace FineTuneLab.Coordinator.Jobs;
+
+/// <summary>
+/// Validates a job spec with <c>ftl-train validate --config</c> as a child process: the coordinator does not reference
+/// the trainer, and the trainer's own parser is the only authority on what a spec may contain.
+/// </summary>
+public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
+{
+    public sealed record Result(bool Valid, string Output, JsonArray Problems);
+
+    /// <summary>The command that runs ftl-train: an explicit one (split on spaces), else the ftl-train.dll built beside this program.</summary>
+    public static IReadOnlyList<string> Resolve(string? explicitCommand)
+    {
+        if (!string.IsNullOrWhiteSpace(explicitCommand))
+            return explicitCommand.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var candidate in new[]
+                 {
+                     Path.Combine(AppContext.BaseDirectory, "ftl-train.dll"),
+                     Path.Combine(AppContext.BaseDirectory, "..", "ftl-train", "ftl-train.dll"),
+                 })
+        {
+            if (File.Exists(candidate)) return ["dotnet", Path.GetFullPath(candidate)];
+        }
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var script = Path.Combine(dir.FullName, "scripts", "ftl-train");
+            if (File.Exists(script)) return [script];
+        }
+        throw new InvalidOperationException("ftl-train not found beside ftl-coordinator nor as scripts/ftl-train; set --trainer-command");
+    }
+
+    public async Task<Result> ValidateAsync(string specJson, CancellationToken cancellationToken)
+    {
+        var dir = Directory.CreateTempSubdirectory("ftl-validate-");
+        try
+        {
+            var file = Path.Combine(dir.FullName, "job.json");
+            await File.WriteAllTextAsync(file, specJson, cancellationToken);
+            var psi = new ProcessStartInfo(trainerCommand[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in trainerCommand.Skip(1)) psi.ArgumentList.Add(a);
+            foreach (var a in new[] { "validate", "--config", file }) psi.ArgumentList.Add(a);
+            using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {trainerCommand[0]}");
+            var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromMinutes(3));
+            await process.WaitForExitAsync(timeout.Token);
+            var output = (await stdout + await stderr).Replace(file, "spec", StringComparison.Ordinal);
+            var problems = new JsonArray();
+            foreach (Match m in ProblemLine().Matches(output))
+                problems.Add(new JsonObject { ["path"] = "$.spec" + m.Groups[3].Value[1..], ["line"] = int.Parse(m.Groups[1].Value), ["column"] = int.Parse(m.Groups[2].Value), ["message"] = m.Groups[4].Value.Trim() });
+            if (process.ExitCode != 0 && problems.Count == 0)
+                problems.Add(new JsonObject { ["path"] = "$.spec", ["message"] = output.Trim() });
+            return new Result(process.ExitCode == 0, output, problems);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [GeneratedRegex(@"line (\d+), column (\d+): (\$[^:]*): (.*)")]
+    private static partial Regex ProblemLine();
+}

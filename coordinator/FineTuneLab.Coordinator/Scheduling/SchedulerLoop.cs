@@ -1,0 +1,64 @@
+using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Shared.Protos.Agent.V1;
+using Microsoft.Extensions.Logging;
+
+namespace FineTuneLab.Coordinator.Scheduling;
+
+/// <summary>
+/// The coordinator's control loop: marks agents lost after missed heartbeats (re-queueing their jobs), places queued
+/// jobs with <see cref="Scheduler"/> on connected idle agents and sends the assignments, records why the others wait,
+/// and orders checkpoint-and-stop for a job whose budget is spent.
+/// </summary>
+public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeatTimeout)
+{
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                Tick();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                runtime.Log.LogError(e, "scheduler tick failed");
+            }
+            try { await runtime.WaitForWakeAsync(TimeSpan.FromMilliseconds(500), cancellationToken); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    public void Tick()
+    {
+        foreach (var agent in runtime.Agents.MarkLost(heartbeatTimeout))
+        {
+            var jobs = runtime.Jobs.RequeueJobsOf(agent);
+            runtime.Log.LogWarning("agent {Agent} lost (no heartbeat for {Timeout}); re-queued [{Jobs}]", agent, heartbeatTimeout, string.Join(",", jobs));
+        }
+
+        var queued = runtime.Jobs.InState(JobStates.Queued);
+        if (queued.Count > 0)
+        {
+            var plan = Scheduler.Plan(queued.Select(j => new QueuedJob(j.Id, j.Priority, DateTimeOffset.Parse(j.CreatedAt, System.Globalization.CultureInfo.InvariantCulture),
+                    JobResources.Requirements(j))),
+                runtime.Agents.Capacities(runtime.Sessions.Connected));
+            foreach (var p in plan.Placements)
+            {
+                if (!runtime.Jobs.Assign(p.JobId, p.AgentId, p.GpuIndex, p.PricePerHour)) continue;
+                var job = runtime.Jobs.Get(p.JobId)!;
+                runtime.Log.LogInformation("job {Job} assigned to {Agent} at ${Price}/h", job.Id, p.AgentId, p.PricePerHour);
+                runtime.Sessions.Send(p.AgentId, new CoordinatorMessage { Assign = AssignmentBuilder.Build(runtime.Store, job) });
+            }
+            foreach (var w in plan.Waiting) runtime.Jobs.SetWaitingReason(w.JobId, w.Reason);
+        }
+
+        foreach (var job in runtime.Jobs.InState(JobStates.Running))
+        {
+            if (job.AgentId is { } agent && job.Budget.IsLimited && job.Cost().FractionOfBudget >= 1.0)
+            {
+                runtime.Jobs.TryUserMove(job.Id, JobStates.Running, JobStates.Stopping, "budget");
+                runtime.Sessions.Send(agent, new CoordinatorMessage { Command = new JobCommand { JobId = job.Id, Kind = CommandKind.Stop, Reason = "budget" } });
+            }
+        }
+    }
+}
