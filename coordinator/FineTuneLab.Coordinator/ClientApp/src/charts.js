@@ -11,7 +11,8 @@ export class LiveChart {
     const fg = getComputedStyle(document.body).color;
     const axis = { stroke: fg, grid: { stroke: "rgba(128,128,128,.2)" } };
     const axes = [{ ...axis, label: xLabel }, { ...axis }];
-    if (rightScale) axes.push({ ...axis, scale: rightScale, side: 1, grid: { show: false }, label: rightScale });
+    // The right axis carries small values (a learning rate): scientific notation keeps its ticks distinct.
+    if (rightScale) axes.push({ ...axis, scale: rightScale, side: 1, grid: { show: false }, label: rightScale, size: 70, values: (u, ticks) => ticks.map((v) => (v == null ? "" : v.toExponential(1))) });
     this.plot = new uPlot({
       title, width: Math.max(320, element.clientWidth - 16), height: 240, scales: { x: { time } }, axes,
       series: [{ label: xLabel }, ...series.map((s, i) => ({ label: s.label, scale: s.scale ?? "y", stroke: palette[i % palette.length], width: 1.5, spanGaps: true, points: { show: false } }))],
