@@ -37,8 +37,8 @@ export async function renderJobs(main) {
       <a href="/submit">Submit a job…</a>
       <span id="count" class="muted" aria-live="polite"></span>
     </div>
-    <table><thead><tr>${columns.map(([k, label]) => `<th scope="col" aria-sort="none"><button data-sort="${k}">${label}</button></th>`).join("")}<th scope="col">Actions</th></tr></thead>
-    <tbody id="rows"></tbody></table>`;
+    <div class="scroll"><table><thead><tr>${columns.map(([k, label]) => `<th scope="col" aria-sort="none"><button data-sort="${k}">${label}</button></th>`).join("")}<th scope="col">Actions</th></tr></thead>
+    <tbody id="rows"></tbody></table></div>`;
   const stateSelect = main.querySelector("#state"), search = main.querySelector("#q");
   stateSelect.value = params.get("state") ?? "";
   let jobs = [];
