@@ -95,6 +95,25 @@ public sealed class DashboardBrowserTests
         await Assertions.Expect(page.Locator($"tr[data-job-row='{jobId}']")).ToHaveCountAsync(1);
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "jobs.png"), FullPage = true });
 
+        // A job action from the table: stop a long job while it runs; it checkpoints and ends stopped (resumable).
+        var longJob = await cluster.SubmitAsync(ControlPlaneCluster.Job("dash-long", model, data, steps: 2000, checkpointEvery: 50));
+        await cluster.WaitForStateAsync(longJob, "running", TimeSpan.FromMinutes(1));
+        await page.SelectOptionAsync("#state", "running");
+        var stop = page.Locator($"tr[data-job-row='{longJob}'] button[data-action='stop']");
+        await Assertions.Expect(stop).ToBeEnabledAsync();
+        await stop.ClickAsync();
+        await cluster.WaitForStateAsync(longJob, "stopped", TimeSpan.FromMinutes(1));
+        await page.SelectOptionAsync("#state", "stopped");
+        await Assertions.Expect(page.Locator($"tr[data-job-row='{longJob}'] button[data-action='resume']")).ToBeEnabledAsync();
+
+        // Dark mode follows prefers-color-scheme.
+        await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Dark });
+        await page.GotoAsync($"/jobs/{jobId}");
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) === {totalRows}");
+        Assert.Equal("rgb(13, 17, 23)", await page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-dark.png"), FullPage = true });
+        await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Light });
+
         await page.GotoAsync("/nodes");
         await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("dash-agent");
         await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("$1.50");
