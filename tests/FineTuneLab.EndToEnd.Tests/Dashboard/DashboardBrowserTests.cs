@@ -131,6 +131,40 @@ public sealed class DashboardBrowserTests
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 
+    [Fact]
+    public async Task With_an_api_key_the_dashboard_asks_once_and_keeps_it()
+    {
+        const string Key = "dash-secret-key";
+        var dir = Directory.CreateTempSubdirectory("ftl-dash-key-").FullName;
+        var (http, grpc) = (ControlPlaneCluster.FreePort(), ControlPlaneCluster.FreePort());
+        var coordinator = RunningProcess.Start(Path.Combine(FineTuneLab.TestSupport.RepoPaths.Scripts, "ftl-coordinator"),
+            ["--data-dir", dir, "--http-url", $"http://127.0.0.1:{http}", "--grpc-url", $"http://127.0.0.1:{grpc}",
+             "--agent-token", ControlPlaneCluster.JoinToken, "--api-key", Key], null);
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}") };
+            await ControlPlaneCluster.WaitUntilAsync(async () => (await client.GetAsync("/healthz")).IsSuccessStatusCode, TimeSpan.FromMinutes(4),
+                () => $"ftl-coordinator not healthy:\n{coordinator.Output}");
+
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ChromiumArgs });
+            var page = await (await browser.NewContextAsync(new() { BaseURL = client.BaseAddress.ToString() })).NewPageAsync();
+            var prompts = 0;
+            page.Dialog += async (_, dialog) => { prompts++; await dialog.AcceptAsync(Key); };
+            await page.GotoAsync("/");
+            await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 jobs");
+            Assert.Equal(Key, await page.EvaluateAsync<string>("() => localStorage.getItem('ftl-api-key')"));
+            await page.GotoAsync("/nodes");
+            await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("No agents registered.");
+            Assert.Equal(1, prompts);
+        }
+        finally
+        {
+            await coordinator.TerminateAsync();
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
     private static async Task<byte[]> ReadAsync(IDownload download)
     {
         var path = await download.PathAsync();
