@@ -36,7 +36,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
 
     public static CoordinatorHost Create(CoordinatorOptions options, Serilog.ILogger logger)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // The dashboard (ClientApp/, built into wwwroot/ beside the program by the csproj) is served from there.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot") });
         builder.Logging.ClearProviders();
         builder.Logging.AddSerilog(logger);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
@@ -62,6 +63,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         app.UseApiKey(options.ApiKey);
         app.MapHealthz(health);
         app.MapApi(runtime);
+        app.MapDashboard();
         app.MapGatewayEndpoints(health, watchesEnd.Token, new AgentGatewayService(runtime, options.AgentToken, app.Logger));
         host = new CoordinatorHost(app, options, health);
         return host;

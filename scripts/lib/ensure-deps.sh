@@ -12,6 +12,7 @@ apt_packages=(
   python3-protobuf
   protobuf-compiler-grpc # protoc + grpc_python_plugin, for the interop stubs
   python3-jinja2         # chat-template oracle
+  chromium               # the dashboard's browser tests (Playwright drives this executable; its own browser download is not used)
   libicu72               # Unicode normalization for the tokenizer's NFC/NFKC normalizers (called directly: the runtime is invariant)
 )
 

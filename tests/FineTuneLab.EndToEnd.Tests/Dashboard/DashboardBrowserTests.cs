@@ -1,0 +1,173 @@
+using System.Text.Json.Nodes;
+using FineTuneLab.EndToEnd.Tests.ControlPlane;
+using Microsoft.Playwright;
+
+namespace FineTuneLab.EndToEnd.Tests.Dashboard;
+
+/// <summary>
+/// The dashboard in a real browser (Debian's chromium driven by Playwright's bundled node driver, offline) against a
+/// real coordinator and agent: submit from the form, watch the loss chart grow while the job runs, filter the logs,
+/// download a checkpoint and the metrics CSV and compare their bytes with the API's, and screenshot every page.
+/// </summary>
+public sealed class DashboardBrowserTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private static readonly string[] ChromiumArgs =
+        ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"];
+
+    private static string Screenshots => Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
+
+    [Fact]
+    public async Task Submit_watch_filter_download_and_every_page_renders()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: scripts/lib/ensure-deps.sh installs Debian's chromium");
+        await using var cluster = new ControlPlaneCluster();
+        await cluster.StartCoordinatorAsync();
+        await cluster.StartAgentAsync("dash-agent", pricePerHour: 1.5);
+        var (model, data) = await cluster.UploadSampleInputsAsync();
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ChromiumArgs });
+        var context = await browser.NewContextAsync(new() { BaseURL = cluster.Http.BaseAddress!.ToString(), AcceptDownloads = true, ViewportSize = new() { Width = 1400, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        var problems = new List<string>();
+        // HTTP errors are checked by URL below (the deliberate invalid submit answers 400); any other console error fails.
+        page.Console += (_, m) => { if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource", StringComparison.Ordinal)) problems.Add("console: " + m.Text); };
+        page.Response += (_, r) => { if (r.Status >= 400 && !(r.Status == 400 && r.Url.EndsWith("/api/jobs?dry_run=true", StringComparison.Ordinal))) problems.Add($"HTTP {r.Status}: {r.Url}"); };
+        page.PageError += (_, e) => problems.Add("page error: " + e);
+        Directory.CreateDirectory(Screenshots);
+
+        // The submit form: a negative budget comes back as a field error; the fixed body validates, then submits.
+        await page.GotoAsync("/submit");
+        var job = ControlPlaneCluster.Job("dash-job", model, data, steps: 60, checkpointEvery: 20);
+        job["budget"] = new JsonObject { ["max_usd"] = -1 };
+        await page.FillAsync("#spec", job.ToJsonString());
+        await page.ClickAsync("#validate");
+        await Assertions.Expect(page.Locator("#problems")).ToContainTextAsync("$.budget.max_usd");
+        job["budget"] = new JsonObject { ["max_usd"] = 10 };
+        await page.FillAsync("#spec", job.ToJsonString());
+        await page.ClickAsync("#validate");
+        await Assertions.Expect(page.Locator("#valid")).ToBeVisibleAsync();
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "submit.png"), FullPage = true });
+        await page.ClickAsync("#submit");
+        await page.WaitForURLAsync("**/jobs/job_*");
+        var jobId = page.Url[(page.Url.LastIndexOf('/') + 1)..];
+
+        // The loss chart gains points over SSE while the job runs.
+        var chart = page.Locator("#loss-chart");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#loss-chart').dataset.points ?? 0) >= 3");
+        var early = int.Parse((await chart.GetAttributeAsync("data-points"))!);
+        var stateWhileEarly = (await cluster.GetJsonAsync($"/api/jobs/{jobId}"))["state"]!.GetValue<string>();
+        Assert.True(stateWhileEarly == "running", $"expected the job to still run after {early} points, it is {stateWhileEarly}");
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) > {early}");
+
+        // The log view: lines stream in; a search narrows them to the one line of step 7.
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#terminal').dataset.lines ?? 0) > 5");
+        await page.FillAsync("#log-q", "step 7/60");
+        await page.WaitForFunctionAsync("() => document.querySelector('#terminal').dataset.lines === '1'");
+        await Assertions.Expect(page.Locator("#terminal .xterm-rows")).ToContainTextAsync("step 7/60 loss");
+
+        await cluster.WaitForStateAsync(jobId, "succeeded", TimeSpan.FromMinutes(2));
+        await Assertions.Expect(page.Locator("#facts")).ToContainTextAsync("succeeded", new() { Timeout = 15_000 });
+        var totalRows = (await cluster.GetJsonAsync($"/api/jobs/{jobId}/metrics?format=json"))["rows"]!.AsArray().Count;
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) === {totalRows}");
+        await page.FillAsync("#log-q", "");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job.png"), FullPage = true });
+
+        // Downloads: a checkpoint and the metrics CSV, byte for byte what the API serves.
+        var checkpoint = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("button[aria-label='download checkpoint 20']"));
+        Assert.Equal(await cluster.Http.GetByteArrayAsync($"/api/jobs/{jobId}/checkpoints/20"), await ReadAsync(checkpoint));
+        Assert.Equal($"{jobId}-checkpoint-20.tar", checkpoint.SuggestedFilename);
+        var csv = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("text=Metrics CSV"));
+        var csvBytes = await ReadAsync(csv);
+        Assert.Equal(await cluster.Http.GetByteArrayAsync($"/api/jobs/{jobId}/metrics?format=csv"), csvBytes);
+        var lines = System.Text.Encoding.UTF8.GetString(csvBytes).TrimEnd('\n').Split('\n');
+        Assert.StartsWith("step,epoch,loss,lr", lines[0]);
+        Assert.Equal(totalRows + 1, lines.Length);
+
+        // The jobs table (deep link with a state filter), then each page straight from its URL.
+        await page.GotoAsync("/");
+        await Assertions.Expect(page.Locator($"tr[data-job-row='{jobId}']")).ToContainTextAsync("succeeded");
+        await page.SelectOptionAsync("#state", "queued");
+        await Assertions.Expect(page.Locator($"tr[data-job-row='{jobId}']")).ToHaveCountAsync(0);
+        await page.SelectOptionAsync("#state", "succeeded");
+        await Assertions.Expect(page.Locator($"tr[data-job-row='{jobId}']")).ToHaveCountAsync(1);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "jobs.png"), FullPage = true });
+
+        // A job action from the table: stop a long job while it runs; it checkpoints and ends stopped (resumable).
+        var longJob = await cluster.SubmitAsync(ControlPlaneCluster.Job("dash-long", model, data, steps: 2000, checkpointEvery: 50));
+        await cluster.WaitForStateAsync(longJob, "running", TimeSpan.FromMinutes(1));
+        await page.SelectOptionAsync("#state", "running");
+        var stop = page.Locator($"tr[data-job-row='{longJob}'] button[data-action='stop']");
+        await Assertions.Expect(stop).ToBeEnabledAsync();
+        await stop.ClickAsync();
+        await cluster.WaitForStateAsync(longJob, "stopped", TimeSpan.FromMinutes(1));
+        await page.SelectOptionAsync("#state", "stopped");
+        await Assertions.Expect(page.Locator($"tr[data-job-row='{longJob}'] button[data-action='resume']")).ToBeEnabledAsync();
+
+        // Dark mode follows prefers-color-scheme.
+        await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Dark });
+        await page.GotoAsync($"/jobs/{jobId}");
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) === {totalRows}");
+        Assert.Equal("rgb(13, 17, 23)", await page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-dark.png"), FullPage = true });
+        await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Light });
+
+        await page.GotoAsync("/nodes");
+        await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("dash-agent");
+        await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("$1.50");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "nodes.png"), FullPage = true });
+
+        await page.GotoAsync($"/compare?job={jobId}");
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#compare-chart').dataset.points) === {totalRows}");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "compare.png"), FullPage = true });
+
+        await page.GotoAsync("/costs");
+        await Assertions.Expect(page.Locator("#total-spent")).ToContainTextAsync("$");
+        await Assertions.Expect(page.Locator("main")).ToContainTextAsync(jobId);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "costs.png"), FullPage = true });
+
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    [Fact]
+    public async Task With_an_api_key_the_dashboard_asks_once_and_keeps_it()
+    {
+        const string Key = "dash-secret-key";
+        var dir = Directory.CreateTempSubdirectory("ftl-dash-key-").FullName;
+        var (http, grpc) = (ControlPlaneCluster.FreePort(), ControlPlaneCluster.FreePort());
+        var coordinator = RunningProcess.Start(Path.Combine(FineTuneLab.TestSupport.RepoPaths.Scripts, "ftl-coordinator"),
+            ["--data-dir", dir, "--http-url", $"http://127.0.0.1:{http}", "--grpc-url", $"http://127.0.0.1:{grpc}",
+             "--agent-token", ControlPlaneCluster.JoinToken, "--api-key", Key], null);
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}") };
+            await ControlPlaneCluster.WaitUntilAsync(async () => (await client.GetAsync("/healthz")).IsSuccessStatusCode, TimeSpan.FromMinutes(4),
+                () => $"ftl-coordinator not healthy:\n{coordinator.Output}");
+
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ChromiumArgs });
+            var page = await (await browser.NewContextAsync(new() { BaseURL = client.BaseAddress.ToString() })).NewPageAsync();
+            var prompts = 0;
+            page.Dialog += async (_, dialog) => { prompts++; await dialog.AcceptAsync(Key); };
+            await page.GotoAsync("/");
+            await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("0 jobs");
+            Assert.Equal(Key, await page.EvaluateAsync<string>("() => localStorage.getItem('ftl-api-key')"));
+            await page.GotoAsync("/nodes");
+            await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("No agents registered.");
+            Assert.Equal(1, prompts);
+        }
+        finally
+        {
+            await coordinator.TerminateAsync();
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static async Task<byte[]> ReadAsync(IDownload download)
+    {
+        var path = await download.PathAsync();
+        return await File.ReadAllBytesAsync(path);
+    }
+}
