@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using FineTuneLab.Shared.Jobs;
 
 namespace FineTuneLab.Coordinator.Jobs;
 
@@ -12,26 +13,7 @@ public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
 {
     public sealed record Result(bool Valid, string Output, JsonArray Problems);
 
-    /// <summary>The command that runs ftl-train: an explicit one (split on spaces), else the ftl-train.dll built beside this program.</summary>
-    public static IReadOnlyList<string> Resolve(string? explicitCommand)
-    {
-        if (!string.IsNullOrWhiteSpace(explicitCommand))
-            return explicitCommand.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        foreach (var candidate in new[]
-                 {
-                     Path.Combine(AppContext.BaseDirectory, "ftl-train.dll"),
-                     Path.Combine(AppContext.BaseDirectory, "..", "ftl-train", "ftl-train.dll"),
-                 })
-        {
-            if (File.Exists(candidate)) return ["dotnet", Path.GetFullPath(candidate)];
-        }
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var script = Path.Combine(dir.FullName, "scripts", "ftl-train");
-            if (File.Exists(script)) return [script];
-        }
-        throw new InvalidOperationException("ftl-train not found beside ftl-coordinator nor as scripts/ftl-train; set --trainer-command");
-    }
+    public static IReadOnlyList<string> Resolve(string? explicitCommand) => TrainerCommand.Resolve(explicitCommand, "ftl-coordinator");
 
     public async Task<Result> ValidateAsync(string specJson, CancellationToken cancellationToken)
     {
