@@ -1,5 +1,3 @@
-using FineTuneLab.Shared.Jobs;
-
 namespace FineTuneLab.Agent;
 
 /// <summary>How the agent was asked to run: command line, else FTL_AGENT_* environment variables, else the JSON config file.</summary>
@@ -18,5 +16,5 @@ public sealed record AgentOptions(
     public string JobsDir => Path.Combine(DataDir, "jobs");
     public string IdentityFile => Path.Combine(DataDir, "identity.json");
 
-    public static IReadOnlyList<string> ResolveTrainer(string? explicitCommand) => TrainerCommand.Resolve(explicitCommand, "ftl-agent");
+    public static IReadOnlyList<string> ResolveTrainer(string? explicitCommand) => FineTuneLab.Shared.Jobs.TrainerCommand.Resolve(explicitCommand, "ftl-agent");
 }
