@@ -76,6 +76,8 @@ internal sealed class TokenizerJsonLoader
         public readonly Dictionary<string, JsonElement> Fields = new(StringComparer.Ordinal);
         public Dictionary<string, int>? Vocab;
         public string?[]? IdToToken;
+        /// <summary>Built on another thread while the merges stream in; only the merge resolution needs it.</summary>
+        public Task<VocabIndex>? Index;
         public MergeTable? Merges;
         public JsonElement? MergesElement;
     }
@@ -342,7 +344,7 @@ internal sealed class TokenizerJsonLoader
                     ReadVocab(ref reader, model);
                     break;
                 case "merges" when reader.TokenType == JsonTokenType.StartArray && model.Vocab is not null:
-                    model.Merges = ReadMerges(ref reader, model.Vocab, model.IdToToken!, PrefixLength(model));
+                    model.Merges = ReadMerges(ref reader, model.Vocab, model.Index!, PrefixLength(model));
                     break;
                 default:
                     var doc = JsonDocument.ParseValue(ref reader);
@@ -376,13 +378,14 @@ internal sealed class TokenizerJsonLoader
         foreach (var (tok, id) in vocab) idToToken[id] = tok;
         model.Vocab = vocab;
         model.IdToToken = idToToken;
+        model.Index = Task.Run(() => new VocabIndex(idToToken));
     }
 
     /// <summary>Merges as "a b" strings or ["a", "b"] pairs. The reader decodes them into one char array; the vocabulary
     /// lookups (a, b, and a + b less the continuing-subword prefix, as bpe/model.rs builds the merged token) then run in
     /// parallel, and the table is filled in rank order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, string?[] idToToken, int prefixLen)
+    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, Task<VocabIndex> vocabIndex, int prefixLen)
     {
         var chars = new char[1 << 20];
         var used = 0;
@@ -425,7 +428,7 @@ internal sealed class TokenizerJsonLoader
         var ids = new int[count * 3];
         var bad = new int[Environment.ProcessorCount];
         Array.Fill(bad, int.MaxValue);
-        var index = new VocabIndex(idToToken);
+        var index = vocabIndex.GetAwaiter().GetResult();
         var b4 = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bounds).ToArray();
         Parallel.For(0, (count + 8191) / 8192, chunk =>
         {
@@ -474,7 +477,7 @@ internal sealed class TokenizerJsonLoader
         if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
         if (m.Fields.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
             throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
-        if (m.Vocab is null || m.IdToToken is null) throw Error($"{path}.vocab", "missing or not an object");
+        if (m.Vocab is null || m.IdToToken is null || m.Index is null) throw Error($"{path}.vocab", "missing or not an object");
 
         string? Str(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
             ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Error($"{path}.{name}", "not a string")) : null;
@@ -493,7 +496,7 @@ internal sealed class TokenizerJsonLoader
             if (el.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
             var reader = new Utf8JsonReader(JsonSerializer.SerializeToUtf8Bytes(el));
             reader.Read();
-            merges = ReadMerges(ref reader, m.Vocab, m.IdToToken, prefix?.Length ?? 0);
+            merges = ReadMerges(ref reader, m.Vocab, m.Index!, prefix?.Length ?? 0);
         }
         merges ??= new MergeTable(0);
 
