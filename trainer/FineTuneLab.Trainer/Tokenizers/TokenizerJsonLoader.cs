@@ -74,14 +74,13 @@ internal sealed class TokenizerJsonLoader
     private sealed class StreamedModel
     {
         public readonly Dictionary<string, JsonElement> Fields = new(StringComparer.Ordinal);
-        /// <summary>The vocabulary's lookup structures, built on another thread while the merges stream in.</summary>
-        public Task<VocabTables>? Vocab;
+        public Dictionary<string, int>? Vocab;
+        public string?[]? IdToToken;
+        /// <summary>Built on another thread while the merges stream in; only the merge resolution needs it.</summary>
+        public Task<VocabIndex>? Index;
         public MergeTable? Merges;
         public JsonElement? MergesElement;
     }
-
-    /// <summary>The vocabulary as the model keeps it (token → id, id → token) and the compact index that resolves merges.</summary>
-    private sealed record VocabTables(Dictionary<string, int> Vocab, string?[] IdToToken, VocabIndex Index);
 
     private TokenizerFormatException Error(string path, string message) => new(_file, path, message);
 
@@ -345,7 +344,7 @@ internal sealed class TokenizerJsonLoader
                     ReadVocab(ref reader, model);
                     break;
                 case "merges" when reader.TokenType == JsonTokenType.StartArray && model.Vocab is not null:
-                    model.Merges = ReadMerges(ref reader, model.Vocab, PrefixLength(model));
+                    model.Merges = ReadMerges(ref reader, model.Vocab, model.Index!, PrefixLength(model));
                     break;
                 default:
                     var doc = JsonDocument.ParseValue(ref reader);
@@ -364,9 +363,7 @@ internal sealed class TokenizerJsonLoader
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ReadVocab(ref Utf8JsonReader reader, StreamedModel model)
     {
-        // The reader is single-threaded; hashing the tokens into the tables is not, so it overlaps the merges' reading.
-        var tokens = new List<string>(1 << 16);
-        var ids = new List<int>(1 << 16);
+        var vocab = new Dictionary<string, int>(1 << 16, StringComparer.Ordinal);
         var maxId = -1;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -374,25 +371,21 @@ internal sealed class TokenizerJsonLoader
             reader.Read();
             if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var id) || id < 0)
                 throw Error($"$.model.vocab[\"{token}\"]", "not a non-negative integer id");
-            tokens.Add(token);
-            ids.Add(id);
+            vocab[token] = id;
             if (id > maxId) maxId = id;
         }
-        model.Vocab = Task.Run(() =>
-        {
-            var vocab = new Dictionary<string, int>(tokens.Count, StringComparer.Ordinal);
-            for (var i = 0; i < tokens.Count; i++) vocab[tokens[i]] = ids[i]; // a repeated key keeps its last id, as before
-            var idToToken = new string?[maxId + 1];
-            foreach (var (tok, id) in vocab) idToToken[id] = tok;
-            return new VocabTables(vocab, idToToken, new VocabIndex(idToToken));
-        });
+        var idToToken = new string?[maxId + 1];
+        foreach (var (tok, id) in vocab) idToToken[id] = tok;
+        model.Vocab = vocab;
+        model.IdToToken = idToToken;
+        model.Index = Task.Run(() => new VocabIndex(idToToken));
     }
 
     /// <summary>Merges as "a b" strings or ["a", "b"] pairs. The reader decodes them into one char array; the vocabulary
     /// lookups (a, b, and a + b less the continuing-subword prefix, as bpe/model.rs builds the merged token) then run in
     /// parallel, and the table is filled in rank order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private MergeTable ReadMerges(ref Utf8JsonReader reader, Task<VocabTables> vocabTables, int prefixLen)
+    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, Task<VocabIndex> vocabIndex, int prefixLen)
     {
         var chars = new char[1 << 20];
         var used = 0;
@@ -435,7 +428,7 @@ internal sealed class TokenizerJsonLoader
         var ids = new int[count * 3];
         var bad = new int[Environment.ProcessorCount];
         Array.Fill(bad, int.MaxValue);
-        var (vocab, _, index) = vocabTables.GetAwaiter().GetResult();
+        var index = vocabIndex.GetAwaiter().GetResult();
         var b4 = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bounds).ToArray();
         Parallel.For(0, (count + 8191) / 8192, chunk =>
         {
@@ -484,7 +477,7 @@ internal sealed class TokenizerJsonLoader
         if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
         if (m.Fields.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
             throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
-        if (m.Vocab is null) throw Error($"{path}.vocab", "missing or not an object");
+        if (m.Vocab is null || m.IdToToken is null || m.Index is null) throw Error($"{path}.vocab", "missing or not an object");
 
         string? Str(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
             ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Error($"{path}.{name}", "not a string")) : null;
@@ -503,14 +496,13 @@ internal sealed class TokenizerJsonLoader
             if (el.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
             var reader = new Utf8JsonReader(JsonSerializer.SerializeToUtf8Bytes(el));
             reader.Read();
-            merges = ReadMerges(ref reader, m.Vocab, prefix?.Length ?? 0);
+            merges = ReadMerges(ref reader, m.Vocab, m.Index!, prefix?.Length ?? 0);
         }
         merges ??= new MergeTable(0);
 
-        var (vocab, idToToken, _) = m.Vocab.GetAwaiter().GetResult();
         var unk = Str("unk_token");
-        if (unk is not null && !vocab.ContainsKey(unk)) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
-        return new BpeModel(vocab, idToToken, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
+        if (unk is not null && !m.Vocab.ContainsKey(unk)) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
+        return new BpeModel(m.Vocab, m.IdToToken, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
             prefix, Str("end_of_word_suffix"));
     }
 }
