@@ -30,9 +30,12 @@ public sealed record StartEvent(string Job, string Device, string DeviceName, lo
 public sealed record MemoryFigures(long RssBytes, long PeakRssBytes, long DeviceAllocatedBytes, long DeviceReservedBytes, long DevicePeakBytes);
 
 public sealed record StepEvent(long Step, long TotalSteps, double Epoch, double Loss, double Lr, double GradNorm,
-    double TokensPerS, double SamplesPerS, double ElapsedS, long Tokens, MemoryFigures Memory) : TrainerEvent;
+    double TokensPerS, double SamplesPerS, double ElapsedS, long Tokens, MemoryFigures Memory, PreferenceFigures? Dpo = null) : TrainerEvent;
 
-public sealed record EvalEvent(long Step, double EvalLoss, double TokenAccuracy, double Perplexity, long Tokens) : TrainerEvent;
+/// <summary>DPO's measures over a step's (or an evaluation's) pairs; only in runs with method dpo.</summary>
+public sealed record PreferenceFigures(double RewardMargin, double Accuracy, double ChosenReward, double RejectedReward, int Pairs);
+
+public sealed record EvalEvent(long Step, double EvalLoss, double TokenAccuracy, double Perplexity, long Tokens, PreferenceFigures? Dpo = null) : TrainerEvent;
 
 public sealed record CheckpointEvent(long Step, string Path, long Bytes, string Sha256) : TrainerEvent;
 

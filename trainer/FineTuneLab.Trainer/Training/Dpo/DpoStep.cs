@@ -80,12 +80,13 @@ public sealed class DpoStep(TransformerModel model, float beta = 0.1f)
         return new DpoMetrics(loss / n, margin / n, correct / n, chosenReward / n, rejectedReward / n, n);
     }
 
-    /// <summary>One optimizer step on a batch of pairs: gradients of the mean DPO loss, clipping, AdamW.</summary>
-    public DpoMetrics Step(TrainingStep optimizer, IReadOnlyList<DpoPair> pairs, IReadOnlyList<DpoReference> references, ulong dropoutSeed = 0)
+    /// <summary>One optimizer step on a batch of pairs: gradients of the mean DPO loss, clipping, AdamW (at the scheduled rate when given).</summary>
+    public DpoMetrics Step(TrainingStep optimizer, IReadOnlyList<DpoPair> pairs, IReadOnlyList<DpoReference> references, ulong dropoutSeed = 0,
+        float? learningRate = null)
     {
         Model.ZeroGradients();
         var m = Evaluate(pairs, references, backward: true, dropoutSeed);
-        return m with { GradNorm = optimizer.ApplyGradients() };
+        return m with { GradNorm = optimizer.ApplyGradients(learningRate) };
     }
 
     private static double Sigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));

@@ -21,7 +21,7 @@ public sealed record TrainingRunOptions(JobSpec Spec, string JobSpecFile, RunOut
 /// with the learning-rate schedule, evaluation, checkpoints, stop requests, and the result; every event goes to
 /// stdout and DIR/events.jsonl. Returns the exit code: 0 completed or stopped, 1 failed, 2 refused (bad input).
 /// </summary>
-public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, StopRequest stop, Action<TrainerEvent>? observer = null)
+public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter stdout, StopRequest stop, Action<TrainerEvent>? observer = null)
 {
     private readonly JobSpec _spec = options.Spec;
     private EventStream _events = null!;
@@ -80,6 +80,7 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
         int? Id(string name) => template.SpecialTokens.TryGetValue(name, out var t) ? tokenizer.TokenToId(t) : null;
         var eosId = Id("eos_token");
         var padId = Id("pad_token") ?? eosId ?? 0;
+        if (spec.Method == TrainingMethod.Dpo) return await TrainDpoAsync(resumed, tokenizer, template, reportStep, ct);
         using var sequences = await OpenDataAsync(tokenizer, template, eosId, padId, ct);
 
         var threads = options.Threads ?? (spec.Threads > 0 ? spec.Threads : Environment.ProcessorCount);
@@ -270,13 +271,7 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
         foreach (var file in new[] { data.Train, data.Validation })
         {
             if (file is null) continue;
-            var report = await DatasetCheck.RunAsync(file, tokenizer, template, checkOptions, ct);
-            if (report.HasErrors)
-                throw new RunRefusedException($"{file}: the data check found {report.ErrorCount} error(s); fix them (ftl-train data check lists them all):\n  "
-                    + string.Join("\n  ", report.Problems.Where(p => p.Severity == ProblemSeverity.Error).Take(20)));
-            _dataNotes.Add(new LogEvent(report.WarningCount > 0 ? "warning" : "info",
-                $"data check {Path.GetFileName(file)}: {report.ValidExamples} examples, {report.TotalTokens} tokens ({report.TrainableTokens} trained), "
-                + $"{report.OverLongExamples} longer than {_spec.MaxSeqLen} (truncated), {report.ExactDuplicates.Count} exact duplicates, {report.WarningCount} warnings"));
+            var report = await CheckDataAsync(file, tokenizer, template, checkOptions, ct);
             if (report.Format == DatasetFormat.Preference)
                 throw new RunRefusedException($"{file}: preference pairs (DPO) are not trained by the supervised trainer; give chat or prompt/completion data");
         }
@@ -286,6 +281,20 @@ public sealed class TrainingRun(TrainingRunOptions options, TextWriter stdout, S
         var encoder = new ExampleEncoder(tokenizer, template, encoding);
         return new EncodedSequences(train, dataSplit, validationFile, encoder, _spec.Seed, _spec.MaxSeqLen, _spec.Packing, padId,
             trainAllTokens: data.TrainOn == TrainOn.AllTokens);
+    }
+
+    /// <summary>Runs the data check on one file: refuses on errors, notes what it found for the event stream.</summary>
+    private async Task<DatasetCheckReport> CheckDataAsync(string file, ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, DatasetCheckOptions checkOptions,
+        CancellationToken ct)
+    {
+        var report = await DatasetCheck.RunAsync(file, tokenizer, template, checkOptions, ct);
+        if (report.HasErrors)
+            throw new RunRefusedException($"{file}: the data check found {report.ErrorCount} error(s); fix them (ftl-train data check lists them all):\n  "
+                + string.Join("\n  ", report.Problems.Where(p => p.Severity == ProblemSeverity.Error).Take(20)));
+        _dataNotes.Add(new LogEvent(report.WarningCount > 0 ? "warning" : "info",
+            $"data check {Path.GetFileName(file)}: {report.ValidExamples} examples, {report.TotalTokens} tokens ({report.TrainableTokens} trained), "
+            + $"{report.OverLongExamples} longer than {_spec.MaxSeqLen} (truncated), {report.ExactDuplicates.Count} exact duplicates, {report.WarningCount} warnings"));
+        return report;
     }
 
     private static string CpuName()
