@@ -84,7 +84,10 @@ internal static class TrainCommand
     private static string? Describe(TrainerEvent e) => e switch
     {
         StartEvent s => $"training {s.Job}: {s.TotalSteps} steps on {s.DeviceName} ({s.Threads} threads){(s.ResumedFromStep > 0 ? $", resumed at step {s.ResumedFromStep}" : "")}",
-        StepEvent s => string.Create(CultureInfo.InvariantCulture, $"step {s.Step}/{s.TotalSteps}  loss {s.Loss:F4}  lr {s.Lr:G3}  grad norm {s.GradNorm:F3}  {s.TokensPerS:F0} tokens/s"),
+        StepEvent s => string.Create(CultureInfo.InvariantCulture, $"step {s.Step}/{s.TotalSteps}  loss {s.Loss:F4}  lr {s.Lr:G3}  grad norm {s.GradNorm:F3}  {s.TokensPerS:F0} tokens/s")
+            + (s.Dpo is { } d ? string.Create(CultureInfo.InvariantCulture, $"  accuracy {d.Accuracy:P0}  margin {d.RewardMargin:F3}") : ""),
+        EvalEvent { Dpo: { } d } v => string.Create(CultureInfo.InvariantCulture,
+            $"eval at step {v.Step}: DPO loss {v.EvalLoss:F4}, preference accuracy {d.Accuracy:P1} of {d.Pairs} pairs, reward margin {d.RewardMargin:F4}"),
         EvalEvent v => string.Create(CultureInfo.InvariantCulture, $"eval at step {v.Step}: loss {v.EvalLoss:F4}, token accuracy {v.TokenAccuracy:P1}, perplexity {v.Perplexity:F2}"),
         CheckpointEvent c => $"checkpoint {c.Path} ({c.Bytes:N0} bytes)",
         LogEvent l => l.Message,
