@@ -85,13 +85,15 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
 
         var threads = options.Threads ?? (spec.Threads > 0 ? spec.Threads : Environment.ProcessorCount);
         using var backend = new CpuBackend(threads);
-        var lora = spec.Method == TrainingMethod.Lora
+        // QLoRA is LoRA over NF4 base weights: the same adapters, the base quantized on load.
+        var lora = spec.Method is TrainingMethod.Lora or TrainingMethod.Qlora
             ? new LoraOptions(spec.Lora.R, spec.Lora.Alpha, spec.Lora.TargetModules, (float)spec.Lora.Dropout, spec.Lora.UseRsLora)
             : null;
         var engine = new EngineOptions
         {
             Lora = lora,
             FullFineTune = lora is null,
+            QuantizeBase = spec.Method == TrainingMethod.Qlora,
             WeightDType = spec.Model.WeightDType switch
             {
                 WeightDType.Fp32 => DType.F32,
