@@ -87,9 +87,7 @@ public sealed class AgentGatewayService(Func<CoordinatorRuntime?> getRuntime, st
                 switch (m.BodyCase)
                 {
                     case AgentMessage.BodyOneofCase.Heartbeat:
-                        runtime.Agents.Touch(agentId);
-                        if (m.Heartbeat.CurrentJobId.Length > 0)
-                            runtime.Jobs.UpdateUptime(agentId, m.Heartbeat.CurrentJobId, m.Heartbeat.JobUptimeS);
+                        runtime.Ingest.Heartbeat(agentId, m.Heartbeat.CurrentJobId, m.Heartbeat.JobUptimeS);
                         break;
                     case AgentMessage.BodyOneofCase.Telemetry or AgentMessage.BodyOneofCase.Logs or AgentMessage.BodyOneofCase.JobState:
                         batch.Clear();
