@@ -14,9 +14,7 @@ usage: torch_ref_dpo.py --out DIR   (DIR/model/, DIR/pairs.json, DIR/lora_init.s
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
@@ -58,10 +56,8 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    parent = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".torch_ref_dpo.", dir=parent)
-    try:
+
+    def build(tmp):
         g = torch.Generator().manual_seed(4321)
         W = ref.llama_weights(CONFIG, g)
         W = {k: v.float().double() for k, v in W.items()}
@@ -109,13 +105,8 @@ def main():
         ref.write_safetensors(os.path.join(tmp, "expected.safetensors"), expected, {"format": "pt"})
         with open(os.path.join(tmp, "case.json"), "w") as f:
             json.dump({"lora": {"r": R, "alpha": ALPHA, "target_modules": TARGETS}, "beta": BETA}, f, indent=2)
-        if os.path.exists(args.out):
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, args.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    ref.publish_dir(args.out, ".torch_ref_dpo.", build)
     print(args.out)
 
 

@@ -470,24 +470,34 @@ def build_case(out_dir, name, family, cfg, wdtype, shards, targets, r, alpha, rs
                    "optim": OPTIM}, f, indent=2)
 
 
+def publish_dir(out, prefix, fill):
+    """Calls fill(folder) on a temporary sibling of OUT, then renames it into place, so a reader never sees half the
+    reference data; when another run finished first, its (identical) output is kept."""
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        fill(tmp)
+        if os.path.exists(out):
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    parent = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".torch_ref_model.", dir=parent)
-    try:
+
+    def build_all(folder):
         for i, case in enumerate(CASES):
-            build_case(tmp, *case, seed=1234 + i)
-        if os.path.exists(args.out):
-            shutil.rmtree(tmp)  # another run finished first; its output is identical
-        else:
-            os.replace(tmp, args.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            build_case(folder, *case, seed=1234 + i)
+
+    publish_dir(args.out, ".torch_ref_model.", build_all)
     print(args.out)
 
 
