@@ -59,11 +59,7 @@ public sealed class CpuBackend : IBackend
     {
         Check.Host(source, "convert source");
         Check.Host(destination, "convert destination");
-        if (source.Count != destination.Count)
-            throw new ArgumentException($"convert needs the same element count: {source} -> {destination}");
-        foreach (var t in new[] { source.DType, destination.DType })
-            if (t is not (DType.F32 or DType.BF16 or DType.F16))
-                throw new ArgumentException($"convert handles F32, BF16 and F16, not {t}");
+        ConvertArguments.Check(source, destination);
         if (source.DType == destination.DType) { Copy(source, destination); return; }
         CpuElementwise.Convert(_pool, source, destination);
     }

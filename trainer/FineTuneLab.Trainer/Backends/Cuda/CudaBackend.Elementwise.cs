@@ -32,11 +32,7 @@ public sealed unsafe partial class CudaBackend
     {
         CudaCheck.Device(source, "convert source");
         CudaCheck.Device(destination, "convert destination");
-        if (source.Count != destination.Count)
-            throw new ArgumentException($"convert needs the same element count: {source} -> {destination}");
-        foreach (var t in new[] { source.DType, destination.DType })
-            if (t is not (DType.F32 or DType.BF16 or DType.F16))
-                throw new ArgumentException($"convert handles F32, BF16 and F16, not {t}");
+        ConvertArguments.Check(source, destination);
         if (source.DType == destination.DType) { Copy(source, destination); return; }
         Launch(CudaLaunches.Convert(source, destination));
     }
