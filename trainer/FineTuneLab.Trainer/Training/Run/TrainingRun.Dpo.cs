@@ -139,6 +139,10 @@ public sealed partial class TrainingRun
             return pairs;
         }
 
+        // the held-out baseline: before the first step the policy is the reference (B = 0), so the curve starts at
+        // loss log 2 and accuracy 0 (ties) and every later evaluation reads against it
+        if (resumed is null && spec.Eval.EverySteps > 0 && evalPairs.Count > 0) Evaluate();
+
         var stepRefs = new List<DpoReference>(pairsPerStep);
         while (step < totalSteps)
         {
