@@ -44,7 +44,8 @@ public sealed partial class TrainingRun
                 WeightDType.Fp16 => DType.F16,
                 _ => null,
             },
-            MaxBatch = 1,
+            // training runs one answer at a time; evaluation runs micro_batch_size pairs (2 rows each) per padded batch
+            MaxBatch = 2 * spec.MicroBatchSize,
             MaxSeq = spec.MaxSeqLen,
             Seed = spec.Seed,
         };
@@ -82,10 +83,10 @@ public sealed partial class TrainingRun
             Emit(new LogEvent("info", $"{model.Config.Architecture}: {model.TrainableCount:N0} trainable parameters (DPO, LoRA r={lora.Rank}, beta {spec.Dpo.Beta}"
                 + $"{(spec.Dpo.QuantizeBase ? ", NF4 base" : "")}), {trainPairs.Count} training pairs, {valPairs.Count} validation pairs, {stepsPerEpoch} steps per epoch"));
 
-        var dpo = new DpoStep(model, (float)spec.Dpo.Beta);
-        var trainRefs = dpo.ReferenceLogProbs(trainPairs);
+        using var dpo = new DpoStep(model, (float)spec.Dpo.Beta, spec.MicroBatchSize);
+        var trainRefs = dpo.TrainingReferences(trainPairs);
         var evalPairs = spec.Eval.MaxBatches > 0 ? valPairs.Take(spec.Eval.MaxBatches * spec.MicroBatchSize).ToList() : valPairs;
-        var evalRefs = evalPairs.Count > 0 ? dpo.ReferenceLogProbs(evalPairs) : [];
+        var evalRefs = evalPairs.Count > 0 ? dpo.EvaluationReferences(evalPairs) : [];
 
         var store = new CheckpointStore(output.CheckpointsDirectory);
         var monitor = new TrainingMonitor();
@@ -110,7 +111,7 @@ public sealed partial class TrainingRun
 
         void Evaluate()
         {
-            var m = dpo.Evaluate(evalPairs, evalRefs, backward: false);
+            var m = dpo.Evaluate(evalPairs, evalRefs);
             lastEvalStep = step;
             // token accuracy and perplexity are language-model measures; a DPO evaluation reports its own in "dpo"
             Emit(new EvalEvent(step, m.Loss, 0, 0, evalPairs.Sum(p => (long)p.ChosenIds.Length + p.RejectedIds.Length), Figures(m)));
