@@ -8,13 +8,16 @@ namespace FineTuneLab.Trainer.Tests.TrainRun;
 /// Method dpo through the real ftl-train process on the sample model. The sample job (samples/jobs/tiny-dpo.json:
 /// polite chosen vs rude rejected answers, the held-out pairs with new prompts and remarks unseen in training) must
 /// show its held-out preference accuracy and reward margin rising in its own eval events, from the reference's tie at
-/// step 0; every step and eval event carries the DPO measures; a run resumed from a checkpoint writes the same
-/// adapter bit for bit.
+/// step 0; every step and eval event carries the DPO measures; a run resumed from a checkpoint reads the reference
+/// log-probabilities from the first run's cache and writes the same adapter bit for bit.
 /// </summary>
 [Collection(TrainRunCollection.Name)]
 public sealed class DpoRunTests(TrainRunFixture fixture, Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly string[] Measures = ["reward_margin", "accuracy", "chosen_reward", "rejected_reward"];
+
+    private static IEnumerable<string> Logs(TrainProcess run) =>
+        run.Events.Where(e => TrainProcess.IsType(e, "log")).Select(e => e.GetProperty("message").GetString() ?? "");
 
     private static double Dpo(JsonElement e, string measure) => e.GetProperty("dpo").GetProperty(measure).GetDouble();
 
@@ -99,6 +102,8 @@ public sealed class DpoRunTests(TrainRunFixture fixture, Xunit.Abstractions.ITes
             Assert.Equal(4, steps[0].GetProperty("dpo").GetProperty("pairs").GetInt32());
             var done = Assert.Single(run.Events, e => TrainProcess.IsType(e, "done"));
             Assert.Equal("completed", done.GetProperty("reason").GetString());
+            Assert.Contains(Logs(run), m => m.Contains("168 training pairs computed and saved in dpo-reference/"));
+            Assert.Single(Directory.GetFiles(Path.Combine(straight, "dpo-reference")));
         }
 
         var resumed = Path.Combine(fixture.Folder, "dpo-resumed");
@@ -107,6 +112,8 @@ public sealed class DpoRunTests(TrainRunFixture fixture, Xunit.Abstractions.ITes
             var (code, err) = await run.WaitAsync();
             Assert.True(code == 0, $"exit {code}:\n{err}");
             Assert.Equal(Enumerable.Range(11, 6).Select(i => (long)i), TrainProcess.Losses(run.Events).Keys.Order());
+            // the references depend only on the base, the engine and the tokenized pairs: read from the earlier run's cache
+            Assert.Contains(Logs(run), m => m.Contains("168 training pairs read from dpo-reference/"));
         }
         Assert.Equal(File.ReadAllBytes(Path.Combine(straight, "adapter", "adapter_model.safetensors")),
             File.ReadAllBytes(Path.Combine(resumed, "adapter", "adapter_model.safetensors")));

@@ -15,10 +15,10 @@ using FineTuneLab.Trainer.Training.Schedules;
 namespace FineTuneLab.Trainer.Training.Run;
 
 /// <summary>
-/// <c>method: dpo</c> (docs/qlora-dpo.md): preference pairs, each answer its own sequence, a LoRA adapter (on an NF4
-/// base with dpo.quantize_base) trained by <see cref="DpoStep"/>. Schedule, events, checkpoints and resume are the
-/// supervised run's; the data cursor counts pairs, and the reference log-probabilities are recomputed on resume (they
-/// depend only on the frozen base and the data).
+/// <c>method: dpo</c> (docs/qlora-dpo.md): preference pairs, a LoRA adapter (on an NF4 base with dpo.quantize_base)
+/// trained by <see cref="DpoStep"/> (each answer its own sequence), evaluated in padded batches of micro_batch_size
+/// pairs. Schedule, events, checkpoints and resume are the supervised run's; the data cursor counts pairs; the
+/// reference log-probabilities are computed once and cached by content hash (<see cref="DpoReferenceCache"/>).
 /// </summary>
 public sealed partial class TrainingRun
 {
@@ -84,9 +84,24 @@ public sealed partial class TrainingRun
                 + $"{(spec.Dpo.QuantizeBase ? ", NF4 base" : "")}), {trainPairs.Count} training pairs, {valPairs.Count} validation pairs, {stepsPerEpoch} steps per epoch"));
 
         using var dpo = new DpoStep(model, (float)spec.Dpo.Beta, spec.MicroBatchSize);
-        var trainRefs = dpo.TrainingReferences(trainPairs);
         var evalPairs = spec.Eval.MaxBatches > 0 ? valPairs.Take(spec.Eval.MaxBatches * spec.MicroBatchSize).ToList() : valPairs;
-        var evalRefs = evalPairs.Count > 0 ? dpo.EvaluationReferences(evalPairs) : [];
+        // the reference log-probabilities depend only on the frozen base, the engine's arithmetic and the tokenized
+        // pairs: computed once and kept in OUT/dpo-reference (a resumed run also looks beside the run it resumes)
+        var cacheFolders = new List<string> { Path.Combine(output.Root, "dpo-reference") };
+        if (options.ResumeFrom is { } from && Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(from))) is { } earlierRun)
+            cacheFolders.Add(Path.Combine(earlierRun, "dpo-reference"));
+        var engineSettings = $"{backend.Name}|weights={engine.WeightDType?.ToString() ?? "as stored"}|nf4={engine.QuantizeBase}";
+        DpoReference[] References(string set, string computation, List<DpoPair> pairs, Func<IReadOnlyList<DpoPair>, DpoReference[]> compute)
+        {
+            var key = DpoReferenceCache.Key(modelDir, engineSettings, computation, pairs);
+            var refs = DpoReferenceCache.GetOrCompute(cacheFolders, key, pairs, compute, out var fromCache);
+            Emit(new LogEvent("info", $"reference log-probabilities of the {pairs.Count} {set} pairs {(fromCache ? "read from" : "computed and saved in")} dpo-reference/{key}.bin"));
+            return refs;
+        }
+        var trainRefs = References("training", "training: one sequence at a time", trainPairs, dpo.TrainingReferences);
+        var evalRefs = evalPairs.Count > 0
+            ? References("validation", $"evaluation: {dpo.BatchPairs} pairs per padded batch", evalPairs, dpo.EvaluationReferences)
+            : [];
 
         var store = new CheckpointStore(output.CheckpointsDirectory);
         var monitor = new TrainingMonitor();
