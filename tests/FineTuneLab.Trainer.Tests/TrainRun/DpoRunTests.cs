@@ -118,4 +118,34 @@ public sealed class DpoRunTests(TrainRunFixture fixture, Xunit.Abstractions.ITes
         Assert.Equal(File.ReadAllBytes(Path.Combine(straight, "adapter", "adapter_model.safetensors")),
             File.ReadAllBytes(Path.Combine(resumed, "adapter", "adapter_model.safetensors")));
     }
+
+    [Fact]
+    public async Task Preference_data_with_identical_or_empty_sides_is_refused_naming_the_lines()
+    {
+        var data = Path.Combine(fixture.Folder, "bad-pairs.jsonl");
+        File.WriteAllLines(data,
+        [
+            """{"prompt": "What is LoRA?", "chosen": "Happy to help! LoRA trains small matrices.", "rejected": "Whatever. LoRA trains small matrices."}""",
+            """{"prompt": "What is QLoRA?", "chosen": "QLoRA keeps the base in NF4.", "rejected": "QLoRA keeps the base in NF4."}""",
+            """{"prompt": "What is DPO?", "chosen": "", "rejected": "Figure it out yourself."}""",
+        ]);
+        var job = Path.Combine(fixture.Folder, "bad-pairs.json");
+        File.WriteAllText(job, new JsonObject
+        {
+            ["model"] = new JsonObject { ["path"] = TrainRunFixture.SampleModel },
+            ["method"] = "dpo",
+            ["lora"] = new JsonObject { ["r"] = 4, ["alpha"] = 8 },
+            ["data"] = new JsonObject { ["train"] = data, ["format"] = "preference" },
+            ["max_seq_len"] = 64,
+            ["max_steps"] = 2,
+        }.ToJsonString());
+        using var run = TrainProcess.Start("--config", job, "--out", Path.Combine(fixture.Folder, "bad-pairs-out"), "--threads", "2");
+        var (code, _) = await run.WaitAsync();
+        Assert.Equal(2, code);
+        var message = run.Events.Single(e => TrainProcess.IsType(e, "error")).GetProperty("message").GetString()!;
+        Assert.Contains("bad-pairs.jsonl", message);
+        Assert.Contains("line 2: error: 'chosen' and 'rejected' are identical", message);
+        Assert.Contains("line 3: error: 'chosen' is empty", message);
+        Assert.DoesNotContain(run.Events, e => TrainProcess.IsType(e, "step"));
+    }
 }
