@@ -38,6 +38,15 @@ public sealed class TelemetryIngest
     public void Heartbeat(string agentId, string currentJobId, double jobUptimeSeconds) =>
         Submit(new Work(agentId, [], currentJobId, jobUptimeSeconds));
 
+    /// <summary>
+    /// Runs a coordinator-side write of job events (JobStore) under the writer lock with the feed's next ingest ids,
+    /// so events and log lines become visible in feed order whoever writes them (an SSE cursor never skips one).
+    /// </summary>
+    public T InFeedOrder<T>(Func<Func<long>, T> write)
+    {
+        lock (_writer) return write(() => Interlocked.Increment(ref _ingestId));
+    }
+
     private ulong Submit(Work work)
     {
         _pending.Enqueue(work);
@@ -92,7 +101,7 @@ public sealed class TelemetryIngest
         if (w.HeartbeatJobId is not null)
         {
             Run(st.Heartbeat, "online", Sql.Now(), agentId);
-            if (w.HeartbeatJobId.Length > 0) Run(st.Uptime, w.HeartbeatUptime, w.HeartbeatJobId, agentId);
+            if (w.HeartbeatJobId.Length > 0) CostLedger.Accrue(c, agentId, w.HeartbeatJobId, w.HeartbeatUptime, DateTime.UtcNow);
             return 0;
         }
         ulong max = 0;
@@ -191,7 +200,6 @@ public sealed class TelemetryIngest
         public SqliteCommand Seq { get; } = Prepare(c, tx, "UPDATE agents SET persisted_seq = MAX(persisted_seq, $s), last_seen_at = $now WHERE id = $a RETURNING persisted_seq",
             "$s", "$now", "$a");
         public SqliteCommand Heartbeat { get; } = Prepare(c, tx, "UPDATE agents SET state = $s, last_seen_at = $now WHERE id = $a", "$s", "$now", "$a");
-        public SqliteCommand Uptime { get; } = Prepare(c, tx, "UPDATE jobs SET uptime_s = MAX(uptime_s, $u) WHERE id = $id AND agent_id = $a", "$u", "$id", "$a");
 
         private Timestamp? _lastAt;
         private string _lastAtText = "";
@@ -210,7 +218,7 @@ public sealed class TelemetryIngest
 
         public void Dispose()
         {
-            Point.Dispose(); Event.Dispose(); Log.Dispose(); Seq.Dispose(); Heartbeat.Dispose(); Uptime.Dispose();
+            Point.Dispose(); Event.Dispose(); Log.Dispose(); Seq.Dispose(); Heartbeat.Dispose();
         }
 
         private static SqliteCommand Prepare(SqliteConnection c, SqliteTransaction tx, string sql, params string[] names)

@@ -78,8 +78,7 @@ public static class JobFeedsEndpoints
                     state = now.State;
                     await Sse(http, null, "state", new JsonObject { ["state"] = now.State, ["stop_reason"] = now.StopReason });
                 }
-                var cost = now.Cost();
-                await Sse(http, null, "cost", new JsonObject { ["spent_usd"] = cost.SpentUsd, ["rate_usd_per_hour"] = cost.RateUsdPerHour });
+                await Sse(http, null, "cost", JobView.CostJson(JobCostNow.Of(rt.Store, now)));
                 if (JobStates.IsTerminal(now.State)) return;
                 await Pause(http);
             }
