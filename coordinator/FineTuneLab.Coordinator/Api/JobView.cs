@@ -30,7 +30,7 @@ public static class JobView
         var cost = JobCostNow.Of(j, step);
         o["budget"] = new JsonObject
         {
-            ["max_usd"] = j.BudgetUsd, ["max_hours"] = j.BudgetHours, ["state"] = cost.BudgetStateName, ["fraction"] = cost.FractionOfBudget,
+            ["max_usd"] = j.BudgetUsd, ["max_hours"] = j.BudgetHours, ["state"] = cost.BudgetStateName, ["fraction"] = cost.FractionOfBudget is { } f && double.IsFinite(f) ? Math.Round(f, 6) : null,
         };
         o["cost"] = CostJson(cost);
         o["progress"] = step is null ? null : new JsonObject
