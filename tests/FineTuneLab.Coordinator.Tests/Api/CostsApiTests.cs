@@ -206,6 +206,13 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
         var delta = await fx.GetJsonAsync($"/api/jobs/{S.Delta}");
         Assert.Equal("running spent 0.5 rate 1.8 projected 0.725 budget above_50_percent 0.625 restarts 0", Line(delta));
         Assert.Null(delta["cost"]!["projection_reason"]);
+
+        // The list answers the same cost, budget and restarts for each job.
+        var list = (await fx.GetJsonAsync("/api/jobs?limit=10"))["jobs"]!.AsArray().ToDictionary(j => j!["id"]!.GetValue<string>(), j => Line(j!.AsObject()));
+        Assert.Equal(Line(alpha), list[S.Alpha]);
+        Assert.Equal(Line(beta), list[S.Beta]);
+        Assert.Equal(Line(gamma), list[S.Gamma]);
+        Assert.Equal(Line(delta), list[S.Delta]);
     }
 
     [Fact]
