@@ -174,6 +174,26 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
     }
 
     [Fact]
+    public async Task A_steps_cost_in_the_metrics_counts_the_spend_of_earlier_runs_at_their_own_price()
+    {
+        var csv = (await fx.Http.GetStringAsync($"/api/jobs/{S.Alpha}/metrics?format=csv")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var cost = csv[1..].Select(l => l.Split(',')).ToDictionary(f => f[0], f => f[^1]);
+        Assert.Equal("0.6", cost["10"]);  // 600 s into the first run at $3.60/h
+        Assert.Equal("9", cost["20"]);    // $7.20 spent on node-a, then 900 s at $7.20/h
+    }
+
+    [Fact]
+    public async Task One_metric_series_exports_in_tensorboards_csv_shape()
+    {
+        var board = await fx.Http.GetStringAsync($"/api/jobs/{S.Alpha}/metrics?shape=tensorboard&series=loss");
+        Assert.Equal($"Wall time,Step,Value\n{Ms("2020-02-28T23:10:00Z") / 1000},10,0.3\n{Ms("2020-02-29T02:15:00Z") / 1000},20,0.15\n", board);
+        Assert.Equal("Wall time,Step,Value\n", await fx.Http.GetStringAsync($"/api/jobs/{S.Alpha}/metrics?shape=tensorboard&series=eval_loss"));
+        using var noSeries = await fx.Http.GetAsync($"/api/jobs/{S.Alpha}/metrics?shape=tensorboard");
+        Assert.Equal(HttpStatusCode.BadRequest, noSeries.StatusCode);
+        Assert.Contains("needs series", await noSeries.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public void A_long_series_is_thinned_evenly_keeping_its_ends()
     {
         var points = Enumerable.Range(0, 10_001).Select(i => ((long)i, (double)i)).ToList();

@@ -49,7 +49,7 @@ internal sealed class CostScenario
 
         Assert.True(jobs.Assign(s.Alpha, s.NodeA, 0, 3.6));
         s.State(s.NodeA, s.Alpha, JobState.Running, 0, "2020-02-28T23:00:00Z");
-        s.Step(s.NodeA, s.Alpha, step: 10, total: 100, tokens: 10_240, tokensPerSecond: 1024, "2020-02-28T23:10:00Z");
+        s.Step(s.NodeA, s.Alpha, step: 10, total: 100, tokens: 10_240, tokensPerSecond: 1024, "2020-02-28T23:10:00Z", elapsed: 600);
         s.State(s.NodeA, s.Alpha, JobState.Running, 7200, "2020-02-29T01:00:00Z"); // 1 h before midnight, 1 h after
         s.State(s.NodeA, s.Alpha, JobState.Running, 7000, "2020-02-29T01:00:05Z"); // a stale report: bills nothing
         ingest.Heartbeat(s.NodeA, s.Alpha, 7200);                                    // the same uptime again: nothing
@@ -57,6 +57,7 @@ internal sealed class CostScenario
 
         Assert.True(jobs.Assign(s.Alpha, s.NodeB, 0, 7.2));
         s.State(s.NodeB, s.Alpha, JobState.Running, 0, "2020-02-29T02:00:00Z");
+        s.Step(s.NodeB, s.Alpha, step: 20, total: 100, tokens: 20_480, tokensPerSecond: 1024, "2020-02-29T02:15:00Z", elapsed: 900);
         s.State(s.NodeB, s.Alpha, JobState.Running, 1800, "2020-02-29T02:30:00Z");
         s.State(s.NodeB, s.Alpha, JobState.Succeeded, 2700, "2020-02-29T02:45:00Z", "completed");
 
@@ -66,7 +67,7 @@ internal sealed class CostScenario
 
         Assert.True(jobs.Assign(s.Delta, s.NodeC, null, 1.8));
         s.State(s.NodeC, s.Delta, JobState.Running, 0, "2020-03-01T11:40:00Z");
-        s.Step(s.NodeC, s.Delta, step: 5, total: 50, tokens: 5000, tokensPerSecond: 100, "2020-03-01T11:50:00Z");
+        s.Step(s.NodeC, s.Delta, step: 5, total: 50, tokens: 5000, tokensPerSecond: 100, "2020-03-01T11:50:00Z", elapsed: 600);
         s.State(s.NodeC, s.Delta, JobState.Running, 1000, "2020-03-01T12:00:00Z");
         return s;
     }
@@ -93,9 +94,12 @@ internal sealed class CostScenario
         _ingest.Persist(agent, [m]);
     }
 
-    private void Step(string agent, string job, long step, long total, long tokens, double tokensPerSecond, string at)
+    private void Step(string agent, string job, long step, long total, long tokens, double tokensPerSecond, string at, double elapsed)
     {
-        var json = new JsonObject { ["step"] = step, ["total_steps"] = total, ["tokens"] = tokens, ["tokens_per_s"] = tokensPerSecond, ["loss"] = 1.5 }.ToJsonString();
+        var json = new JsonObject
+        {
+            ["step"] = step, ["total_steps"] = total, ["tokens"] = tokens, ["tokens_per_s"] = tokensPerSecond, ["loss"] = 3.0 / step, ["elapsed_s"] = elapsed,
+        }.ToJsonString();
         var batch = new TelemetryBatch();
         batch.Events.Add(new TrainerEvent { Seq = Next(agent), JobId = job, TrainerSeq = (ulong)step, Type = "step", Json = json, At = Timestamp.FromDateTime(DateTime.Parse(at).ToUniversalTime()) });
         var m = new AgentMessage { Telemetry = batch };
