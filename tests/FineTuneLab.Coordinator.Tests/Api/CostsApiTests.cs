@@ -183,6 +183,15 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
     }
 
     [Fact]
+    public async Task A_checkpoint_lists_the_metrics_of_its_step()
+    {
+        var checkpoint = (await fx.Http.GetStringAsync($"/api/jobs/{S.Alpha}/checkpoints"));
+        var only = Assert.Single(JsonNode.Parse(checkpoint)!.AsArray())!;
+        Assert.Equal(10, only["step"]!.GetValue<long>());
+        Assert.Equal("""{"loss":0.3,"eval_loss":null,"token_accuracy":null,"cost_usd":0.6}""", only["metrics"]!.ToJsonString());
+    }
+
+    [Fact]
     public async Task One_metric_series_exports_in_tensorboards_csv_shape()
     {
         var board = await fx.Http.GetStringAsync($"/api/jobs/{S.Alpha}/metrics?shape=tensorboard&series=loss");
@@ -246,6 +255,11 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
         var assigned = (await fx.GetJsonAsync($"/api/jobs/{S.Alpha}/events?type=assigned"))["events"]!.AsArray()[1]!["data"]!;
         Assert.Equal($"{S.NodeB} node-b 0 NVIDIA H100 80GB HBM3 7.2 1",
             $"{assigned["agent_id"]} {assigned["agent_name"]} {assigned["gpu_index"]} {assigned["gpu_name"]} {assigned["price_per_hour"]} {assigned["restarts"]}");
+
+        var requeued = (await fx.GetJsonAsync($"/api/jobs/{S.Alpha}/events?type=requeued"))["events"]!.AsArray()[0]!["data"]!;
+        Assert.Equal($"agent {S.NodeA} was lost; resumes from step 10 ({CostScenario.CheckpointSha}); spent 7.2",
+            $"{requeued["reason"]}; resumes from step {requeued["resume_checkpoint"]!["step"]} ({requeued["resume_checkpoint"]!["sha256"]}); spent {requeued["spent_usd"]}");
+        Assert.Equal(CostScenario.CheckpointSha, assigned["resume_checkpoint"]!.GetValue<string>());
 
         // The job has ended, so its stream sends everything from the start and closes.
         var stream = await fx.Http.GetStringAsync($"/api/jobs/{S.Alpha}/stream");

@@ -11,7 +11,7 @@ namespace FineTuneLab.Coordinator.Tests.Jobs;
 /// Four jobs on three agents, driven through the real ingest path (agent messages with their own seqs and times):
 /// <list type="bullet">
 /// <item>alpha (research, budget $20): 2 h on node-a at $3.60 across midnight 2020-02-28/29, node-a lost, re-queued,
-/// 45 min on node-b at $7.20, succeeded: $7.20 + $5.40 = $12.60.</item>
+/// 45 min on node-b at $7.20 from its step-10 checkpoint, succeeded: $7.20 + $5.40 = $12.60.</item>
 /// <item>beta (no project): 1 h on node-b on 2020-03-01, stopped: $7.20.</item>
 /// <item>gamma (research, budget $10 / 5 h): never placed.</item>
 /// <item>delta (research, budget $0.80): running on node-c at $1.80, 1000 s so far: $0.50, step 5 of 50 at 100 tokens/s.</item>
@@ -21,6 +21,7 @@ namespace FineTuneLab.Coordinator.Tests.Jobs;
 internal sealed class CostScenario
 {
     public const double AlphaUsd = 12.6, BetaUsd = 7.2, DeltaUsd = 0.5;
+    public static readonly string CheckpointSha = new('c', 64);
 
     public string NodeA { get; private set; } = "";
     public string NodeB { get; private set; } = "";
@@ -53,6 +54,7 @@ internal sealed class CostScenario
         s.State(s.NodeA, s.Alpha, JobState.Running, 7200, "2020-02-29T01:00:00Z"); // 1 h before midnight, 1 h after
         s.State(s.NodeA, s.Alpha, JobState.Running, 7000, "2020-02-29T01:00:05Z"); // a stale report: bills nothing
         ingest.Heartbeat(s.NodeA, s.Alpha, 7200);                                    // the same uptime again: nothing
+        jobs.RecordCheckpoint(s.Alpha, 10, CheckpointSha, 1234);
         Assert.Equal([s.Alpha], jobs.RequeueJobsOf(s.NodeA));
 
         Assert.True(jobs.Assign(s.Alpha, s.NodeB, 0, 7.2));
