@@ -15,7 +15,7 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// transaction with one set of prepared statements. A caller's answer (the agent's highest persisted sequence number,
 /// advanced in that same transaction) is handed back only after the commit, so an ack never runs ahead of the disk.
 /// </summary>
-public sealed class TelemetryIngest
+public sealed class TelemetryIngest : IIngestOrder
 {
     private readonly CoordinatorStore _store;
     private readonly ConcurrentQueue<Work> _pending = new();
@@ -30,6 +30,9 @@ public sealed class TelemetryIngest
             Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
     }
 
+    /// <summary>The next ingest id, for an event the coordinator records itself (<see cref="JobEvents.Append"/>).</summary>
+    public long Next() => Interlocked.Increment(ref _ingestId);
+
     /// <summary>Stores every item of the messages; answers the agent's highest persisted sequence number afterwards.</summary>
     public ulong Persist(string agentId, IReadOnlyList<AgentMessage> messages) =>
         Submit(new Work(agentId, messages, null, 0));
@@ -37,15 +40,6 @@ public sealed class TelemetryIngest
     /// <summary>Records a heartbeat (agent online, last seen now, the job's uptime) through the same writer.</summary>
     public void Heartbeat(string agentId, string currentJobId, double jobUptimeSeconds) =>
         Submit(new Work(agentId, [], currentJobId, jobUptimeSeconds));
-
-    /// <summary>
-    /// Runs a coordinator-side write of job events (JobStore) under the writer lock with the feed's next ingest ids,
-    /// so events and log lines become visible in feed order whoever writes them (an SSE cursor never skips one).
-    /// </summary>
-    public T InFeedOrder<T>(Func<Func<long>, T> write)
-    {
-        lock (_writer) return write(() => Interlocked.Increment(ref _ingestId));
-    }
 
     private ulong Submit(Work work)
     {

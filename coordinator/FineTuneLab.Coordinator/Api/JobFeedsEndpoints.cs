@@ -9,6 +9,9 @@ namespace FineTuneLab.Coordinator.Api;
 /// <summary>A job's events, per-step metrics (JSON or CSV), logs (optionally followed) and the live SSE stream.</summary>
 public static class JobFeedsEndpoints
 {
+    /// <summary>How long a feed position may stay invisible before its event commits (a few ms in practice).</summary>
+    private const long LateCommitMs = 2000;
+
     private static readonly string[] MetricColumns =
         ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "eval_loss", "token_accuracy", "elapsed_s", "cost_usd"];
 
@@ -85,12 +88,23 @@ public static class JobFeedsEndpoints
             long after = long.TryParse(http.Request.Headers["Last-Event-ID"].ToString(), out var last) ? last : QueryInt(http, "after_seq", 0);
             StartSse(http);
             string? state = null;
+            // An event written by the coordinator takes its feed position just before its transaction commits, so it
+            // may become visible after a higher one was sent: each poll reads again from where the stream stood a
+            // moment ago and sends only what it has not sent.
+            var since = new Queue<(long Tick, long After)>();
+            var sent = new HashSet<long>();
             while (!http.RequestAborted.IsCancellationRequested)
             {
-                foreach (var e in JobEvents.Events(rt.Store, job.Id, after, null, 1000))
+                var tick = Environment.TickCount64;
+                since.Enqueue((tick, after));
+                while (since.Count > 1 && tick - since.Peek().Tick > LateCommitMs) since.Dequeue();
+                var from = since.Peek().After;
+                sent.RemoveWhere(id => id <= from);
+                foreach (var e in JobEvents.Events(rt.Store, job.Id, from, null, 1000))
                 {
+                    if (!sent.Add(e.Id)) continue;
                     await Sse(http, e.Id, e.Type, JsonNode.Parse(e.Json));
-                    after = e.Id;
+                    after = Math.Max(after, e.Id);
                 }
                 var now = rt.Jobs.Get(job.Id)!;
                 if (now.State != state)

@@ -4,6 +4,12 @@ using Microsoft.Data.Sqlite;
 
 namespace FineTuneLab.Coordinator.Jobs;
 
+/// <summary>Hands out the global ingest order (the feeds' cursor) to whoever stores an event or a log line.</summary>
+public interface IIngestOrder
+{
+    long Next();
+}
+
 /// <summary>One stored event of a job (a trainer event, an agent's state report or a coordinator event), in ingest order.</summary>
 public sealed record JobEventRow(long Id, string Type, string Json, string At);
 
@@ -26,16 +32,19 @@ public static class JobEvents
     public const string StateReport = "state_report";
 
     /// <summary>
-    /// Appends an event the coordinator raises (<c>budget_alert</c>, <c>anomaly</c>, ...) to the job's feed, in feed
-    /// order. With a <paramref name="key"/> (e.g. "budget_alert:0.8") it is written at most once per job; answers
-    /// whether it was written.
+    /// Records an event the coordinator itself raises about a job (a budget alert, an anomaly) in the job's feed, in
+    /// ingest order with the agents' events. With a <paramref name="key"/> (e.g. "budget_alert:0.8") it is written at
+    /// most once per job. Returns whether it was written.
     /// </summary>
-    public static bool Append(CoordinatorRuntime runtime, string jobId, string type, JsonObject data, string? key = null) =>
-        runtime.Jobs.AppendEvent(jobId, type, data, key);
+    public static bool Append(CoordinatorStore store, IIngestOrder ids, string jobId, string type, JsonObject body, string? key = null)
+    {
+        using var c = store.OpenConnection();
+        return Insert(c, ids.Next(), jobId, type, body, key);
+    }
 
     /// <summary>
     /// Writes a coordinator event inside the caller's transaction with the feed position <paramref name="ingestId"/>
-    /// (from <see cref="JobStore.AppendEvent"/> or a JobStore transition). With a <paramref name="key"/>, a second
+    /// (from <see cref="IIngestOrder.Next"/>). With a <paramref name="key"/>, a second
     /// event of the job with the same key is not written (false): e.g. "budget_alert:0.8" raises that alert once.
     /// </summary>
     internal static bool Insert(SqliteConnection c, long ingestId, string jobId, string type, JsonObject data, string? key = null) =>

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using FineTuneLab.Coordinator.AgentGateway;
 using FineTuneLab.Coordinator.Store;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Microsoft.Data.Sqlite;
@@ -17,11 +16,12 @@ public sealed record CheckpointRow(long Step, string Sha256, long Bytes, string 
 /// <summary>
 /// The jobs table and the transitions of <see cref="JobStates"/>; every change is one transaction, and writes its
 /// job events (<see cref="JobEvents"/>: state, assigned, requeued) in that same transaction, so each is written once.
-/// <paramref name="feed"/> hands out the events' feed positions in commit order.
+/// <paramref name="ids"/> hands out the events' feed positions.
 /// </summary>
-public sealed class JobStore(CoordinatorStore store, TelemetryIngest feed)
+public sealed class JobStore(CoordinatorStore store, IIngestOrder ids)
 {
-    public const int MaxRestarts = 3;
+    /// <summary>Re-queues after a lost agent before the job fails.</summary>
+    public int MaxRestarts { get; init; } = 3;
 
     public string Create(JobSubmission s) => Transition((c, next) =>
     {
@@ -42,17 +42,17 @@ public sealed class JobStore(CoordinatorStore store, TelemetryIngest feed)
     /// <paramref name="key"/> it is written at most once per job ("budget_alert:0.8"); answers whether it was written.
     /// </summary>
     public bool AppendEvent(string jobId, string type, JsonObject data, string? key = null) =>
-        Transition((c, next) => JobEvents.Insert(c, next(), jobId, type, data, key));
+        JobEvents.Append(store, ids, jobId, type, data, key);
 
-    /// <summary>One transaction holding the feed's order, for a change and the events it writes.</summary>
-    private T Transition<T>(Func<SqliteConnection, Func<long>, T> change) => feed.InFeedOrder(next =>
+    /// <summary>One transaction for a change and the events it writes.</summary>
+    private T Transition<T>(Func<SqliteConnection, Func<long>, T> change)
     {
         using var c = store.OpenConnection();
         using var tx = c.BeginTransaction();
-        var result = change(c, next);
+        var result = change(c, ids.Next);
         tx.Commit();
         return result;
-    });
+    }
 
     private static JsonObject StateEvent(string? from, string to, string? reason, string by) =>
         new() { ["from"] = from, ["to"] = to, ["reason"] = reason, ["by"] = by };

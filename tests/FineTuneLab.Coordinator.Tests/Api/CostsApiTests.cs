@@ -14,6 +14,7 @@ public sealed class CostsApiFixture : IAsyncLifetime
     private CoordinatorHost? _host;
 
     public HttpClient Http { get; } = new();
+    public CoordinatorRuntime Runtime => _host!.Runtime!;
     internal CostScenario Scenario { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -269,6 +270,34 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
         var all = (await fx.GetJsonAsync($"/api/jobs/{S.Alpha}/events"))["events"]!.AsArray();
         var ids = stream.Split('\n').Where(l => l.StartsWith("id: ", StringComparison.Ordinal)).Select(l => long.Parse(l[4..], CultureInfo.InvariantCulture));
         Assert.Equal(all.Select(e => e!["id"]!.GetValue<long>()), ids);
+    }
+
+    [Fact]
+    public async Task A_live_stream_sends_an_event_that_commits_after_a_later_position_was_sent()
+    {
+        var rt = fx.Runtime;
+        var (early, late) = (rt.Ingest.Next(), rt.Ingest.Next());
+        using var response = await fx.Http.GetAsync($"/api/jobs/{S.Delta}/stream", HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        async Task<string> ReadUntilAsync(string eventType)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            for (string? line; (line = await reader.ReadLineAsync(timeout.Token)) is not null;)
+                if (line == $"event: {eventType}") return (await reader.ReadLineAsync(timeout.Token))!;
+            throw new EndOfStreamException(eventType);
+        }
+        await ReadUntilAsync("cost"); // the backlog has been sent
+
+        Write(late, "probe_late");
+        Assert.Contains("\"n\":2", await ReadUntilAsync("probe_late"));
+        Write(early, "probe_early"); // a lower position, visible only now
+        Assert.Contains("\"n\":1", await ReadUntilAsync("probe_early"));
+
+        void Write(long id, string type)
+        {
+            using var c = rt.Store.OpenConnection();
+            FineTuneLab.Coordinator.Jobs.JobEvents.Insert(c, id, S.Delta, type, new JsonObject { ["n"] = type == "probe_late" ? 2 : 1 });
+        }
     }
 
     [Fact]
