@@ -301,6 +301,15 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
     }
 
     [Fact]
+    public async Task Prometheus_exports_the_spend_by_project()
+    {
+        var text = await fx.Http.GetStringAsync("/metrics");
+        Assert.Contains("ftl_spent_usd_total{project=\"\"} 7.2\n", text);
+        var research = text.Split('\n').Single(l => l.StartsWith("ftl_spent_usd_total{project=\"research\"} ", StringComparison.Ordinal));
+        Assert.Equal(13.1, double.Parse(research.Split(' ')[1], CultureInfo.InvariantCulture), 9);
+    }
+
+    [Fact]
     public async Task The_openapi_document_describes_the_cost_routes_and_their_parameters()
     {
         var paths = (await fx.GetJsonAsync("/openapi.json"))["paths"]!;
