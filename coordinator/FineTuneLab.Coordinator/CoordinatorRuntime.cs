@@ -18,8 +18,9 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
     public CoordinatorOptions Options { get; } = options;
     public BlobStore Blobs { get; } = new(options.DataDir);
     public AgentStore Agents { get; } = new(store);
-    public JobStore Jobs { get; } = new(store);
     public TelemetryIngest Ingest { get; } = new(store);
+    // Job transitions write their events into the feed whose order the ingest keeps.
+    public JobStore Jobs => field ??= new(Store, Ingest);
     public AgentSessions Sessions { get; } = new();
     public ILogger Log { get; } = log;
 
@@ -60,7 +61,7 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
             else
             {
                 Log.LogWarning("agent {Agent} no longer runs {Job}: re-queued", agentId, job.Id);
-                Jobs.RequeueJobsOf(agentId);
+                Jobs.RequeueJobsOf(agentId, $"agent {agentId} restarted and no longer runs the job");
                 Wake();
             }
         }

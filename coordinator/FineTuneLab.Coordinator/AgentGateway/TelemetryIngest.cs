@@ -15,7 +15,7 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// transaction with one set of prepared statements. A caller's answer (the agent's highest persisted sequence number,
 /// advanced in that same transaction) is handed back only after the commit, so an ack never runs ahead of the disk.
 /// </summary>
-public sealed class TelemetryIngest
+public sealed class TelemetryIngest : IIngestOrder
 {
     private readonly CoordinatorStore _store;
     private readonly ConcurrentQueue<Work> _pending = new();
@@ -29,6 +29,9 @@ public sealed class TelemetryIngest
         _ingestId = Math.Max(Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L),
             Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
     }
+
+    /// <summary>The next ingest id, for an event the coordinator records itself (<see cref="JobEvents.Append"/>).</summary>
+    public long Next() => Interlocked.Increment(ref _ingestId);
 
     /// <summary>Stores every item of the messages; answers the agent's highest persisted sequence number afterwards.</summary>
     public ulong Persist(string agentId, IReadOnlyList<AgentMessage> messages) =>
@@ -92,7 +95,7 @@ public sealed class TelemetryIngest
         if (w.HeartbeatJobId is not null)
         {
             Run(st.Heartbeat, "online", Sql.Now(), agentId);
-            if (w.HeartbeatJobId.Length > 0) Run(st.Uptime, w.HeartbeatUptime, w.HeartbeatJobId, agentId);
+            if (w.HeartbeatJobId.Length > 0) CostLedger.Accrue(c, agentId, w.HeartbeatJobId, w.HeartbeatUptime, DateTime.UtcNow);
             return 0;
         }
         ulong max = 0;
@@ -191,7 +194,6 @@ public sealed class TelemetryIngest
         public SqliteCommand Seq { get; } = Prepare(c, tx, "UPDATE agents SET persisted_seq = MAX(persisted_seq, $s), last_seen_at = $now WHERE id = $a RETURNING persisted_seq",
             "$s", "$now", "$a");
         public SqliteCommand Heartbeat { get; } = Prepare(c, tx, "UPDATE agents SET state = $s, last_seen_at = $now WHERE id = $a", "$s", "$now", "$a");
-        public SqliteCommand Uptime { get; } = Prepare(c, tx, "UPDATE jobs SET uptime_s = MAX(uptime_s, $u) WHERE id = $id AND agent_id = $a", "$u", "$id", "$a");
 
         private Timestamp? _lastAt;
         private string _lastAtText = "";
@@ -210,7 +212,7 @@ public sealed class TelemetryIngest
 
         public void Dispose()
         {
-            Point.Dispose(); Event.Dispose(); Log.Dispose(); Seq.Dispose(); Heartbeat.Dispose(); Uptime.Dispose();
+            Point.Dispose(); Event.Dispose(); Log.Dispose(); Seq.Dispose(); Heartbeat.Dispose();
         }
 
         private static SqliteCommand Prepare(SqliteConnection c, SqliteTransaction tx, string sql, params string[] names)
