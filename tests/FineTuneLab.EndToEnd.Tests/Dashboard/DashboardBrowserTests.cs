@@ -6,8 +6,9 @@ namespace FineTuneLab.EndToEnd.Tests.Dashboard;
 
 /// <summary>
 /// The dashboard in a real browser (Debian's chromium driven by Playwright's bundled node driver, offline) against a
-/// real coordinator and agent: submit from the form, watch the loss chart grow while the job runs, filter the logs,
-/// download a checkpoint and the metrics CSV and compare their bytes with the API's, and screenshot every page.
+/// real coordinator and agent: submit from the form, watch the loss and node telemetry charts grow while jobs run,
+/// event markers, filter the logs, download a checkpoint, the metrics CSV and the costs CSV and compare their bytes
+/// with the API's, and screenshot every page into artifacts/screenshots/dashboard/.
 /// </summary>
 public sealed class DashboardBrowserTests
 {
@@ -16,7 +17,11 @@ public sealed class DashboardBrowserTests
         ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"];
 
-    private static string Screenshots => Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots");
+    /// <summary>The header of GET /api/costs?format=csv (docs/api.md).</summary>
+    private const string CostsCsvHeader = "key,label,spent_usd,hours,jobs";
+
+    /// <summary>Where the pages' screenshots land: the repository's git-ignored build artifacts folder.</summary>
+    public static string Screenshots => Path.Combine(FineTuneLab.TestSupport.RepoPaths.Root, "artifacts", "screenshots", "dashboard");
 
     [Fact]
     public async Task Submit_watch_filter_download_and_every_page_renders()
@@ -64,6 +69,8 @@ public sealed class DashboardBrowserTests
 
         // The log view: lines stream in; a search narrows them to the one line of step 7.
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#terminal').dataset.lines ?? 0) > 5");
+        // xterm draws only while the terminal is on screen.
+        await page.Locator("#terminal").ScrollIntoViewIfNeededAsync();
         await page.FillAsync("#log-q", "step 7/60");
         await page.WaitForFunctionAsync("() => document.querySelector('#terminal').dataset.lines === '1'");
         await Assertions.Expect(page.Locator("#terminal .xterm-rows")).ToContainTextAsync("step 7/60 loss");
@@ -73,7 +80,24 @@ public sealed class DashboardBrowserTests
         var totalRows = (await cluster.GetJsonAsync($"/api/jobs/{jobId}/metrics?format=json"))["rows"]!.AsArray().Count;
         await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) === {totalRows}");
         await page.FillAsync("#log-q", "");
+
+        // Its checkpoints (steps 20, 40, 60) and its assignment are marked on the loss chart and on the node's charts,
+        // and listed; a marker's label shows on keyboard focus. The agent has no GPU: the page says so and charts the
+        // host instead.
+        await Assertions.Expect(page.Locator("#loss-chart .marker-checkpoint")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator("#loss-chart .marker-assigned")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#events tr[data-event-type='checkpoint']")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator("#events tr[data-event-type='assigned']")).ToContainTextAsync("assigned to dash-agent");
+        var marker = page.Locator("#loss-chart .marker-checkpoint").First;
+        await marker.FocusAsync();
+        Assert.Equal("checkpoint at step 20", await marker.GetAttributeAsync("data-tip"));
+        await Assertions.Expect(page.Locator("#telemetry")).ToHaveAttributeAsync("data-mode", "host");
+        await Assertions.Expect(page.Locator("#no-gpu")).ToContainTextAsync("No GPU on this node");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#host-cpu-chart').dataset.points ?? 0) >= 2 && document.querySelectorAll('#host-cpu-chart .marker').length === 4");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#host-mem-chart').dataset.points ?? 0) >= 2");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#cost-chart').dataset.points ?? 0) >= 1");
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job.png"), FullPage = true });
+        await CheckTelemetryApiAsync(cluster, jobId);
 
         // Downloads: a checkpoint and the metrics CSV, byte for byte what the API serves.
         var checkpoint = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("button[aria-label='download checkpoint 20']"));
@@ -98,6 +122,16 @@ public sealed class DashboardBrowserTests
         // A job action from the table: stop a long job while it runs; it checkpoints and ends stopped (resumable).
         var longJob = await cluster.SubmitAsync(ControlPlaneCluster.Job("dash-long", model, data, steps: 2000, checkpointEvery: 50));
         await cluster.WaitForStateAsync(longJob, "running", TimeSpan.FromMinutes(1));
+
+        // While it runs, its page charts the node's readings as they arrive.
+        await page.GotoAsync($"/jobs/{longJob}");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#host-cpu-chart')?.dataset.points ?? 0) >= 2");
+        var telemetryEarly = int.Parse((await page.Locator("#host-cpu-chart").GetAttributeAsync("data-points"))!);
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#host-cpu-chart').dataset.points) > {telemetryEarly}", null, new() { Timeout = 60_000 });
+        Assert.Equal("running", (await cluster.GetJsonAsync($"/api/jobs/{longJob}"))["state"]!.GetValue<string>());
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-running.png"), FullPage = true });
+
+        await page.GotoAsync("/");
         await page.SelectOptionAsync("#state", "running");
         var stop = page.Locator($"tr[data-job-row='{longJob}'] button[data-action='stop']");
         await Assertions.Expect(stop).ToBeEnabledAsync();
@@ -105,6 +139,15 @@ public sealed class DashboardBrowserTests
         await cluster.WaitForStateAsync(longJob, "stopped", TimeSpan.FromMinutes(1));
         await page.SelectOptionAsync("#state", "stopped");
         await Assertions.Expect(page.Locator($"tr[data-job-row='{longJob}'] button[data-action='resume']")).ToBeEnabledAsync();
+
+        // A job that crashes: its page shows the error with the trainer's stack trace, and marks the error event.
+        var crashJob = await cluster.SubmitAsync(ControlPlaneCluster.Job("dash-crash", model, data, steps: 10, checkpointEvery: 0, extra: new JsonObject { ["fake_crash_at"] = 3 }));
+        await cluster.WaitForStateAsync(crashJob, "failed", TimeSpan.FromMinutes(1));
+        await page.GotoAsync($"/jobs/{crashJob}");
+        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("fake failure at step 3");
+        await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("fake-trainer.py");
+        await Assertions.Expect(page.Locator("#events tr[data-event-type='error']")).ToHaveCountAsync(1);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-failed.png"), FullPage = true });
 
         // Dark mode follows prefers-color-scheme.
         await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Dark });
@@ -117,15 +160,31 @@ public sealed class DashboardBrowserTests
         await page.GotoAsync("/nodes");
         await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("dash-agent");
         await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("$1.50");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#agents tr[data-agent] .spark-util')?.dataset.points ?? 0) >= 2 && Number(document.querySelector('#agents tr[data-agent] .spark-mem').dataset.points) >= 2");
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "nodes.png"), FullPage = true });
 
         await page.GotoAsync($"/compare?job={jobId}");
         await page.WaitForFunctionAsync($"() => Number(document.querySelector('#compare-chart').dataset.points) === {totalRows}");
+        await page.GotoAsync($"/compare?job={jobId}&job={longJob}");
+        await Assertions.Expect(page.Locator("#config-diff tr.differs")).ToContainTextAsync(["spec.max_steps"]);
+        await Assertions.Expect(page.Locator("#config-diff tr:not(.differs)", new() { HasText = "spec.model.path" })).ToHaveCountAsync(1);
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#compare-tps-chart').dataset.points ?? 0) > 0 && Number(document.querySelector('#compare-cost-chart').dataset.points ?? 0) > 0");
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "compare.png"), FullPage = true });
 
+        // Costs: a row per job, agent, day and project; the day CSV downloads byte for byte as the API serves it.
         await page.GotoAsync("/costs");
         await Assertions.Expect(page.Locator("#total-spent")).ToContainTextAsync("$");
-        await Assertions.Expect(page.Locator("main")).ToContainTextAsync(jobId);
+        await Assertions.Expect(page.Locator($"#costs-job tr[data-key='{jobId}']")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#costs-agent tbody")).ToContainTextAsync("dash-agent");
+        await Assertions.Expect(page.Locator("#costs-day tbody tr[data-key]")).Not.ToHaveCountAsync(0);
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#costs-day-chart').dataset.points ?? 0) >= 1");
+        var costsCsv = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("button[aria-label='download costs by day as CSV']"));
+        var costsBytes = await ReadAsync(costsCsv);
+        Assert.Equal(await cluster.Http.GetByteArrayAsync("/api/costs?group_by=day&format=csv"), costsBytes);
+        Assert.Equal("costs-by-day.csv", costsCsv.SuggestedFilename);
+        var costLines = System.Text.Encoding.UTF8.GetString(costsBytes).TrimEnd('\n').Split('\n');
+        Assert.Equal(CostsCsvHeader, costLines[0].TrimEnd('\r'));
+        Assert.True(costLines.Length >= 2, $"the costs CSV has no rows:\n{string.Join('\n', costLines)}");
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "costs.png"), FullPage = true });
 
         Assert.True(problems.Count == 0, string.Join("\n", problems));
@@ -163,6 +222,43 @@ public sealed class DashboardBrowserTests
             await coordinator.TerminateAsync();
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>
+    /// GET /api/jobs/{id}/telemetry on a CPU-only node: no GPUs, the host's memory, host series; max_points bounds every
+    /// series and keeps its extremes; since_ms past the last point answers none; a bad parameter is a 400 naming it.
+    /// </summary>
+    private static async Task CheckTelemetryApiAsync(ControlPlaneCluster cluster, string jobId)
+    {
+        var full = await cluster.GetJsonAsync($"/api/jobs/{jobId}/telemetry");
+        Assert.Empty(full["gpus"]!.AsArray());
+        Assert.True(full["host"]!["memory_total_bytes"]!.GetValue<long>() > 0);
+        JsonArray Points(JsonNode answer, string metric) =>
+            answer["series"]!.AsArray().Single(s => s!["metric"]!.GetValue<string>() == metric && s["gpu"]!.GetValue<int>() == -1)!["points"]!.AsArray();
+        var cpu = Points(full, "host.cpu.util");
+        Assert.True(cpu.Count > 4, $"a 60-step run should leave more than 4 CPU readings, got {cpu.Count}");
+        Assert.True(Points(full, "host.mem.available").Count > 0);
+        var values = cpu.Select(p => p![1]!.GetValue<double>()).ToList();
+        var times = cpu.Select(p => p![0]!.GetValue<long>()).ToList();
+        Assert.Equal(times.Order().ToList(), times);
+
+        var small = await cluster.GetJsonAsync($"/api/jobs/{jobId}/telemetry?max_points=4&metric=host.cpu.util");
+        Assert.Single(small["series"]!.AsArray());
+        var smallValues = Points(small, "host.cpu.util").Select(p => p![1]!.GetValue<double>()).ToList();
+        Assert.InRange(smallValues.Count, 2, 4);
+        Assert.Equal(values.Min(), smallValues.Min());
+        Assert.Equal(values.Max(), smallValues.Max());
+
+        var after = await cluster.GetJsonAsync($"/api/jobs/{jobId}/telemetry?since_ms={times[^1] + 1}&metric=host.cpu.util");
+        Assert.Empty(after["series"]!.AsArray());
+        var bad = await cluster.Http.GetAsync($"/api/jobs/{jobId}/telemetry?max_points=1");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("max_points", await bad.Content.ReadAsStringAsync());
+
+        var agentId = (await cluster.GetJsonAsync("/api/agents")).AsArray().Single(a => a!["name"]!.GetValue<string>() == "dash-agent")!["id"]!.GetValue<string>();
+        var agent = await cluster.GetJsonAsync($"/api/agents/{agentId}/telemetry?metric=host.mem.available&max_points=50");
+        Assert.All(agent["series"]!.AsArray(), s => Assert.Equal("host.mem.available", s!["metric"]!.GetValue<string>()));
+        Assert.InRange(Points(agent, "host.mem.available").Count, 1, 50);
     }
 
     private static async Task<byte[]> ReadAsync(IDownload download)
