@@ -54,7 +54,7 @@ public sealed class DashboardBrowserTests
         await page.FillAsync("#spec", job.ToJsonString());
         await page.ClickAsync("#validate");
         await Assertions.Expect(page.Locator("#valid")).ToBeVisibleAsync();
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "submit.png"), FullPage = true });
+        await ShootAsync(page, "submit.png");
         await page.ClickAsync("#submit");
         await page.WaitForURLAsync("**/jobs/job_*");
         var jobId = page.Url[(page.Url.LastIndexOf('/') + 1)..];
@@ -96,7 +96,7 @@ public sealed class DashboardBrowserTests
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#host-cpu-chart').dataset.points ?? 0) >= 2 && document.querySelectorAll('#host-cpu-chart .marker').length === 4");
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#host-mem-chart').dataset.points ?? 0) >= 2");
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#cost-chart').dataset.points ?? 0) >= 1");
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job.png"), FullPage = true });
+        await ShootAsync(page, "job.png");
         await CheckTelemetryApiAsync(cluster, jobId);
 
         // Downloads: a checkpoint and the metrics CSV, byte for byte what the API serves.
@@ -117,7 +117,7 @@ public sealed class DashboardBrowserTests
         await Assertions.Expect(page.Locator($"tr[data-job-row='{jobId}']")).ToHaveCountAsync(0);
         await page.SelectOptionAsync("#state", "succeeded");
         await Assertions.Expect(page.Locator($"tr[data-job-row='{jobId}']")).ToHaveCountAsync(1);
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "jobs.png"), FullPage = true });
+        await ShootAsync(page, "jobs.png");
 
         // A job action from the table: stop a long job while it runs; it checkpoints and ends stopped (resumable).
         var longJob = await cluster.SubmitAsync(ControlPlaneCluster.Job("dash-long", model, data, steps: 2000, checkpointEvery: 50));
@@ -129,7 +129,7 @@ public sealed class DashboardBrowserTests
         var telemetryEarly = int.Parse((await page.Locator("#host-cpu-chart").GetAttributeAsync("data-points"))!);
         await page.WaitForFunctionAsync($"() => Number(document.querySelector('#host-cpu-chart').dataset.points) > {telemetryEarly}", null, new() { Timeout = 60_000 });
         Assert.Equal("running", (await cluster.GetJsonAsync($"/api/jobs/{longJob}"))["state"]!.GetValue<string>());
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-running.png"), FullPage = true });
+        await ShootAsync(page, "job-running.png");
 
         await page.GotoAsync("/");
         await page.SelectOptionAsync("#state", "running");
@@ -147,21 +147,21 @@ public sealed class DashboardBrowserTests
         await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("fake failure at step 3");
         await Assertions.Expect(page.Locator("#error")).ToContainTextAsync("fake-trainer.py");
         await Assertions.Expect(page.Locator("#events tr[data-event-type='error']")).ToHaveCountAsync(1);
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-failed.png"), FullPage = true });
+        await ShootAsync(page, "job-failed.png");
 
         // Dark mode follows prefers-color-scheme.
         await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Dark });
         await page.GotoAsync($"/jobs/{jobId}");
         await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) === {totalRows}");
         Assert.Equal("rgb(13, 17, 23)", await page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor"));
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-dark.png"), FullPage = true });
+        await ShootAsync(page, "job-dark.png");
         await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Light });
 
         await page.GotoAsync("/nodes");
         await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("dash-agent");
         await Assertions.Expect(page.Locator("#agents")).ToContainTextAsync("$1.50");
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#agents tr[data-agent] .spark-util')?.dataset.points ?? 0) >= 2 && Number(document.querySelector('#agents tr[data-agent] .spark-mem').dataset.points) >= 2");
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "nodes.png"), FullPage = true });
+        await ShootAsync(page, "nodes.png");
 
         await page.GotoAsync($"/compare?job={jobId}");
         await page.WaitForFunctionAsync($"() => Number(document.querySelector('#compare-chart').dataset.points) === {totalRows}");
@@ -169,7 +169,7 @@ public sealed class DashboardBrowserTests
         await Assertions.Expect(page.Locator("#config-diff tr.differs")).ToContainTextAsync(["spec.max_steps"]);
         await Assertions.Expect(page.Locator("#config-diff tr:not(.differs)", new() { HasText = "spec.model.path" })).ToHaveCountAsync(1);
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#compare-tps-chart').dataset.points ?? 0) > 0 && Number(document.querySelector('#compare-cost-chart').dataset.points ?? 0) > 0");
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "compare.png"), FullPage = true });
+        await ShootAsync(page, "compare.png");
 
         // Costs: a row per job, agent, day and project; the day CSV downloads byte for byte as the API serves it.
         await page.GotoAsync("/costs");
@@ -185,7 +185,12 @@ public sealed class DashboardBrowserTests
         var costLines = System.Text.Encoding.UTF8.GetString(costsBytes).TrimEnd('\n').Split('\n');
         Assert.Equal(CostsCsvHeader, costLines[0].TrimEnd('\r'));
         Assert.True(costLines.Length >= 2, $"the costs CSV has no rows:\n{string.Join('\n', costLines)}");
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "costs.png"), FullPage = true });
+        await ShootAsync(page, "costs.png");
+
+        // Every job in the table, last.
+        await page.GotoAsync("/");
+        await Assertions.Expect(page.Locator("tr[data-job-row]")).ToHaveCountAsync(3);
+        await ShootAsync(page, "jobs-all.png");
 
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
@@ -259,6 +264,18 @@ public sealed class DashboardBrowserTests
         var agent = await cluster.GetJsonAsync($"/api/agents/{agentId}/telemetry?metric=host.mem.available&max_points=50");
         Assert.All(agent["series"]!.AsArray(), s => Assert.Equal("host.mem.available", s!["metric"]!.GetValue<string>()));
         Assert.InRange(Points(agent, "host.mem.available").Count, 1, 50);
+    }
+
+    /// <summary>A full-page screenshot into <see cref="Screenshots"/>; a job page's terminal is scrolled into view first,
+    /// since xterm draws only while it is on screen.</summary>
+    private static async Task ShootAsync(IPage page, string name)
+    {
+        if (await page.Locator("#terminal").CountAsync() == 1)
+        {
+            await page.Locator("#terminal").ScrollIntoViewIfNeededAsync();
+            await page.EvaluateAsync("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+        }
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, name), FullPage = true });
     }
 
     private static async Task<byte[]> ReadAsync(IDownload download)

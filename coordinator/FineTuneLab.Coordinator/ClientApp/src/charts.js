@@ -12,9 +12,9 @@ export class LiveChart {
    * series: [{label, scale?}]; rightScale: a second y scale on the right axis (e.g. "lr"); time: x is unix seconds;
    * rightFormat: its tick labels (scientific notation by default: a learning rate's ticks stay distinct);
    * format: formats y values (axis ticks and legend); limits: [{value, label}] horizontal lines the y range includes;
-   * yRange: a fixed [min, max] (percentages); bars: draw bars instead of lines.
+   * yRange: a fixed [min, max] (percentages); bars: draw bars instead of lines; xFormat: the x axis' tick labels.
    */
-  constructor(element, { title, xLabel = "step", series, time = false, rightScale = null, rightFormat = (v) => v.toExponential(1), format = null, limits = [], yRange = null, height = 240, bars = false }) {
+  constructor(element, { title, xLabel = "step", series, time = false, rightScale = null, rightFormat = (v) => v.toExponential(1), format = null, xFormat = null, limits = [], yRange = null, height = 240, bars = false }) {
     this.data = [[], ...series.map(() => [])];
     this.index = new Map();
     this.limits = limits;
@@ -25,7 +25,9 @@ export class LiveChart {
     const axis = { stroke: fg, grid: { stroke: "rgba(128,128,128,.2)" } };
     const yAxis = { ...axis, size: format ? 70 : 50 };
     if (format) yAxis.values = (u, ticks) => ticks.map((v) => (v == null ? "" : format(v)));
-    const axes = [{ ...axis, label: xLabel }, yAxis];
+    const xAxis = { ...axis, label: xLabel };
+    if (xFormat) xAxis.values = (u, ticks) => ticks.map((v) => (v == null ? "" : xFormat(v)));
+    const axes = [xAxis, yAxis];
     if (rightScale) axes.push({ ...axis, scale: rightScale, side: 1, grid: { show: false }, label: rightScale, size: 70, values: (u, ticks) => ticks.map((v) => (v == null ? "" : rightFormat(v))) });
     // A fixed range (percentages), or the data's; a limit (the device's memory) stays in view, the range reaching it from 0.
     const y = { auto: true, range: yRange ? () => [...yRange] : (u, min, max) => (this.limits.length
@@ -33,7 +35,10 @@ export class LiveChart {
       : uPlot.rangeNum(min ?? 0, max ?? 1, 0.1, true)) };
     const barPaths = bars ? uPlot.paths.bars({ size: [0.6, 60] }) : null;
     this.plot = new uPlot({
-      title, width: this.width(), height, scales: { x: { time }, y }, axes,
+      title, width: this.width(), height, axes,
+      // One point in time would otherwise stretch the axis over years; bars get half a slot beside the first and last.
+      scales: { x: { time, range: (u, min, max) => (min == null ? [min, max] : bars ? [min - 0.5, max + 0.5]
+        : min === max ? [min - (time ? 30 : 1), max + (time ? 30 : 1)] : [min, max]) }, y },
       series: [{ label: xLabel }, ...series.map((s, i) => ({
         label: s.label, scale: s.scale ?? "y", stroke: palette[i % palette.length], width: 1.5, spanGaps: !bars, points: { show: false },
         ...(bars ? { paths: barPaths, fill: palette[i % palette.length] + "99" } : {}),
@@ -122,6 +127,8 @@ export class LiveChart {
     ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
     ctx.lineWidth = devicePixelRatio;
     ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textAlign = "left"; // uPlot leaves it as its last axis set it
+    ctx.textBaseline = "bottom";
     for (const l of this.limits) {
       const yPos = Math.round(u.valToPos(l.value, "y", true));
       ctx.beginPath();

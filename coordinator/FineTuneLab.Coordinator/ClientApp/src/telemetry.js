@@ -26,14 +26,18 @@ export class NodeTelemetry {
     this.container.innerHTML = `<p class="muted" id="telemetry-waiting">No readings yet: the job has not run on a node.</p>`;
   }
 
-  async poll() {
+  /** job: the job's current view (its state words the page while there are no readings). */
+  async poll(job) {
     const answer = await request(`${this.path}/telemetry?since_ms=${this.lastMs + 1}&max_points=${maxPoints}`);
     const gpuIndices = [...new Set([...answer.gpus.map((g) => g.index), ...answer.series.filter((s) => s.gpu >= 0 && s.metric.startsWith("gpu.")).map((s) => s.gpu)])].sort((a, b) => a - b);
     const mode = gpuIndices.length ? "gpu" : answer.host || answer.series.length ? "host" : null;
-    if (!mode) return;
+    if (!mode) {
+      if (job?.started_at) this.container.querySelector("#telemetry-waiting").textContent = "No node readings were stored for this run.";
+      return;
+    }
     if (mode !== this.mode || (mode === "gpu" && gpuIndices.some((i) => !this.gpuIndices.includes(i)))) {
       this.build(mode, gpuIndices);
-      if (this.lastMs >= 0) { this.lastMs = -1; return this.poll(); }
+      if (this.lastMs >= 0) { this.lastMs = -1; return this.poll(job); }
     }
     if (mode === "gpu") {
       const totals = answer.gpus.filter((g) => g.memory_total_bytes > 0);
@@ -52,7 +56,7 @@ export class NodeTelemetry {
     if (this.charts.some((c) => c.chart.points > 3 * maxPoints)) {
       for (const c of this.charts) c.chart.clear();
       this.lastMs = -1;
-      return this.poll();
+      return this.poll(job);
     }
     this.flush();
   }

@@ -29,12 +29,11 @@ export async function renderCosts(main) {
       <td>${usd(r.spent_usd)}</td><td>${num(r.hours, 3)}</td><td>${r.jobs ?? "—"}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">Nothing spent.</td></tr>`;
   }
 
-  // The days as bars on a time axis (days are UTC, as the API groups them).
-  const chart = new LiveChart(main.querySelector("#costs-day-chart"), { xLabel: "day", time: true, bars: true, series: [{ label: "spent" }], format: (v) => usd(v), height: 220 });
-  for (const r of answers.day.rows) {
-    const ms = Date.parse(`${r.key}T00:00:00Z`);
-    if (Number.isFinite(ms)) chart.set(ms / 1000, [r.spent_usd]);
-  }
+  // The days as bars, one per day in order (days are UTC, as the API groups them); ticks between days stay blank.
+  const days = [...answers.day.rows].sort((a, b) => String(a.key).localeCompare(String(b.key)));
+  const chart = new LiveChart(main.querySelector("#costs-day-chart"), { xLabel: "day (UTC)", bars: true, series: [{ label: "spent" }], format: (v) => usd(v), height: 220,
+    xFormat: (v) => (Number.isInteger(v) && days[v] ? days[v].key : "") });
+  days.forEach((r, i) => chart.set(i, [r.spent_usd]));
   chart.flush();
 
   main.addEventListener("click", async (e) => {

@@ -55,8 +55,7 @@ export async function renderJob(main, id) {
 
   const loss = new LiveChart(main.querySelector("#loss-chart"), { series: [{ label: "train loss" }, { label: "eval loss" }, { label: "lr", scale: "lr" }], rightScale: "lr" });
   const tps = new LiveChart(main.querySelector("#tps-chart"), { series: [{ label: "tokens/s" }, { label: "samples/s", scale: "samples/s" }], rightScale: "samples/s", rightFormat: (v) => num(v, 3) });
-  const costChart = new LiveChart(main.querySelector("#cost-chart"), { xLabel: "time", time: true, series: [{ label: "spent" }], format: (v) => usd(v), height: 200,
-    limits: job.budget?.max_usd ? [{ value: job.budget.max_usd, label: `budget ${usd(job.budget.max_usd)}` }] : [] });
+  const costChart = new LiveChart(main.querySelector("#cost-chart"), { xLabel: "time", time: true, series: [{ label: "spent" }], format: (v) => usd(v), height: 200 });
   const telemetry = new NodeTelemetry(main.querySelector("#telemetry"), path);
   let cost = job.cost;
 
@@ -162,11 +161,14 @@ export async function renderJob(main, id) {
     const ended = JobStatesEnded.has(job.state);
     try {
       await Promise.all([
-        telemetry.poll().catch((e) => { main.querySelector("#telemetry").dataset.error = e.message; }),
+        telemetry.poll(job).catch((e) => { main.querySelector("#telemetry").dataset.error = e.message; }),
         request(`${path}/cost`).then((c) => {
           cost = { ...cost, ...c };
           costChart.clear();
           for (const [ms, spent] of c.points) costChart.set(ms / 1000, [spent]);
+          // The budget is drawn once the run is projected to use half of it (below that it would flatten the curve).
+          const budget = job.budget?.max_usd;
+          costChart.setLimits(budget && (c.projected_usd ?? c.spent_usd) >= budget / 2 ? [{ value: budget, label: `budget ${usd(budget)}` }] : []);
           costChart.flush();
           costSummary.textContent = `${usd(c.spent_usd)} spent at ${usd(c.rate_usd_per_hour)}/h; projected ${usd(c.projected_usd)}.`;
         }).catch((e) => { costSummary.textContent = `Cost unavailable: ${e.message}`; }),
