@@ -61,7 +61,7 @@ public sealed class DashboardBrowserTests
 
         // The loss chart gains points over SSE while the job runs.
         var chart = page.Locator("#loss-chart");
-        await page.WaitForFunctionAsync("() => Number(document.querySelector('#loss-chart').dataset.points ?? 0) >= 3");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#loss-chart')?.dataset.points ?? 0) >= 3");
         var early = int.Parse((await chart.GetAttributeAsync("data-points"))!);
         var stateWhileEarly = (await cluster.GetJsonAsync($"/api/jobs/{jobId}"))["state"]!.GetValue<string>();
         Assert.True(stateWhileEarly == "running", $"expected the job to still run after {early} points, it is {stateWhileEarly}");
@@ -78,7 +78,7 @@ public sealed class DashboardBrowserTests
         await cluster.WaitForStateAsync(jobId, "succeeded", TimeSpan.FromMinutes(2));
         await Assertions.Expect(page.Locator("#facts")).ToContainTextAsync("succeeded", new() { Timeout = 15_000 });
         var totalRows = (await cluster.GetJsonAsync($"/api/jobs/{jobId}/metrics?format=json"))["rows"]!.AsArray().Count;
-        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) === {totalRows}");
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart')?.dataset.points) === {totalRows}");
         await page.FillAsync("#log-q", "");
 
         // Its checkpoints (steps 20, 40, 60) and its assignment are marked on the loss chart and on the node's charts,
@@ -91,6 +91,7 @@ public sealed class DashboardBrowserTests
         var marker = page.Locator("#loss-chart .marker-checkpoint").First;
         await marker.FocusAsync();
         Assert.Equal("checkpoint at step 20", await marker.GetAttributeAsync("data-tip"));
+        Assert.Equal("\"checkpoint at step 20\"", await page.EvaluateAsync<string>("() => getComputedStyle(document.activeElement, '::after').content"));
         await Assertions.Expect(page.Locator("#telemetry")).ToHaveAttributeAsync("data-mode", "host");
         await Assertions.Expect(page.Locator("#no-gpu")).ToContainTextAsync("No GPU on this node");
         await page.WaitForFunctionAsync("() => Number(document.querySelector('#host-cpu-chart').dataset.points ?? 0) >= 2 && document.querySelectorAll('#host-cpu-chart .marker').length === 4");
@@ -152,7 +153,7 @@ public sealed class DashboardBrowserTests
         // Dark mode follows prefers-color-scheme.
         await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Dark });
         await page.GotoAsync($"/jobs/{jobId}");
-        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart').dataset.points) === {totalRows}");
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#loss-chart')?.dataset.points) === {totalRows}");
         Assert.Equal("rgb(13, 17, 23)", await page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor"));
         await ShootAsync(page, "job-dark.png");
         await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Light });
@@ -164,11 +165,11 @@ public sealed class DashboardBrowserTests
         await ShootAsync(page, "nodes.png");
 
         await page.GotoAsync($"/compare?job={jobId}");
-        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#compare-chart').dataset.points) === {totalRows}");
+        await page.WaitForFunctionAsync($"() => Number(document.querySelector('#compare-chart')?.dataset.points) === {totalRows}");
         await page.GotoAsync($"/compare?job={jobId}&job={longJob}");
         await Assertions.Expect(page.Locator("#config-diff tr.differs")).ToContainTextAsync(["spec.max_steps"]);
         await Assertions.Expect(page.Locator("#config-diff tr:not(.differs)", new() { HasText = "spec.model.path" })).ToHaveCountAsync(1);
-        await page.WaitForFunctionAsync("() => Number(document.querySelector('#compare-tps-chart').dataset.points ?? 0) > 0 && Number(document.querySelector('#compare-cost-chart').dataset.points ?? 0) > 0");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#compare-tps-chart')?.dataset.points ?? 0) > 0 && Number(document.querySelector('#compare-cost-chart')?.dataset.points ?? 0) > 0");
         await ShootAsync(page, "compare.png");
 
         // Costs: a row per job, agent, day and project; the day CSV downloads byte for byte as the API serves it.
@@ -177,7 +178,7 @@ public sealed class DashboardBrowserTests
         await Assertions.Expect(page.Locator($"#costs-job tr[data-key='{jobId}']")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#costs-agent tbody")).ToContainTextAsync("dash-agent");
         await Assertions.Expect(page.Locator("#costs-day tbody tr[data-key]")).Not.ToHaveCountAsync(0);
-        await page.WaitForFunctionAsync("() => Number(document.querySelector('#costs-day-chart').dataset.points ?? 0) >= 1");
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#costs-day-chart')?.dataset.points ?? 0) >= 1");
         var costsCsv = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("button[aria-label='download costs by day as CSV']"));
         var costsBytes = await ReadAsync(costsCsv);
         Assert.Equal(await cluster.Http.GetByteArrayAsync("/api/costs?group_by=day&format=csv"), costsBytes);
@@ -190,9 +191,81 @@ public sealed class DashboardBrowserTests
         // Every job in the table, last.
         await page.GotoAsync("/");
         await Assertions.Expect(page.Locator("tr[data-job-row]")).ToHaveCountAsync(3);
+        // Sorting by keyboard: a column header is a button.
+        await page.FocusAsync("button[data-sort='name']");
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("th[aria-sort='ascending'] button[data-sort='name']")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("tr[data-job-row]").First).ToContainTextAsync("dash-crash");
         await ShootAsync(page, "jobs-all.png");
 
         Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    [Fact]
+    public async Task A_gpu_node_charts_its_gpus_with_the_memory_limit_and_marks_trainer_events()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: scripts/lib/ensure-deps.sh installs Debian's chromium");
+        await using var cluster = new ControlPlaneCluster();
+        await cluster.StartCoordinatorAsync();
+        // A two-GPU node speaking the real agent protocol (python grpcio): NVML-shaped readings, a warning and an
+        // event type the dashboard does not know.
+        var gpuAgent = RunningProcess.Start(Path.Combine(FineTuneLab.TestSupport.RepoPaths.Root, "tests", "FineTuneLab.EndToEnd.Tests", "Dashboard", "fake-gpu-agent.py"),
+            [$"127.0.0.1:{cluster.GrpcPort}", ControlPlaneCluster.JoinToken, "gpu-node"], null);
+        try
+        {
+            await ControlPlaneCluster.WaitUntilAsync(async () => (await cluster.GetJsonAsync("/api/agents")).AsArray().Any(a => a!["name"]!.GetValue<string>() == "gpu-node" && a["state"]!.GetValue<string>() == "online"),
+                TimeSpan.FromMinutes(2), () => $"the fake GPU agent did not come online:\n{gpuAgent.Output}\n{cluster.Logs()}");
+            var (model, data) = await cluster.UploadSampleInputsAsync();
+            var jobId = await cluster.SubmitAsync(ControlPlaneCluster.Job("gpu-job", model, data, steps: 1000, checkpointEvery: 0, resources: new JsonObject { ["device"] = "cuda" }));
+            await cluster.WaitForStateAsync(jobId, "running", TimeSpan.FromMinutes(1));
+
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ChromiumArgs });
+            var page = await (await browser.NewContextAsync(new() { BaseURL = cluster.Http.BaseAddress!.ToString(), ViewportSize = new() { Width = 1400, Height = 1000 } })).NewPageAsync();
+            var problems = new List<string>();
+            page.Console += (_, m) => { if (m.Type == "error") problems.Add("console: " + m.Text); };
+            page.Response += (_, r) => { if (r.Status >= 400) problems.Add($"HTTP {r.Status}: {r.Url}"); };
+            page.PageError += (_, e) => problems.Add("page error: " + e);
+            Directory.CreateDirectory(Screenshots);
+
+            // The job page: four GPU charts, a line per GPU, the device's 80 GiB drawn on the memory chart; they grow live.
+            await page.GotoAsync($"/jobs/{jobId}");
+            await Assertions.Expect(page.Locator("#telemetry")).ToHaveAttributeAsync("data-mode", "gpu");
+            await Assertions.Expect(page.Locator("#no-gpu")).ToHaveCountAsync(0);
+            foreach (var chart in new[] { "gpu-util", "gpu-mem", "gpu-temp", "gpu-power" })
+            {
+                await page.WaitForFunctionAsync($"() => Number(document.querySelector('#{chart}-chart')?.dataset.points ?? 0) >= 2");
+                await Assertions.Expect(page.Locator($"#{chart}-chart .u-legend")).ToContainTextAsync("GPU 1");
+            }
+            Assert.Equal((80L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture), await page.Locator("#gpu-mem-chart").GetAttributeAsync("data-limits"));
+            var early = int.Parse((await page.Locator("#gpu-util-chart").GetAttributeAsync("data-points"))!);
+            await page.WaitForFunctionAsync($"() => Number(document.querySelector('#gpu-util-chart').dataset.points) > {early}");
+
+            // The trainer's warning and the unknown event are marked on the step and time charts and listed.
+            var warning = page.Locator("#loss-chart .marker-warning");
+            await Assertions.Expect(warning).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+            Assert.Equal("warning (loss_spike): loss rose 40% over 3 steps", await warning.GetAttributeAsync("data-tip"));
+            var unknown = page.Locator("#loss-chart .marker-other");
+            await Assertions.Expect(unknown).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+            Assert.Equal("gpu_throttle: GPU 1 clocks throttled (power cap)", await unknown.GetAttributeAsync("data-tip"));
+            await Assertions.Expect(page.Locator("#gpu-mem-chart .marker-warning")).ToHaveCountAsync(1);
+            await Assertions.Expect(page.Locator("#events tr[data-event-type='gpu_throttle']")).ToHaveCountAsync(1);
+            await ShootAsync(page, "job-gpu.png");
+
+            // The nodes page: GPU utilization and memory sparklines, the current job by name.
+            await page.GotoAsync("/nodes");
+            var row = page.Locator("#agents tr[data-agent]", new() { HasText = "gpu-node" });
+            await Assertions.Expect(row.Locator(".util-value")).ToContainTextAsync("GPU");
+            await Assertions.Expect(row.Locator(".mem-value")).ToContainTextAsync("of 80.0 GiB");
+            await Assertions.Expect(row.Locator(".c-job")).ToContainTextAsync("gpu-job");
+            await page.WaitForFunctionAsync("() => Number(document.querySelector('#agents tr[data-agent] .spark-util')?.dataset.points) >= 2");
+            await ShootAsync(page, "nodes-gpu.png");
+            Assert.True(problems.Count == 0, string.Join("\n", problems));
+        }
+        finally
+        {
+            await gpuAgent.TerminateAsync();
+        }
     }
 
     [Fact]

@@ -12,18 +12,20 @@ export class LiveChart {
    * series: [{label, scale?}]; rightScale: a second y scale on the right axis (e.g. "lr"); time: x is unix seconds;
    * rightFormat: its tick labels (scientific notation by default: a learning rate's ticks stay distinct);
    * format: formats y values (axis ticks and legend); limits: [{value, label}] horizontal lines the y range includes;
-   * yRange: a fixed [min, max] (percentages); bars: draw bars instead of lines; xFormat: the x axis' tick labels.
+   * yRange: a fixed [min, max] (percentages); bars: draw bars instead of lines; xFormat: the x axis' tick labels;
+   * focusableMarkers: markers in the tab order (one chart per page, so that the same events are not tabbed through on each).
    */
-  constructor(element, { title, xLabel = "step", series, time = false, rightScale = null, rightFormat = (v) => v.toExponential(1), format = null, xFormat = null, limits = [], yRange = null, height = 240, bars = false }) {
+  constructor(element, { title, xLabel = "step", series, time = false, rightScale = null, rightFormat = (v) => v.toExponential(1), format = null, xFormat = null, limits = [], yRange = null, height = 240, bars = false, focusableMarkers = false }) {
     this.data = [[], ...series.map(() => [])];
     this.index = new Map();
     this.limits = limits;
     this.markers = [];
+    this.focusableMarkers = focusableMarkers;
     this.element = element;
     this.height = height;
     const fg = getComputedStyle(document.body).color;
     const axis = { stroke: fg, grid: { stroke: "rgba(128,128,128,.2)" } };
-    const yAxis = { ...axis, size: format ? 70 : 50 };
+    const yAxis = { ...axis, size: format ? 70 : 60 };
     if (format) yAxis.values = (u, ticks) => ticks.map((v) => (v == null ? "" : format(v)));
     const xAxis = { ...axis, label: xLabel };
     if (xFormat) xAxis.values = (u, ticks) => ticks.map((v) => (v == null ? "" : xFormat(v)));
@@ -36,9 +38,7 @@ export class LiveChart {
     const barPaths = bars ? uPlot.paths.bars({ size: [0.6, 60] }) : null;
     this.plot = new uPlot({
       title, width: this.width(), height, axes,
-      // One point in time would otherwise stretch the axis over years; bars get half a slot beside the first and last.
-      scales: { x: { time, range: (u, min, max) => (min == null ? [min, max] : bars ? [min - 0.5, max + 0.5]
-        : min === max ? [min - (time ? 30 : 1), max + (time ? 30 : 1)] : [min, max]) }, y },
+      scales: { x: { time, range: (u, min, max) => xRange(u.data[0], min, max, time, bars) }, y },
       series: [{ label: xLabel }, ...series.map((s, i) => ({
         label: s.label, scale: s.scale ?? "y", stroke: palette[i % palette.length], width: 1.5, spanGaps: !bars, points: { show: false },
         ...(bars ? { paths: barPaths, fill: palette[i % palette.length] + "99" } : {}),
@@ -85,6 +85,7 @@ export class LiveChart {
 
   setLimits(limits) {
     this.limits = limits;
+    this.element.dataset.limits = limits.map((l) => l.value).join(",");
     this.dirty = true;
   }
 
@@ -96,7 +97,7 @@ export class LiveChart {
     this.layer.replaceChildren(...markers.map((m) => {
       const line = document.createElement("div");
       line.className = `marker marker-${markerKinds.has(m.kind) ? m.kind : "other"}`;
-      line.tabIndex = 0;
+      line.tabIndex = this.focusableMarkers ? 0 : -1;
       line.dataset.tip = m.label;
       line.dataset.kind = m.kind;
       line.setAttribute("role", "note");
@@ -148,6 +149,18 @@ export class LiveChart {
   }
 
   destroy() { removeEventListener("resize", this.resize); this.plot.destroy(); }
+}
+
+/**
+ * The x range: uPlot widens a lone point to 1000 days on a seconds time axis, so a lone point gets a minute (or one
+ * step) each side; bars get half a slot beside the first and last. A zoomed range is left as the user chose it.
+ */
+function xRange(xs, min, max, time, bars) {
+  if (min == null || !xs?.length) return [min, max];
+  const first = xs[0], last = xs[xs.length - 1];
+  if (bars && min <= first && max >= last) return [first - 0.5, last + 0.5];
+  if (first === last) return [first - (time ? 60 : 1), last + (time ? 60 : 1)];
+  return [min, max];
 }
 
 /** A small trend line without axes or legend (the nodes page). values: [[unix_seconds...], [value...]]. */

@@ -53,7 +53,7 @@ export async function renderJob(main, id) {
     </div>
 `;
 
-  const loss = new LiveChart(main.querySelector("#loss-chart"), { series: [{ label: "train loss" }, { label: "eval loss" }, { label: "lr", scale: "lr" }], rightScale: "lr" });
+  const loss = new LiveChart(main.querySelector("#loss-chart"), { series: [{ label: "train loss" }, { label: "eval loss" }, { label: "lr", scale: "lr" }], rightScale: "lr", focusableMarkers: true });
   const tps = new LiveChart(main.querySelector("#tps-chart"), { series: [{ label: "tokens/s" }, { label: "samples/s", scale: "samples/s" }], rightScale: "samples/s", rightFormat: (v) => num(v, 3) });
   const costChart = new LiveChart(main.querySelector("#cost-chart"), { xLabel: "time", time: true, series: [{ label: "spent" }], format: (v) => usd(v), height: 200 });
   const telemetry = new NodeTelemetry(main.querySelector("#telemetry"), path);
