@@ -52,4 +52,6 @@ document.addEventListener("click", (e) => {
   go(url.pathname + url.search);
 });
 addEventListener("popstate", show);
+// Charts and the terminal take their colours when drawn: a switch between light and dark draws the page again.
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", show);
 show();

@@ -13,6 +13,8 @@ const gpuCharts = [
   { key: "gpu-power", title: "GPU power", metric: "gpu.power", format: watts },
 ];
 
+const charted = [...gpuCharts.map((c) => c.metric), "host.cpu.util", "host.mem.available", "trainer.rss"].join(",");
+
 export class NodeTelemetry {
   /** container: an element this fills; path: the job's API path. */
   constructor(container, path) {
@@ -28,7 +30,8 @@ export class NodeTelemetry {
 
   /** job: the job's current view (its state words the page while there are no readings). */
   async poll(job) {
-    const answer = await request(`${this.path}/telemetry?since_ms=${this.lastMs + 1}&max_points=${maxPoints}`);
+    // Naming the metrics lets the store seek (job, metric, time) in its index instead of scanning the job's readings.
+    const answer = await request(`${this.path}/telemetry?since_ms=${this.lastMs + 1}&max_points=${maxPoints}&metric=${charted}`);
     const gpuIndices = [...new Set([...answer.gpus.map((g) => g.index), ...answer.series.filter((s) => s.gpu >= 0 && s.metric.startsWith("gpu.")).map((s) => s.gpu)])].sort((a, b) => a - b);
     const mode = gpuIndices.length ? "gpu" : answer.host || answer.series.length ? "host" : null;
     if (!mode) {
