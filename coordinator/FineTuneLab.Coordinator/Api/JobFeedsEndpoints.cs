@@ -24,6 +24,26 @@ public static class JobFeedsEndpoints
         {
             if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
             var rows = MetricRows(rt, job);
+            if (Query(http, "shape") is { } shape)
+            {
+                var series = Query(http, "series");
+                if (shape != "tensorboard") { await Error(http, 400, $"shape '{shape}' is not tensorboard"); return; }
+                if (series is null || series == "step" || !MetricColumns.Contains(series))
+                {
+                    await Error(http, 400, $"shape=tensorboard needs series, one of {string.Join(", ", MetricColumns.Skip(1))}");
+                    return;
+                }
+                // TensorBoard's CSV export: wall time in seconds since the epoch, the step, the value; steps without the series are left out.
+                var board = new StringBuilder("Wall time,Step,Value\n");
+                foreach (var r in rows.Where(r => r[series] is JsonValue && r["at"] is JsonValue))
+                {
+                    var wall = DateTimeOffset.Parse(r["at"]!.GetValue<string>(), CultureInfo.InvariantCulture).ToUnixTimeMilliseconds() / 1000.0;
+                    board.Append(CultureInfo.InvariantCulture, $"{wall.ToString("R", CultureInfo.InvariantCulture)},{r["step"]},{Csv((JsonValue)r[series]!)}\n");
+                }
+                http.Response.ContentType = "text/csv";
+                await http.Response.WriteAsync(board.ToString());
+                return;
+            }
             if (Query(http, "format") == "csv")
             {
                 var csv = new StringBuilder(string.Join(",", MetricColumns)).Append('\n');
@@ -85,23 +105,33 @@ public static class JobFeedsEndpoints
         }));
     }
 
-    /// <summary>One row per optimizer step (the latest report wins after a resume), eval results joined by step.</summary>
+    /// <summary>
+    /// One row per optimizer step (the latest report wins after a resume), eval results joined by step. A step's
+    /// <c>cost_usd</c> is the job's spend when it ran: the spend before its run (from that run's <c>assigned</c>
+    /// event) plus the run's frozen price over the trainer's elapsed time.
+    /// </summary>
     public static List<JsonObject> MetricRows(CoordinatorRuntime rt, JobRow job)
     {
         var rows = new SortedDictionary<long, JsonObject>();
         var evals = new Dictionary<long, JsonObject>();
+        var (before, price) = (0.0, job.PricePerHour ?? 0);
         foreach (var e in JobEvents.Events(rt.Store, job.Id, 0, null, int.MaxValue))
         {
+            if (e.Type == JobEvents.Assigned && JsonNode.Parse(e.Json) is JsonObject run)
+            {
+                before = run["spent_usd_before"]?.GetValue<double>() ?? 0;
+                price = run["price_per_hour"]?.GetValue<double>() ?? 0;
+                continue;
+            }
             if (e.Type is not ("step" or "eval") || JsonNode.Parse(e.Json) is not JsonObject o || o["step"] is not JsonValue sv || !sv.TryGetValue<long>(out var step)) continue;
             if (e.Type == "eval") { evals[step] = o; continue; }
-            var price = job.PricePerHour ?? 0;
             double? elapsed = o["elapsed_s"] is JsonValue ev && ev.TryGetValue<double>(out var ed) ? ed : null;
             rows[step] = new JsonObject
             {
-                ["step"] = step, ["epoch"] = o["epoch"]?.DeepClone(), ["loss"] = o["loss"]?.DeepClone(), ["lr"] = o["lr"]?.DeepClone(),
+                ["step"] = step, ["at"] = e.At, ["epoch"] = o["epoch"]?.DeepClone(), ["loss"] = o["loss"]?.DeepClone(), ["lr"] = o["lr"]?.DeepClone(),
                 ["grad_norm"] = o["grad_norm"]?.DeepClone(), ["tokens_per_s"] = o["tokens_per_s"]?.DeepClone(),
                 ["samples_per_s"] = o["samples_per_s"]?.DeepClone(), ["elapsed_s"] = elapsed,
-                ["cost_usd"] = elapsed is { } el ? Math.Round(price * el / 3600.0, 8) : null,
+                ["cost_usd"] = elapsed is { } el ? Math.Round(before + price * el / 3600.0, 8) : null,
             };
         }
         foreach (var (step, ev) in evals)

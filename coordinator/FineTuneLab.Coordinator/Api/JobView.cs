@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Coordinator.Store;
 
 namespace FineTuneLab.Coordinator.Api;
 
@@ -12,6 +13,17 @@ public static class JobView
         ["priority"] = j.Priority, ["created_at"] = j.CreatedAt, ["started_at"] = j.StartedAt, ["finished_at"] = j.FinishedAt,
         ["agent_id"] = j.AgentId, ["waiting_reason"] = j.State == JobStates.Queued ? j.WaitingReason : null,
     };
+
+    /// <summary>An item of <c>GET /api/jobs</c>: the summary with its cost, budget and restarts.</summary>
+    public static JsonObject ListItem(CoordinatorStore store, JobRow j)
+    {
+        var o = Summary(j);
+        var cost = JobCostNow.Of(store, j);
+        o["cost"] = CostJson(cost);
+        o["budget"] = BudgetJson(j, cost);
+        o["restarts"] = j.Restarts;
+        return o;
+    }
 
     public static JsonObject Full(CoordinatorRuntime rt, JobRow j)
     {
@@ -28,10 +40,7 @@ public static class JobView
         var step = JobEvents.Latest(rt.Store, j.Id, "step");
         var eval = JobEvents.Latest(rt.Store, j.Id, "eval");
         var cost = JobCostNow.Of(j, step);
-        o["budget"] = new JsonObject
-        {
-            ["max_usd"] = j.BudgetUsd, ["max_hours"] = j.BudgetHours, ["state"] = cost.BudgetStateName, ["fraction"] = cost.FractionOfBudget,
-        };
+        o["budget"] = BudgetJson(j, cost);
         o["cost"] = CostJson(cost);
         o["progress"] = step is null ? null : new JsonObject
         {
@@ -45,6 +54,13 @@ public static class JobView
         o["adapter_sha256"] = j.AdapterSha256;
         return o;
     }
+
+    /// <summary><c>{max_usd, max_hours, state, fraction}</c>; an infinite fraction (a zero limit) is shown as null with state exhausted.</summary>
+    public static JsonObject BudgetJson(JobRow j, JobCostNow cost) => new()
+    {
+        ["max_usd"] = j.BudgetUsd, ["max_hours"] = j.BudgetHours, ["state"] = cost.BudgetStateName,
+        ["fraction"] = cost.FractionOfBudget is { } f && double.IsFinite(f) ? Math.Round(f, 6) : null,
+    };
 
     /// <summary><c>{spent_usd, rate_usd_per_hour, projected_usd, projection_basis, projection_reason, hours}</c>.</summary>
     public static JsonObject CostJson(JobCostNow cost) => new()

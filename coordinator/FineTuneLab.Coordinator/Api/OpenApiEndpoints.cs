@@ -18,7 +18,7 @@ public static class OpenApiEndpoints
         ("post", "/api/jobs/{id}/cancel", "Stop without a checkpoint", "application/json"),
         ("get", "/api/jobs/{id}/events", "Trainer events and coordinator events: state, assigned, requeued, state_report, budget_alert, anomaly (after_seq, type)", "application/json"),
         ("get", "/api/jobs/{id}/cost", "The job's spend over time {points: [[unix_ms, spent_usd]], spent_usd, rate_usd_per_hour, projected_usd} (format=json|csv)", "application/json"),
-        ("get", "/api/jobs/{id}/metrics", "One row per step (format=json|csv)", "text/csv"),
+        ("get", "/api/jobs/{id}/metrics", "One row per step (format=json|csv; shape=tensorboard&series=loss for TensorBoard's CSV)", "text/csv"),
         ("get", "/api/jobs/{id}/logs", "Log lines (level, q, after_seq, limit; follow=true for SSE)", "application/json"),
         ("get", "/api/jobs/{id}/stream", "Server-Sent Events of the job", "text/event-stream"),
         ("get", "/api/jobs/{id}/checkpoints", "Uploaded checkpoints", "application/json"),
@@ -47,7 +47,12 @@ public static class OpenApiEndpoints
             ("after_seq", null, "Only events after this feed position (an event's id)"),
             ("type", null, "Only events of this type"),
         ],
-        ["get /api/jobs/{id}/metrics"] = [("format", ["json", "csv"], "json (default) or csv")],
+        ["get /api/jobs/{id}/metrics"] =
+        [
+            ("format", ["json", "csv"], "json (default) or csv"),
+            ("shape", ["tensorboard"], "tensorboard: one series as TensorBoard's Wall time,Step,Value CSV (needs series)"),
+            ("series", null, "The column to export with shape=tensorboard, e.g. loss, eval_loss, lr"),
+        ],
     };
 
     public static JsonObject Document()

@@ -26,6 +26,14 @@ public static class JobEvents
     public const string StateReport = "state_report";
 
     /// <summary>
+    /// Appends an event the coordinator raises (<c>budget_alert</c>, <c>anomaly</c>, ...) to the job's feed, in feed
+    /// order. With a <paramref name="key"/> (e.g. "budget_alert:0.8") it is written at most once per job; answers
+    /// whether it was written.
+    /// </summary>
+    public static bool Append(CoordinatorRuntime runtime, string jobId, string type, JsonObject data, string? key = null) =>
+        runtime.Jobs.AppendEvent(jobId, type, data, key);
+
+    /// <summary>
     /// Writes a coordinator event inside the caller's transaction with the feed position <paramref name="ingestId"/>
     /// (from <see cref="JobStore.AppendEvent"/> or a JobStore transition). With a <paramref name="key"/>, a second
     /// event of the job with the same key is not written (false): e.g. "budget_alert:0.8" raises that alert once.

@@ -128,6 +128,7 @@ public sealed class CostLedgerTests : IDisposable
             "state queued>assigned by scheduler",
             "assigned node-b gpu 0 NVIDIA H100 80GB HBM3 $7.2/h",
             "state assigned>running by agent",
+            "step",
             "state_report running: the job is already running",
             "state running>succeeded by agent",
         ], summary);

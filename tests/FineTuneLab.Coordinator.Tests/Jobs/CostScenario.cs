@@ -11,7 +11,7 @@ namespace FineTuneLab.Coordinator.Tests.Jobs;
 /// Four jobs on three agents, driven through the real ingest path (agent messages with their own seqs and times):
 /// <list type="bullet">
 /// <item>alpha (research, budget $20): 2 h on node-a at $3.60 across midnight 2020-02-28/29, node-a lost, re-queued,
-/// 45 min on node-b at $7.20, succeeded: $7.20 + $5.40 = $12.60.</item>
+/// 45 min on node-b at $7.20 from its step-10 checkpoint, succeeded: $7.20 + $5.40 = $12.60.</item>
 /// <item>beta (no project): 1 h on node-b on 2020-03-01, stopped: $7.20.</item>
 /// <item>gamma (research, budget $10 / 5 h): never placed.</item>
 /// <item>delta (research, budget $0.80): running on node-c at $1.80, 1000 s so far: $0.50, step 5 of 50 at 100 tokens/s.</item>
@@ -21,6 +21,7 @@ namespace FineTuneLab.Coordinator.Tests.Jobs;
 internal sealed class CostScenario
 {
     public const double AlphaUsd = 12.6, BetaUsd = 7.2, DeltaUsd = 0.5;
+    public static readonly string CheckpointSha = new('c', 64);
 
     public string NodeA { get; private set; } = "";
     public string NodeB { get; private set; } = "";
@@ -49,14 +50,16 @@ internal sealed class CostScenario
 
         Assert.True(jobs.Assign(s.Alpha, s.NodeA, 0, 3.6));
         s.State(s.NodeA, s.Alpha, JobState.Running, 0, "2020-02-28T23:00:00Z");
-        s.Step(s.NodeA, s.Alpha, step: 10, total: 100, tokens: 10_240, tokensPerSecond: 1024, "2020-02-28T23:10:00Z");
+        s.Step(s.NodeA, s.Alpha, step: 10, total: 100, tokens: 10_240, tokensPerSecond: 1024, "2020-02-28T23:10:00Z", elapsed: 600);
         s.State(s.NodeA, s.Alpha, JobState.Running, 7200, "2020-02-29T01:00:00Z"); // 1 h before midnight, 1 h after
         s.State(s.NodeA, s.Alpha, JobState.Running, 7000, "2020-02-29T01:00:05Z"); // a stale report: bills nothing
         ingest.Heartbeat(s.NodeA, s.Alpha, 7200);                                    // the same uptime again: nothing
+        jobs.RecordCheckpoint(s.Alpha, 10, CheckpointSha, 1234);
         Assert.Equal([s.Alpha], jobs.RequeueJobsOf(s.NodeA));
 
         Assert.True(jobs.Assign(s.Alpha, s.NodeB, 0, 7.2));
         s.State(s.NodeB, s.Alpha, JobState.Running, 0, "2020-02-29T02:00:00Z");
+        s.Step(s.NodeB, s.Alpha, step: 20, total: 100, tokens: 20_480, tokensPerSecond: 1024, "2020-02-29T02:15:00Z", elapsed: 900);
         s.State(s.NodeB, s.Alpha, JobState.Running, 1800, "2020-02-29T02:30:00Z");
         s.State(s.NodeB, s.Alpha, JobState.Succeeded, 2700, "2020-02-29T02:45:00Z", "completed");
 
@@ -66,7 +69,7 @@ internal sealed class CostScenario
 
         Assert.True(jobs.Assign(s.Delta, s.NodeC, null, 1.8));
         s.State(s.NodeC, s.Delta, JobState.Running, 0, "2020-03-01T11:40:00Z");
-        s.Step(s.NodeC, s.Delta, step: 5, total: 50, tokens: 5000, tokensPerSecond: 100, "2020-03-01T11:50:00Z");
+        s.Step(s.NodeC, s.Delta, step: 5, total: 50, tokens: 5000, tokensPerSecond: 100, "2020-03-01T11:50:00Z", elapsed: 600);
         s.State(s.NodeC, s.Delta, JobState.Running, 1000, "2020-03-01T12:00:00Z");
         return s;
     }
@@ -93,9 +96,12 @@ internal sealed class CostScenario
         _ingest.Persist(agent, [m]);
     }
 
-    private void Step(string agent, string job, long step, long total, long tokens, double tokensPerSecond, string at)
+    private void Step(string agent, string job, long step, long total, long tokens, double tokensPerSecond, string at, double elapsed)
     {
-        var json = new JsonObject { ["step"] = step, ["total_steps"] = total, ["tokens"] = tokens, ["tokens_per_s"] = tokensPerSecond, ["loss"] = 1.5 }.ToJsonString();
+        var json = new JsonObject
+        {
+            ["step"] = step, ["total_steps"] = total, ["tokens"] = tokens, ["tokens_per_s"] = tokensPerSecond, ["loss"] = 3.0 / step, ["elapsed_s"] = elapsed,
+        }.ToJsonString();
         var batch = new TelemetryBatch();
         batch.Events.Add(new TrainerEvent { Seq = Next(agent), JobId = job, TrainerSeq = (ulong)step, Type = "step", Json = json, At = Timestamp.FromDateTime(DateTime.Parse(at).ToUniversalTime()) });
         var m = new AgentMessage { Telemetry = batch };
