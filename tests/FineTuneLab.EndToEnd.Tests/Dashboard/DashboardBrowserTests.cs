@@ -100,6 +100,9 @@ public sealed class DashboardBrowserTests
         await ShootAsync(page, "job.png");
         await CheckTelemetryApiAsync(cluster, jobId);
 
+        // Checkpoints list the metrics of their step (the fake trainer's loss at step 20 is 3 / (1 + 2) = 1).
+        await Assertions.Expect(page.Locator("#checkpoints tr[data-step='20'] td").Nth(1)).ToHaveTextAsync("1.000");
+
         // Downloads: a checkpoint and the metrics CSV, byte for byte what the API serves.
         var checkpoint = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("button[aria-label='download checkpoint 20']"));
         Assert.Equal(await cluster.Http.GetByteArrayAsync($"/api/jobs/{jobId}/checkpoints/20"), await ReadAsync(checkpoint));

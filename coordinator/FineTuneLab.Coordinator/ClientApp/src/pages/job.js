@@ -27,7 +27,7 @@ export async function renderJob(main, id) {
           <button data-download="${path}/package" data-name="${esc(id)}-package.zip">Training package</button>
           <button data-download="${path}/adapter" data-name="${esc(id)}-adapter.tar" id="adapter-button">Adapter</button>
         </div>
-        <h2>Checkpoints</h2><table><thead><tr><th>Step</th><th>Size</th><th>Created</th><th></th></tr></thead><tbody id="checkpoints"></tbody></table>
+        <h2>Checkpoints</h2><div class="scroll"><table><thead><tr><th scope="col">Step</th><th scope="col">Loss</th><th scope="col">Eval loss</th><th scope="col">Spent</th><th scope="col">Size</th><th scope="col">Created</th><th></th></tr></thead><tbody id="checkpoints"></tbody></table></div>
       </section>
     </div>
     <section class="panel" id="error-panel" hidden><h2>Error</h2><div class="error" id="error"></div></section>
@@ -79,9 +79,10 @@ export async function renderJob(main, id) {
 
   async function loadCheckpoints() {
     const list = await request(`${path}/checkpoints`);
-    main.querySelector("#checkpoints").innerHTML = list.map((c) => `<tr><td>${c.step}</td><td>${bytes(c.bytes)}</td><td>${time(c.created_at)}</td>
+    main.querySelector("#checkpoints").innerHTML = list.map((c) => `<tr data-step="${c.step}"><td>${c.step}</td><td>${num(c.metrics?.loss, 4)}</td><td>${num(c.metrics?.eval_loss, 4)}</td>
+      <td>${usd(c.metrics?.cost_usd)}</td><td>${bytes(c.bytes)}</td><td>${time(c.created_at)}</td>
       <td><button data-download="${path}/checkpoints/${c.step}" data-name="${esc(id)}-checkpoint-${c.step}.tar" aria-label="download checkpoint ${c.step}">Download</button></td></tr>`).join("")
-      || `<tr><td colspan="4" class="muted">None yet.</td></tr>`;
+      || `<tr><td colspan="7" class="muted">None yet.</td></tr>`;
   }
 
   async function refresh() {
