@@ -6,6 +6,7 @@ import { LiveChart } from "./charts.js";
 import { bytes, celsius, esc, percent, watts } from "./format.js";
 
 const maxPoints = 600;
+const overlapMs = 10_000;
 const gpuCharts = [
   { key: "gpu-util", title: "GPU utilization", metric: "gpu.util", format: percent, yRange: [0, 100] },
   { key: "gpu-mem", title: "GPU memory", metric: "gpu.mem.used", format: bytes },
@@ -24,14 +25,20 @@ export class NodeTelemetry {
     this.charts = [];
     this.markers = [];
     this.lastMs = -1;
+    this.appended = 0;
     this.container.dataset.mode = "waiting";
     this.container.innerHTML = `<p class="muted" id="telemetry-waiting">No readings yet: the job has not run on a node.</p>`;
   }
 
   /** job: the job's current view (its state words the page while there are no readings). */
   async poll(job) {
+    // A full load at first and now and then (incremental points pile up at full resolution, the server downsamples a
+    // full load); otherwise from a little before the last point, since a slower sampler's readings may land late
+    // (a repeated reading sets the same value again).
+    const full = this.lastMs < 0 || this.appended > maxPoints;
+    const since = full ? 0 : Math.max(0, this.lastMs - overlapMs);
     // Naming the metrics lets the store seek (job, metric, time) in its index instead of scanning the job's readings.
-    const answer = await request(`${this.path}/telemetry?since_ms=${this.lastMs + 1}&max_points=${maxPoints}&metric=${charted}`);
+    const answer = await request(`${this.path}/telemetry?since_ms=${since}&max_points=${maxPoints}&metric=${charted}`);
     const gpuIndices = [...new Set([...answer.gpus.map((g) => g.index), ...answer.series.filter((s) => s.gpu >= 0 && s.metric.startsWith("gpu.")).map((s) => s.gpu)])].sort((a, b) => a - b);
     const mode = gpuIndices.length ? "gpu" : answer.host || answer.series.length ? "host" : null;
     if (!mode) {
@@ -40,7 +47,7 @@ export class NodeTelemetry {
     }
     if (mode !== this.mode || (mode === "gpu" && gpuIndices.some((i) => !this.gpuIndices.includes(i)))) {
       this.build(mode, gpuIndices);
-      if (this.lastMs >= 0) { this.lastMs = -1; return this.poll(job); }
+      if (!full) { this.lastMs = -1; return; } // the charts changed shape: the next poll loads everything into them
     }
     if (mode === "gpu") {
       const totals = answer.gpus.filter((g) => g.memory_total_bytes > 0);
@@ -49,17 +56,15 @@ export class NodeTelemetry {
       this.hostTotal = answer.host.memory_total_bytes;
       this.chart("host-mem").setLimits([{ value: this.hostTotal, label: `host memory ${bytes(this.hostTotal)}` }]);
     }
+    if (full) {
+      for (const c of this.charts) c.chart.clear();
+      this.appended = 0;
+    } else this.appended += Math.max(0, ...answer.series.map((s) => s.points.length));
     for (const s of answer.series) {
       for (const [ms, value] of s.points) {
         this.place(s, ms / 1000, value);
         if (ms > this.lastMs) this.lastMs = ms;
       }
-    }
-    // Incremental points pile up at full resolution; past a bound, start over from the server's downsampled view.
-    if (this.charts.some((c) => c.chart.points > 3 * maxPoints)) {
-      for (const c of this.charts) c.chart.clear();
-      this.lastMs = -1;
-      return this.poll(job);
     }
     this.flush();
   }
