@@ -25,7 +25,7 @@ public static class TelemetryEndpoints
             if (!TryReadQuery(http, 0, out var query, out var problem)) { await Error(http, 400, problem); return; }
             var (series, agentIds) = TelemetrySeries.ForJob(rt.Store, job.Id, query.SinceMs, query.Metrics, query.MaxPoints);
             if (job.AgentId is { } current) agentIds.Add(current);
-            await Write(http, Answer(series, rt.Agents.List().Where(a => agentIds.Contains(a.Id)).ToList()));
+            await Write(http, Answer(series, rt.Agents.List().Where(a => agentIds.Contains(a.Id, StringComparer.Ordinal)).ToList()));
         }));
         endpoints.MapGet("/api/agents/{id}/telemetry", With(runtime, async (http, rt) =>
         {
