@@ -258,6 +258,7 @@ public sealed class DashboardBrowserTests
             // The nodes page: GPU utilization and memory sparklines, the current job by name.
             await page.GotoAsync("/nodes");
             var row = page.Locator("#agents tr[data-agent]", new() { HasText = "gpu-node" });
+            await Assertions.Expect(row.Locator(".c-gpus")).ToHaveTextAsync("2 × NVIDIA A100-SXM4-80GB (80.0 GiB, sm 8.0)");
             await Assertions.Expect(row.Locator(".util-value")).ToContainTextAsync("GPU");
             await Assertions.Expect(row.Locator(".mem-value")).ToContainTextAsync("of 80.0 GiB");
             await Assertions.Expect(row.Locator(".c-job")).ToContainTextAsync("gpu-job");

@@ -50,7 +50,7 @@ export async function renderNodes(main) {
       set(".c-state", `<span class="state state-${a.state === "online" ? "running" : "failed"}">${esc(a.state)}</span>`);
       set(".c-provider", esc(a.provider || "—"));
       set(".c-price", usd(a.price_per_hour));
-      set(".c-gpus", a.gpus.length ? a.gpus.map((g) => `${g.index}: ${esc(g.name)} (${bytes(g.memory_total_bytes)}, sm ${esc(g.compute_capability)})`).join("<br>") : "none (CPU)");
+      set(".c-gpus", gpuSummary(a.gpus));
       set(".c-cpu", `${esc(a.cpu?.model ?? "")}${a.cpu?.logical_cores ? `, ${a.cpu.logical_cores} cores` : ""}${a.cpu?.memory_total_bytes ? `, ${bytes(a.cpu.memory_total_bytes)}` : ""}`);
       set(".c-job", a.current_job_id ? `<a href="/jobs/${encodeURIComponent(a.current_job_id)}">${esc(await jobName(a.current_job_id))}</a><br><small class="muted">${esc(a.current_job_id)}</small>` : "—");
       set(".c-heartbeat", `${ago(a.last_heartbeat_at)}<br><small class="muted">${time(a.last_heartbeat_at)}</small>`);
@@ -85,6 +85,17 @@ export async function renderNodes(main) {
     load().catch(() => {}).finally(() => { loading = false; });
   }, 5000);
   return () => { clearInterval(timer); for (const r of rows.values()) { r.util.destroy(); r.mem.destroy(); } };
+}
+
+/** The GPUs, identical ones counted once ("2 × NVIDIA A100 (80.0 GiB, sm 8.0)"), with their indices as a tooltip. */
+function gpuSummary(gpus) {
+  if (!gpus.length) return "none (CPU)";
+  const kinds = new Map();
+  for (const g of gpus) {
+    const key = `${g.name} (${bytes(g.memory_total_bytes)}, sm ${g.compute_capability})`;
+    kinds.set(key, [...(kinds.get(key) ?? []), g.index]);
+  }
+  return [...kinds].map(([kind, indices]) => `<span title="GPU ${indices.join(", ")}">${indices.length} × ${esc(kind)}</span>`).join("<br>");
 }
 
 /** What the memory sparkline is scaled to: the largest GPU's memory (it follows the fullest GPU), or the host's. */
