@@ -32,6 +32,7 @@ public static class ApiSupport
         endpoints.MapJobOutputs(runtime);
         endpoints.MapAgents(runtime);
         endpoints.MapCosts(runtime);
+        endpoints.MapTelemetry(runtime);
         endpoints.MapPrometheus(runtime);
         endpoints.MapOpenApi();
     }
