@@ -25,10 +25,20 @@ public static class OpenApiEndpoints
         ("get", "/api/jobs/{id}/checkpoints/{step}", "A checkpoint as a tar (ETag = SHA-256)", "application/x-tar"),
         ("get", "/api/jobs/{id}/adapter", "The final adapter as a tar", "application/x-tar"),
         ("get", "/api/jobs/{id}/package", "The training package zip", "application/zip"),
+        ("get", "/api/jobs/{id}/telemetry", "The job's node telemetry, downsampled {series: [{metric, gpu, points: [[unix_ms, value]]}], gpus, host} (since_ms, max_points, metric)", "application/json"),
         ("get", "/api/agents", "Registered agents", "application/json"),
+        ("get", "/api/agents/{id}/telemetry", "An agent's telemetry, downsampled (default: the last hour; since_ms, max_points, metric)", "application/json"),
         ("get", "/api/costs", "Spend per day (UTC), project, agent or job {group_by, from, to, rows: [{key, label, spent_usd, hours, jobs}], total_usd} (group_by, from, to, format=json|csv)", "application/json"),
         ("get", "/metrics", "Prometheus metrics", "text/plain"),
         ("get", "/healthz", "Health", "application/json"),
+    ];
+
+    // Declared before QueryParameters: static initializers run in textual order.
+    private static readonly (string Name, string[]? Values, string Description)[] TelemetryQuery =
+    [
+        ("since_ms", null, "Only readings after this time, unix milliseconds"),
+        ("max_points", null, "At most this many points per series (2-10000, default 600); each time bucket keeps its lowest and highest reading"),
+        ("metric", null, "Comma-separated metric names, e.g. gpu.util,gpu.mem.used (default: all)"),
     ];
 
     /// <summary>Query parameters per "method path": name, allowed values (null: free text), what it does.</summary>
@@ -47,6 +57,8 @@ public static class OpenApiEndpoints
             ("after_seq", null, "Only events after this feed position (an event's id)"),
             ("type", null, "Only events of this type"),
         ],
+        ["get /api/jobs/{id}/telemetry"] = TelemetryQuery,
+        ["get /api/agents/{id}/telemetry"] = TelemetryQuery,
         ["get /api/jobs/{id}/metrics"] =
         [
             ("format", ["json", "csv"], "json (default) or csv"),

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -12,6 +13,7 @@ public sealed class CostsApiFixture : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("ftl-costs-api-").FullName;
     private CoordinatorHost? _host;
+    public CoordinatorHost Host => _host!;
 
     public HttpClient Http { get; } = new();
     public CoordinatorRuntime Runtime => _host!.Runtime!;
@@ -318,5 +320,22 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
         Assert.Equal("""["day","project","agent","job"]""", groupBy["schema"]!["enum"]!.ToJsonString());
         Assert.NotNull(costs["responses"]!["200"]!["content"]!["text/csv"]);
         Assert.NotNull(paths["/api/jobs/{id}/cost"]!["get"]);
+    }
+
+    [Fact]
+    public async Task Every_api_route_the_coordinator_maps_is_in_the_openapi_document()
+    {
+        var paths = (await fx.GetJsonAsync("/openapi.json"))["paths"]!.AsObject();
+        var routes = fx.Host.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints
+            .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
+            .Select(e => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'),
+                          Methods: e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? []))
+            .Where(r => r.Path.StartsWith("/api/", StringComparison.Ordinal))
+            .ToList();
+        Assert.NotEmpty(routes);
+        var missing = routes.SelectMany(r => r.Methods.Select(m => $"{m} {r.Path}"))
+            .Where(key => paths[key[(key.IndexOf(' ') + 1)..]]?[key[..key.IndexOf(' ')].ToLowerInvariant()] is null)
+            .ToList();
+        Assert.True(missing.Count == 0, "routes missing from /openapi.json: " + string.Join(", ", missing));
     }
 }
