@@ -76,9 +76,10 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
             yield return CudaLaunches.EmbeddingForward(ids, Dev(dt, 100, 64), x, true, flag);
         yield return CudaLaunches.EmbeddingBackward(ids, x, Dev(DType.F32, 100, 64), flag);
         yield return CudaLaunches.RmsNormForward(x, w, 1e-5f, x, rows);
-        yield return CudaLaunches.RmsNormBackward(x, x, w, rows, x, w, true);
+        yield return CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, true);
+        yield return CudaLaunches.NormParamGradReduce(w, 0x88, 8);
         yield return CudaLaunches.LayerNormForward(x, w, w, 1e-5f, x, rows, rows);
-        yield return CudaLaunches.LayerNormBackward(x, x, w, rows, rows, x, w, w, false);
+        yield return CudaLaunches.LayerNormBackward(x, x, w, rows, rows, x, 0x88, 0x89, false);
         var t3 = Dev(DType.F32, 8, 4, 64);
         yield return CudaLaunches.Rope(t3, ids, Dev(DType.F32, 32, 64), Dev(DType.F32, 32, 64), t3, inverse: true, flag);
         var q = Dev(DType.F32, 2, 70, 4, 64);
@@ -162,6 +163,14 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         Assert.Equal((9u, 2u, 3u), (dkdv.GridX, dkdv.GridY, dkdv.GridZ)); // 8 keys per block, one block row per kv head
         var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77));
         Assert.Equal(77u, norm.GridX); // one block per row
+        var x = Dev(DType.F32, 1000, 320);
+        var w = Dev(DType.F32, 320);
+        var rows = Dev(DType.F32, 1000);
+        // Norm backwards: a fixed number of partial-sum blocks with a weight gradient (device-independent order), else a block per row.
+        Assert.Equal((uint)CudaLaunches.NormGradParts, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, false).GridX);
+        Assert.Equal(1000u, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0, false).GridX);
+        var few = Dev(DType.F32, 77, 320);
+        Assert.Equal(77u, CudaLaunches.LayerNormBackward(few, few, w, rows, rows, few, 0x88, 0, false).GridX);
         Assert.Equal(1u, CudaLaunches.ElementGrid(1));
         Assert.Equal(4u, CudaLaunches.ElementGrid(1000));
         Assert.Equal((uint)CudaLaunches.MaxElementGrid, CudaLaunches.ElementGrid(long.MaxValue / 2));

@@ -110,6 +110,14 @@ def rounded(t, dtype):
 
 
 # ---- norms ---------------------------------------------------------------------------------------------------------
+def sequential_sum(prior, partial):
+    """prior + partial[0] + partial[1] + ... in fp32, in block order, as norm_param_grad_reduce adds them."""
+    total = np.zeros_like(prior)
+    for p in range(partial.shape[0]):
+        total = (total + partial[p]).astype(np.float32)
+    return (prior + total).astype(np.float32)
+
+
 def test_rmsnorm(dtype):
     rows, cols, eps = 6, 200, 1e-5
     x = rounded(torch.randn(rows, cols) * 3 + 0.5, dtype)
@@ -126,10 +134,20 @@ def test_rmsnorm(dtype):
     y = xr * torch.rsqrt(xr.pow(2).mean(-1, keepdim=True) + eps) * wr
     y.backward(dy.double())
     prior = rounded(torch.randn(rows, cols), dtype)
-    dx, dw = buf(prior, dtype), np.zeros(cols, np.float32)
-    launch(f"rmsnorm_bwd_{dtype}", (rows,), 64, P(dx), P(dw), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
+    # 4 blocks over 6 rows: blocks 0 and 1 take two rows each, so the per-block partial sums run over several rows.
+    parts = 4
+    dx, partial = buf(prior, dtype), np.full((parts, cols), np.nan, np.float32)  # the kernel must clear its partials
+    launch(f"rmsnorm_bwd_{dtype}", (parts,), 64, P(dx), P(partial), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
     check(f"rmsnorm_bwd_{dtype} dx (accumulated)", tens(dx, dtype), xr.grad + prior.double(), *TOL[dtype])
-    check(f"rmsnorm_bwd_{dtype} dw", dw, wr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+    dw_prior = torch.randn(cols)
+    dw = dw_prior.numpy().copy()
+    launch("norm_param_grad_reduce", (2,), 64, P(dw), P(partial), I(parts), I(cols))
+    check(f"rmsnorm_bwd_{dtype} dw (two-stage, accumulated)", dw, wr.grad + dw_prior.double(), 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+    exact(f"rmsnorm_bwd_{dtype} dw partials summed in block order", dw, sequential_sum(dw_prior.numpy(), partial))
+    # Without a weight gradient (frozen norm) the partials pointer is null and dx is unchanged.
+    dx2 = buf(prior, dtype)
+    launch(f"rmsnorm_bwd_{dtype}", (rows,), 64, P(dx2), P(None), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
+    exact(f"rmsnorm_bwd_{dtype} dx without dw", tens(dx2, dtype), tens(dx, dtype))
 
 
 def test_layernorm(dtype):
@@ -146,8 +164,12 @@ def test_layernorm(dtype):
     check(f"layernorm_fwd_{dtype} mean", mean, x.double().mean(-1), 1e-5, 1e-6)
     dy = rounded(torch.randn(rows, cols), dtype)
     y.backward(dy.double())
-    dx, dw, db = np.zeros_like(xb), np.zeros(cols, np.float32), np.zeros(cols, np.float32)
-    launch(f"layernorm_bwd_{dtype}", (rows,), 64, P(dx), P(dw), P(db), P(buf(dy, dtype)), P(xb), P(wb), P(mean), P(rstd), I(rows), I(cols), I(0))
+    parts = 2
+    dx, dwp, dbp = np.zeros_like(xb), np.full((parts, cols), np.nan, np.float32), np.full((parts, cols), np.nan, np.float32)
+    launch(f"layernorm_bwd_{dtype}", (parts,), 64, P(dx), P(dwp), P(dbp), P(buf(dy, dtype)), P(xb), P(wb), P(mean), P(rstd), I(rows), I(cols), I(0))
+    dw, db = np.zeros(cols, np.float32), np.zeros(cols, np.float32)
+    launch("norm_param_grad_reduce", (1,), 64, P(dw), P(dwp), I(parts), I(cols))
+    launch("norm_param_grad_reduce", (1,), 64, P(db), P(dbp), I(parts), I(cols))
     check(f"layernorm_bwd_{dtype} dx", tens(dx, dtype), xr.grad, *TOL[dtype])
     check(f"layernorm_bwd_{dtype} dw", dw, wr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
     check(f"layernorm_bwd_{dtype} db", db, br.grad, 1e-4, 1e-5)

@@ -43,7 +43,16 @@ public sealed partial class CudaBackend
         CudaCheck.Vector(weight, x.Shape.Last, "rmsnorm weight");
         CudaCheck.Vector(rstd, x.Shape.Rows, "rmsnorm rstd");
         CudaCheck.OptionalVector(dWeight, x.Shape.Last, "rmsnorm dWeight");
-        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, dWeight, accumulateDx));
+        if (dWeight.IsEmpty)
+        {
+            Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, 0, accumulateDx));
+            return;
+        }
+        // Two stages, no atomics: bit-identical weight gradients run to run.
+        var parts = CudaLaunches.NormBackwardBlocks((int)x.Shape.Rows, paramGrads: true);
+        using var partials = Scratch((long)parts * dWeight.Count * sizeof(float));
+        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, partials.Pointer, accumulateDx));
+        Launch(CudaLaunches.NormParamGradReduce(dWeight, partials.Pointer, parts));
     }
 
     public void LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
@@ -68,7 +77,14 @@ public sealed partial class CudaBackend
         CudaCheck.Vector(rstd, x.Shape.Rows, "layernorm rstd");
         CudaCheck.OptionalVector(dWeight, x.Shape.Last, "layernorm dWeight");
         CudaCheck.OptionalVector(dBias, x.Shape.Last, "layernorm dBias");
-        Launch(CudaLaunches.LayerNormBackward(dY, x, weight, mean, rstd, dX, dWeight, dBias, accumulateDx));
+        var grads = !dWeight.IsEmpty || !dBias.IsEmpty;
+        var parts = CudaLaunches.NormBackwardBlocks((int)x.Shape.Rows, grads);
+        var plane = (long)parts * x.Shape.Last * sizeof(float);
+        using var partials = grads ? Scratch(2 * plane) : null;
+        nint dwParts = dWeight.IsEmpty ? 0 : partials!.Pointer, dbParts = dBias.IsEmpty ? 0 : partials!.Pointer + (nint)plane;
+        Launch(CudaLaunches.LayerNormBackward(dY, x, weight, mean, rstd, dX, dwParts, dbParts, accumulateDx));
+        if (!dWeight.IsEmpty) Launch(CudaLaunches.NormParamGradReduce(dWeight, dwParts, parts));
+        if (!dBias.IsEmpty) Launch(CudaLaunches.NormParamGradReduce(dBias, dbParts, parts));
     }
 
     public void RopeForward(Tensor x, Tensor positions, Tensor cos, Tensor sin, Tensor y) => Rope(x, positions, cos, sin, y, inverse: false);

@@ -16,6 +16,8 @@ public static class CudaLaunches
     /// <summary>Grid-stride kernels: enough blocks to fill any current GPU several times over, never more than needed.</summary>
     public const long MaxElementGrid = 65536;
     public const int SumOfSquaresBlocks = 1024;
+    /// <summary>Partial-sum rows of the norm weight gradients (the first stage of their fixed-order reduction).</summary>
+    public const int NormGradParts = 256;
 
     public static uint ElementGrid(long n) => (uint)Math.Clamp((n + ElementBlock - 1) / ElementBlock, 1, MaxElementGrid);
 
@@ -75,13 +77,24 @@ public static class CudaLaunches
             new KernelArgs().Ptr(y.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).I32(rows).I32((int)weight.Count).F32(eps).F32(0f));
     }
 
-    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx)
+    /// <summary>
+    /// Blocks of the norm backwards: with a weight gradient, a fixed <see cref="NormGradParts"/> (fewer for fewer rows),
+    /// each writing its own row of partial sums, so the reduction order never depends on the device; without one, a
+    /// block per row as far as the grid allows.
+    /// </summary>
+    public static int NormBackwardBlocks(int rows, bool paramGrads) => Math.Max(1, (int)Math.Min(rows, paramGrads ? NormGradParts : MaxElementGrid));
+
+    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, nint dWeightPartials, bool accumulateDx)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("rmsnorm_bwd_f32", (uint)rows, RowBlock,
-            new KernelArgs().Ptr(dX.Data).Ptr(dWeight.Data).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(rstd.Data)
+        return KernelCall.Linear("rmsnorm_bwd_f32", (uint)NormBackwardBlocks(rows, dWeightPartials != 0), RowBlock,
+            new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(rstd.Data)
                 .I32(rows).I32((int)weight.Count).F32(0f).I32(accumulateDx ? 1 : 0));
     }
+
+    /// <summary>grad[c] += the <paramref name="parts"/> partial sums of column c, in order (the norms' second stage).</summary>
+    public static KernelCall NormParamGradReduce(Tensor grad, nint partials, int parts) =>
+        Elementwise("norm_param_grad_reduce", grad.Count, new KernelArgs().Ptr(grad.Data).Ptr(partials).I32(parts).I32((int)grad.Count));
 
     public static KernelCall LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
@@ -91,11 +104,12 @@ public static class CudaLaunches
                 .I32(rows).I32((int)weight.Count).F32(eps));
     }
 
-    public static KernelCall LayerNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dX, Tensor dWeight, Tensor dBias, bool accumulateDx)
+    public static KernelCall LayerNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dX, nint dWeightPartials,
+        nint dBiasPartials, bool accumulateDx)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("layernorm_bwd_f32", (uint)rows, RowBlock,
-            new KernelArgs().Ptr(dX.Data).Ptr(dWeight.Data).Ptr(dBias.Data).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data)
+        return KernelCall.Linear("layernorm_bwd_f32", (uint)NormBackwardBlocks(rows, dWeightPartials != 0 || dBiasPartials != 0), RowBlock,
+            new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dBiasPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data)
                 .Ptr(mean.Data).Ptr(rstd.Data).I32(rows).I32((int)weight.Count).I32(accumulateDx ? 1 : 0));
     }
 
