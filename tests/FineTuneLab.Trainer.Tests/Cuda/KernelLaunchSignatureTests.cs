@@ -86,10 +86,10 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         var k = Dev(DType.F32, 2, 70, 2, 64);
         var seg = Dev(DType.I32, 2, 70);
         var lse = Dev(DType.F32, 2 * 4 * 70);
-        yield return CudaLaunches.AttentionForward(q, k, k, seg, 0.125f, q, lse);
+        yield return CudaLaunches.AttentionForward(q, k, k, seg, 0.125f, 16, q, lse);
         yield return CudaLaunches.AttentionBackwardDelta(q, q, 0x55);
-        yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, lse, 0x55, q);
-        yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, lse, 0x55, k, k);
+        yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, 16, lse, 0x55, q);
+        yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, 16, lse, 0x55, k, k);
         yield return CudaLaunches.SwiGluForward(x, x, x);
         yield return CudaLaunches.SwiGluBackward(x, x, x, x, x);
         yield return CudaLaunches.GeluTanhForward(x, x);
@@ -157,10 +157,15 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
     {
         var q = Dev(DType.F32, 3, 70, 4, 64);
         var k = Dev(DType.F32, 3, 70, 2, 64);
-        var fwd = CudaLaunches.AttentionForward(q, k, k, default, 0.125f, q, Dev(DType.F32, 3 * 4 * 70));
+        var fwd = CudaLaunches.AttentionForward(q, k, k, default, 0.125f, 0, q, Dev(DType.F32, 3 * 4 * 70));
         Assert.Equal((5u, 4u, 3u, 256u), (fwd.GridX, fwd.GridY, fwd.GridZ, fwd.Block)); // 16 query rows per block
-        var dkdv = CudaLaunches.AttentionBackwardDkDv(q, q, k, k, default, 0.125f, Dev(DType.F32, 840), 1, k, k);
+        var dkdv = CudaLaunches.AttentionBackwardDkDv(q, q, k, k, default, 0.125f, 0, Dev(DType.F32, 840), 1, k, k);
         Assert.Equal((9u, 2u, 3u), (dkdv.GridX, dkdv.GridY, dkdv.GridZ)); // 8 keys per block, one block row per kv head
+        // Decoding: one query over 70 cached keys; the forward tiles queries, dK/dV tile the keys.
+        var q1 = Dev(DType.F32, 3, 1, 4, 64);
+        var decode = CudaLaunches.AttentionForward(q1, k, k, default, 0.125f, 0, q1, Dev(DType.F32, 12));
+        Assert.Equal((1u, 4u, 3u), (decode.GridX, decode.GridY, decode.GridZ));
+        Assert.Equal(9u, CudaLaunches.AttentionBackwardDkDv(q1, q1, k, k, default, 0.125f, 0, Dev(DType.F32, 12), 1, k, k).GridX);
         var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77));
         Assert.Equal(77u, norm.GridX); // one block per row
         var x = Dev(DType.F32, 1000, 320);

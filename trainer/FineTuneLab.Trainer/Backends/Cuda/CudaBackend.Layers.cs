@@ -108,8 +108,9 @@ public sealed partial class CudaBackend
     }
 
     /// <summary>
-    /// The attention kernels cover training (Tq = Tk) with causal masking and packed segments, head dimension a multiple
-    /// of 32 up to 128. A sliding window or a KV-cache decode (Tq &lt; Tk) is refused with a message naming it.
+    /// The attention kernels cover training (Tq = Tk) and KV-cache decoding (Tq &lt; Tk), causal masking, sliding windows
+    /// and packed segments, with a head dimension that is a multiple of 32 up to 128 (other head sizes are refused,
+    /// naming the size).
     /// </summary>
     private static void CheckAttention(Tensor q, Tensor k, Tensor v, Tensor segmentIds, int slidingWindow)
     {
@@ -124,10 +125,6 @@ public sealed partial class CudaBackend
         if (hkv == 0 || hq % hkv != 0) throw new ArgumentException($"attention query heads {hq} are not a multiple of kv heads {hkv}");
         if (q.Dim(1) > k.Dim(1)) throw new ArgumentException($"attention has more queries ({q.Dim(1)}) than keys ({k.Dim(1)})");
         if (slidingWindow < 0) throw new ArgumentOutOfRangeException(nameof(slidingWindow), slidingWindow, "sliding window must be >= 0");
-        if (q.Dim(1) != k.Dim(1))
-            throw new NotSupportedException($"CUDA attention runs training shapes (Tq = Tk); a decode step with {q.Dim(1)} queries over {k.Dim(1)} cached keys needs the CPU backend");
-        if (slidingWindow > 0)
-            throw new NotSupportedException($"CUDA attention has no sliding-window kernel (window {slidingWindow}); use the CPU backend for sliding-window models");
         if (d % 32 != 0 || d > CudaLaunches.AttentionMaxHeadDim)
             throw new NotSupportedException($"CUDA attention needs a head dimension that is a multiple of 32 up to {CudaLaunches.AttentionMaxHeadDim}, got {d}");
         if (!segmentIds.IsEmpty)
@@ -143,7 +140,7 @@ public sealed partial class CudaBackend
         CudaCheck.F32(output, "attention output");
         if (output.Shape != q.Shape) throw new ArgumentException($"attention output {output.Shape} must match q {q.Shape}");
         CudaCheck.Vector(logSumExp, (long)q.Dim(0) * q.Dim(2) * q.Dim(1), "attention logSumExp");
-        Launch(CudaLaunches.AttentionForward(q, k, v, segmentIds, scale, output, logSumExp));
+        Launch(CudaLaunches.AttentionForward(q, k, v, segmentIds, scale, slidingWindow, output, logSumExp));
     }
 
     public void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow,
@@ -162,7 +159,7 @@ public sealed partial class CudaBackend
         CudaCheck.Vector(logSumExp, rows, "attention logSumExp");
         using var delta = Scratch(rows * sizeof(float));
         Launch(CudaLaunches.AttentionBackwardDelta(dOutput, output, delta.Pointer));
-        Launch(CudaLaunches.AttentionBackwardDq(dOutput, q, k, v, segmentIds, scale, logSumExp, delta.Pointer, dQ));
-        Launch(CudaLaunches.AttentionBackwardDkDv(dOutput, q, k, v, segmentIds, scale, logSumExp, delta.Pointer, dK, dV));
+        Launch(CudaLaunches.AttentionBackwardDq(dOutput, q, k, v, segmentIds, scale, slidingWindow, logSumExp, delta.Pointer, dQ));
+        Launch(CudaLaunches.AttentionBackwardDkDv(dOutput, q, k, v, segmentIds, scale, slidingWindow, logSumExp, delta.Pointer, dK, dV));
     }
 }

@@ -121,13 +121,13 @@ public static class CudaLaunches
                 .I32(t).I32(h).I32(d).I32(cos.Dim(0)).I32(inverse ? 1 : 0).Ptr(errorFlag));
     }
 
-    public static KernelCall AttentionForward(Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, Tensor output, Tensor logSumExp)
+    public static KernelCall AttentionForward(Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow, Tensor output, Tensor logSumExp)
     {
-        int b = q.Dim(0), t = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), hkv = k.Dim(2);
+        int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
         const int rows = AttentionWarps * AttentionForwardRowsPerWarp;
-        return new KernelCall("attn_fwd_f32", (uint)((t + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall("attn_fwd_f32", (uint)((tq + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(output.Data).Ptr(logSumExp.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(segmentIds.Data)
-                .I32(t).I32(hq).I32(hkv).I32(d).F32(scale));
+                .I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
 
     public static KernelCall AttentionBackwardDelta(Tensor dOutput, Tensor output, nint delta)
@@ -140,20 +140,22 @@ public static class CudaLaunches
             new KernelArgs().Ptr(delta).Ptr(dOutput.Data).Ptr(output.Data).I32(b).I32(t).I32(hq).I32(d));
     }
 
-    public static KernelCall AttentionBackwardDq(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, Tensor logSumExp, nint delta, Tensor dQ)
+    public static KernelCall AttentionBackwardDq(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow,
+        Tensor logSumExp, nint delta, Tensor dQ)
     {
-        int b = q.Dim(0), t = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), hkv = k.Dim(2);
-        return new KernelCall("attn_bwd_dq_f32", (uint)((t + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
+        return new KernelCall("attn_bwd_dq_f32", (uint)((tq + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(dQ.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data).Ptr(delta)
-                .Ptr(segmentIds.Data).I32(t).I32(hq).I32(hkv).I32(d).F32(scale));
+                .Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
 
-    public static KernelCall AttentionBackwardDkDv(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, Tensor logSumExp, nint delta, Tensor dK, Tensor dV)
+    public static KernelCall AttentionBackwardDkDv(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow,
+        Tensor logSumExp, nint delta, Tensor dK, Tensor dV)
     {
-        int b = q.Dim(0), t = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), hkv = k.Dim(2);
-        return new KernelCall("attn_bwd_dkdv_f32", (uint)((t + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b, AttentionWarps * 32, 0,
+        int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
+        return new KernelCall("attn_bwd_dkdv_f32", (uint)((tk + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(dK.Data).Ptr(dV.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data)
-                .Ptr(delta).Ptr(segmentIds.Data).I32(t).I32(hq).I32(hkv).I32(d).F32(scale));
+                .Ptr(delta).Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
 
     public static KernelCall SwiGluForward(Tensor gate, Tensor up, Tensor y) =>
