@@ -99,6 +99,9 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         yield return CudaLaunches.AdamW(x, x, x, x, new AdamWHyperparameters(1e-3, 0.9, 0.999, 1e-8, 0.01, 3));
         yield return CudaLaunches.DequantizeNf4(Dev(DType.U8, 256), Dev(DType.F32, 8), 64, Dev(DType.F32, 512));
         yield return CudaLaunches.DequantizeNf4(Dev(DType.U8, 256), Dev(DType.F32, 8), 64, Dev(DType.BF16, 512));
+        var nf4 = new Nf4Matrix(Dev(DType.U8, 2048), Dev(DType.U8, 64), Dev(DType.F32, 1), Dev(DType.F32, 256), Dev(DType.F32, 1), 64, 256, 64, 64);
+        yield return CudaLaunches.Nf4Gemm(x, nf4, true, Dev(DType.F32, 8, 64), 8, 64, 64, 1f, 0f);
+        yield return CudaLaunches.Nf4Gemm(Dev(DType.BF16, 8, 64), nf4, false, Dev(DType.F32, 8, 64), 8, 64, 64, 1f, 1f);
     }
 
     private static bool Matches(KernelArgKind kind, string ptxType) => kind switch

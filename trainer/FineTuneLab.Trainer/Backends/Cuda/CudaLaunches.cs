@@ -202,6 +202,16 @@ public static class CudaLaunches
     public static KernelCall DequantizeNf4(Tensor packed, Tensor absmax, int blockSize, Tensor output) =>
         Elementwise($"nf4_dequant_{Suffix(output.DType)}", output.Count,
             new KernelArgs().Ptr(output.Data).Ptr(packed.Data).Ptr(absmax.Data).I64(output.Count).I32(blockSize));
+
+    /// <summary>nf4_gemm.cu's 64 x 64 output tile per block of 256 threads.</summary>
+    public const int Nf4GemmTile = 64;
+
+    /// <summary>C[M, N] = alpha · A[M, K] · op(W) + beta · C with W in NF4, dequantized tile by tile in shared memory.</summary>
+    public static KernelCall Nf4Gemm(Tensor a, Nf4Matrix w, bool transB, Tensor c, int m, int n, int k, float alpha, float beta) =>
+        new($"nf4_gemm_{Suffix(a.DType)}", (uint)((n + Nf4GemmTile - 1) / Nf4GemmTile), (uint)((m + Nf4GemmTile - 1) / Nf4GemmTile), 1, 256, 0,
+            new KernelArgs().Ptr(c.Data).Ptr(a.Data).Ptr(w.Packed.Data).Ptr(w.AbsmaxCodes.Data).Ptr(w.NestedAbsmax.Data).Ptr(w.QuantMap.Data)
+                .Ptr(w.Offset.Data).I64(w.ElementOffset).I32(w.Cols).I32(w.BlockSize).I32(w.NestedBlockSize).I32(m).I32(n).I32(k)
+                .I32(transB ? 1 : 0).F32(alpha).F32(beta));
 }
 
 /// <summary>cublasGemmEx's m, n, k, transposes and leading dimensions; the first operand is B, the second A.</summary>
