@@ -513,10 +513,10 @@ def main():
     test_attention("f32", 32, True, B=2, T=20, Hq=2, Hkv=1)   # packed documents, batch > 1
     test_attention("bf16", 64, True, B=1, T=20, Hq=2, Hkv=1)
     test_attention("f32", 128, False, B=1, T=12, Hq=3, Hkv=1)  # widest head, group of 3
-    test_attention("f32", 32, False, B=1, T=70, Hq=2, Hkv=1, window=20)  # sliding window: whole key tiles skipped
-    test_attention("f32", 32, True, B=2, T=45, Hq=2, Hkv=2, window=7)  # window inside packed documents
-    test_attention("bf16", 64, False, B=1, T=40, Hq=2, Hkv=1, window=33)
-    test_attention("f32", 64, False, B=2, T=50, Hq=4, Hkv=2, Tq=1)  # one decode step over a KV cache
+    test_attention("f32", 32, False, B=1, T=70, Hq=1, Hkv=1, window=20)  # sliding window: whole key tiles skipped
+    test_attention("f32", 32, True, B=1, T=45, Hq=2, Hkv=1, window=7)  # window inside packed documents
+    test_attention("bf16", 64, False, B=1, T=40, Hq=1, Hkv=1, window=33)
+    test_attention("f32", 64, False, B=1, T=40, Hq=4, Hkv=2, Tq=1)  # one decode step over a KV cache
     test_attention("f32", 32, True, B=1, T=41, Hq=2, Hkv=1, window=9, Tq=5)  # a chunk of queries, window and segments
     test_convert()
     test_philox_and_dropout()
