@@ -14,8 +14,10 @@ namespace FineTuneLab.Trainer.Tests.Cuda;
 /// on the same quantized weights (Nf4.Quantize of random values, double quantization, row slices as fused
 /// projections use them): forward x·Wᵀ and input gradient dy·W, with alpha and beta.
 /// </summary>
-public sealed class Nf4GemmEmulationTests
+public sealed class Nf4GemmEmulationTests : IDisposable
 {
+    private readonly List<NativeBuffer> _buffers = [];
+
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate void Nf4GemmKernel(nint c, nint a, nint packed, nint absmaxCodes, nint nested, nint quantMap, nint offset, long elementOffset,
         int wCols, int blockSize, int nestedBlock, int m, int n, int k, int transB, float alpha, float beta);
@@ -49,11 +51,19 @@ public sealed class Nf4GemmEmulationTests
         return v;
     }
 
-    private static Tensor Host(float[] values, params int[] dims)
+    /// <summary>A host tensor holding <paramref name="values"/> (native memory, freed with the test).</summary>
+    private Tensor Host(float[] values, params int[] dims)
     {
-        var handle = GCHandle.Alloc(values, GCHandleType.Pinned); // pinned for the test's lifetime (small arrays)
-        var shape = dims.Length == 1 ? new TensorShape(dims[0]) : new TensorShape(dims[0], dims[1]);
-        return new Tensor(handle.AddrOfPinnedObject(), DType.F32, shape);
+        var buffer = new NativeBuffer(Math.Max(values.Length * sizeof(float), 4));
+        _buffers.Add(buffer);
+        var t = buffer.AsTensor(DType.F32, dims.Length == 1 ? new TensorShape(dims[0]) : new TensorShape(dims[0], dims[1]));
+        values.CopyTo(t.AsFloat());
+        return t;
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _buffers) b.Dispose();
     }
 
     [Theory]
