@@ -518,6 +518,7 @@ def main():
     test_attention("bf16", 64, False, B=1, T=40, Hq=1, Hkv=1, window=33)
     test_attention("f32", 64, False, B=1, T=40, Hq=4, Hkv=2, Tq=1)  # one decode step over a KV cache
     test_attention("f32", 32, True, B=1, T=41, Hq=2, Hkv=1, window=9, Tq=5)  # a chunk of queries, window and segments
+    test_attention("f32", 80, False, B=1, T=20, Hq=2, Hkv=1)  # a head_dim that is not a multiple of 32 (Phi-2's 80)
     test_convert()
     test_philox_and_dropout()
     print(f"{len(CASES) - len(FAILURES)} passed, {len(FAILURES)} failed")

@@ -109,8 +109,7 @@ public sealed partial class CudaBackend
 
     /// <summary>
     /// The attention kernels cover training (Tq = Tk) and KV-cache decoding (Tq &lt; Tk), causal masking, sliding windows
-    /// and packed segments, with a head dimension that is a multiple of 32 up to 128 (other head sizes are refused,
-    /// naming the size).
+    /// and packed segments, with any head dimension up to 128 (larger ones are refused, naming the size).
     /// </summary>
     private static void CheckAttention(Tensor q, Tensor k, Tensor v, Tensor segmentIds, int slidingWindow)
     {
@@ -125,8 +124,8 @@ public sealed partial class CudaBackend
         if (hkv == 0 || hq % hkv != 0) throw new ArgumentException($"attention query heads {hq} are not a multiple of kv heads {hkv}");
         if (q.Dim(1) > k.Dim(1)) throw new ArgumentException($"attention has more queries ({q.Dim(1)}) than keys ({k.Dim(1)})");
         if (slidingWindow < 0) throw new ArgumentOutOfRangeException(nameof(slidingWindow), slidingWindow, "sliding window must be >= 0");
-        if (d % 32 != 0 || d > CudaLaunches.AttentionMaxHeadDim)
-            throw new NotSupportedException($"CUDA attention needs a head dimension that is a multiple of 32 up to {CudaLaunches.AttentionMaxHeadDim}, got {d}");
+        if (d < 1 || d > CudaLaunches.AttentionMaxHeadDim)
+            throw new NotSupportedException($"CUDA attention supports head dimensions up to {CudaLaunches.AttentionMaxHeadDim}, got {d}");
         if (!segmentIds.IsEmpty)
         {
             CudaCheck.I32(segmentIds, "attention segment ids");

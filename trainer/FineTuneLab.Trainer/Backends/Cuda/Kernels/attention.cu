@@ -8,7 +8,8 @@
 // q_seq <= k_seq: query i sits at absolute position p = k_seq - q_seq + i (q_seq = k_seq in training, q_seq = 1 when
 // decoding over a KV cache). Key j is visible to query i when j <= p, when p - j < window (window > 0: Mistral's
 // sliding window), and when both carry the same id in segment_ids ([batch, k_seq], may be null: packed documents).
-// Query head h reads kv head h / (q_heads / kv_heads). head_dim must be a multiple of 32 and at most 128.
+// Query head h reads kv head h / (q_heads / kv_heads). head_dim is at most 128; lane l owns output dims l + 32 e
+// (e < ceil(head_dim / 32)), and the lanes past head_dim in the last slice compute on unused shared memory and write nothing.
 // scale is the softmax scale (1 / sqrt(head_dim) unless the model says otherwise). A row with no visible key gets
 // output 0 and lse -inf.
 //
@@ -58,7 +59,7 @@ __device__ void attn_fwd_impl(T* out, float* lse, const T* q, const T* k, const 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int b = blockIdx.z, h = blockIdx.y, hk = h / (q_heads / kv_heads);
     const int q0 = blockIdx.x * rows;
-    const int E = head_dim >> 5;
+    const int E = (head_dim + 31) >> 5;
     const int off = k_seq - q_seq;
 
     for (int idx = threadIdx.x; idx < rows * head_dim; idx += blockDim.x) {
@@ -114,7 +115,7 @@ __device__ void attn_fwd_impl(T* out, float* lse, const T* q, const T* k, const 
         const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
         const long long o = qkv_index(b, t, h, q_heads, q_seq, head_dim);
         for (int e = 0; e < ATT_MAX_E; ++e)
-            if (e < E) out[o + lane + 32 * e] = from_f32<T>(acc[r][e] * inv);
+            if (e < E && lane + 32 * e < head_dim) out[o + lane + 32 * e] = from_f32<T>(acc[r][e] * inv);
         if (lane == 0) lse[((long long)b * q_heads + h) * q_seq + t] = l[r] > 0.f ? m[r] + logf(l[r]) : neg_inf();
     }
 }
@@ -154,7 +155,7 @@ __device__ void attn_bwd_dq_impl(T* dq, const T* dout, const T* q, const T* k, c
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int b = blockIdx.z, h = blockIdx.y, hk = h / (q_heads / kv_heads);
     const int q0 = blockIdx.x * ATT_WARPS;
-    const int E = head_dim >> 5;
+    const int E = (head_dim + 31) >> 5;
     const int t = q0 + warp;
     const int off = k_seq - q_seq, pos = t + off;
 
@@ -201,7 +202,7 @@ __device__ void attn_bwd_dq_impl(T* dq, const T* dout, const T* q, const T* k, c
     if (!row_in) return;
     const long long o = qkv_index(b, t, h, q_heads, q_seq, head_dim);
     for (int e = 0; e < ATT_MAX_E; ++e)
-        if (e < E) dq[o + lane + 32 * e] = from_f32<T>(acc[e] * scale);
+        if (e < E && lane + 32 * e < head_dim) dq[o + lane + 32 * e] = from_f32<T>(acc[e] * scale);
 }
 
 // dv_j = sum_i p_ij dout_i and dk_j = scale * sum_i p_ij (dp_ij - delta_i) q_i, summed over every query head that
@@ -219,7 +220,7 @@ __device__ void attn_bwd_dkdv_impl(T* dk, T* dv, const T* dout, const T* q, cons
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int b = blockIdx.z, hk = blockIdx.y, group = q_heads / kv_heads;
     const int k0 = blockIdx.x * ATT_WARPS;
-    const int E = head_dim >> 5;
+    const int E = (head_dim + 31) >> 5;
     const int j = k0 + warp; // this warp's key
     const int off = k_seq - q_seq;
     // Query rows that may see a key of this block: p = i + off in [k0, k0 + ATT_WARPS - 1 + window - 1].
@@ -276,7 +277,7 @@ __device__ void attn_bwd_dkdv_impl(T* dk, T* dv, const T* dout, const T* q, cons
     if (!key_in) return;
     const long long o = qkv_index(b, j, hk, kv_heads, k_seq, head_dim);
     for (int e = 0; e < ATT_MAX_E; ++e) {
-        if (e < E) {
+        if (e < E && lane + 32 * e < head_dim) {
             dk[o + lane + 32 * e] = from_f32<T>(dk_acc[e] * scale);
             dv[o + lane + 32 * e] = from_f32<T>(dv_acc[e]);
         }
