@@ -281,6 +281,21 @@ public static class OpSuite
             c.Compare($"AttentionBackward window {window} dK", dk, SelfTestTolerance.F32);
             c.Compare($"AttentionBackward window {window} dV", dv, SelfTestTolerance.F32);
         });
+        Try("Attention head_dim 80", () =>
+        {
+            const int t = 40, hq = 2, hkv = 1, d = 80;
+            var q = c.Random(DType.F32, 1f, 1, t, hq, d); var k = c.Random(DType.F32, 1f, 1, t, hkv, d); var v = c.Random(DType.F32, 1f, 1, t, hkv, d);
+            var o = c.Empty(DType.F32, 1, t, hq, d); var lse = c.Empty(DType.F32, 1, hq, t);
+            var scale = 1f / MathF.Sqrt(d);
+            Both((b, s) => b.AttentionForward(Side(q, s), Side(k, s), Side(v, s), default, scale, 0, Side(o, s), Side(lse, s)));
+            c.Compare("AttentionForward head_dim 80 output", o, SelfTestTolerance.F32);
+            var dO = c.Random(DType.F32, 1f, 1, t, hq, d);
+            var dq = c.Empty(DType.F32, 1, t, hq, d); var dk = c.Empty(DType.F32, 1, t, hkv, d); var dv = c.Empty(DType.F32, 1, t, hkv, d);
+            Both((b, s) => b.AttentionBackward(Side(dO, s), Side(q, s), Side(k, s), Side(v, s), default, scale, 0, Side(o, s), Side(lse, s),
+                Side(dq, s), Side(dk, s), Side(dv, s)));
+            c.Compare("AttentionBackward head_dim 80 dQ", dq, SelfTestTolerance.F32);
+            c.Compare("AttentionBackward head_dim 80 dK", dk, SelfTestTolerance.F32);
+        });
         Try("Attention decode", () =>
         {
             // A KV-cache decode step (1 query over 77 cached keys) and a 6-query chunk, as generation runs them.
