@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using FineTuneLab.Trainer.Backends.Cpu;
 using FineTuneLab.Trainer.Data;
 using FineTuneLab.Trainer.Events;
 using FineTuneLab.Trainer.Formats;
@@ -22,7 +21,7 @@ namespace FineTuneLab.Trainer.Training.Run;
 /// </summary>
 public sealed partial class TrainingRun
 {
-    private async Task<int> TrainDpoAsync(RunState? resumed, ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, Action<long> reportStep,
+    private async Task<int> TrainDpoAsync(RunState? resumed, RunDevice device, ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, Action<long> reportStep,
         CancellationToken ct)
     {
         var spec = _spec;
@@ -30,8 +29,7 @@ public sealed partial class TrainingRun
         var modelDir = spec.Model.Path;
         var (trainPairs, valPairs) = await OpenPreferencePairsAsync(tokenizer, template, ct);
 
-        var threads = options.Threads ?? (spec.Threads > 0 ? spec.Threads : Environment.ProcessorCount);
-        using var backend = new CpuBackend(threads);
+        var backend = device.Backend;
         var lora = new LoraOptions(spec.Lora.R, spec.Lora.Alpha, spec.Lora.TargetModules, (float)spec.Lora.Dropout, spec.Lora.UseRsLora);
         var engine = new EngineOptions
         {
@@ -77,7 +75,7 @@ public sealed partial class TrainingRun
             tokensSeen = resumed.TokensSeen;
         }
 
-        Emit(new StartEvent(spec.Name, "cpu", CpuName(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, null, threads, totalSteps, tokensPerEpoch, (int)step));
+        Emit(device.Start(spec.Name, totalSteps, tokensPerEpoch, (int)step));
         foreach (var note in _dataNotes) Emit(note);
         if (resumed is null)
             Emit(new LogEvent("info", $"{model.Config.Architecture}: {model.TrainableCount:N0} trainable parameters (DPO, LoRA r={lora.Rank}, beta {spec.Dpo.Beta}"
@@ -173,12 +171,8 @@ public sealed partial class TrainingRun
             tokensSeen += stepTokens;
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             var tokensPerS = stepTokens / Math.Max(seconds, 1e-9);
-            using (var self = Process.GetCurrentProcess())
-            {
-                Emit(new StepEvent(step, totalSteps, (double)(step * pairsPerStep) / trainPairs.Count, m.Loss, lr, m.GradNorm, tokensPerS,
-                    pairsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen, new MemoryFigures(self.WorkingSet64, self.PeakWorkingSet64, 0, 0, 0),
-                    Figures(m)));
-            }
+            Emit(new StepEvent(step, totalSteps, (double)(step * pairsPerStep) / trainPairs.Count, m.Loss, lr, m.GradNorm, tokensPerS,
+                pairsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen, device.Memory(), Figures(m)));
             foreach (var w in monitor.Observe(step, m.Loss, tokensPerS)) Emit(w);
 
             if (spec.Eval.EverySteps > 0 && step % spec.Eval.EverySteps == 0 && evalPairs.Count > 0) Evaluate();
