@@ -21,6 +21,7 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
     public JobStore Jobs { get; } = new(store);
     public TelemetryIngest Ingest { get; } = new(store);
     public AgentSessions Sessions { get; } = new();
+    public AgentCommands Commands => field ??= new(Store, Sessions);
     public ILogger Log { get; } = log;
 
     /// <summary>Asks the scheduler loop to run now (a job was queued, an agent came or a job ended).</summary>

@@ -86,6 +86,9 @@ public sealed class JobStore(CoordinatorStore store)
         var job = Get(c, change.JobId);
         if (job is null || job.AgentId != agentId) return;
         var to = JobStates.FromProto(change.State);
+        // A job already ended here (cancelled while its agent was cut off) ends there too: the agent is free again.
+        if (JobStates.IsTerminal(job.State) && JobStates.IsTerminal(to))
+            Sql.Execute(c, "UPDATE agents SET current_job_id = NULL WHERE id = $a AND current_job_id = $id", ("$a", agentId), ("$id", job.Id));
         if (to == job.State || !JobStates.AgentMayMove(job.State, to)) return;
         var now = Sql.Now();
         var uptime = Math.Max(job.UptimeSeconds, change.JobUptimeS);
