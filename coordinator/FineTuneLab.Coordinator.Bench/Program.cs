@@ -84,20 +84,25 @@ async Task RunAsync(int count, double runSeconds, int firstAgent)
         ulong seqNext = 1;
         // What a busy 8-GPU node running a job sends: every point carries the job id (so it lands in the job index too),
         // four metrics per GPU per sample, a new sample time every 32 points.
+        // One message, refilled in place for every send (WriteAsync has serialized it once it returns): the simulated
+        // agents share the cores with the coordinator, so they should cost as little as a real agent's network would.
         var jobId = $"job_bench{firstAgent + a:D11}";
-        var sampleAt = DateTime.UtcNow;
+        var batch = new TelemetryBatch();
+        var message = new AgentMessage { Telemetry = batch };
+        var sampleTimes = new List<Timestamp>();
+        for (var i = 0; i < batchSize; i++)
+        {
+            if (i % 32 == 0) sampleTimes.Add(new Timestamp());
+            batch.Points.Add(new TelemetryPoint { At = sampleTimes[^1], JobId = jobId, GpuIndex = i / 4 % 8, Metric = Metrics[i % 4], Value = i });
+        }
+        var sampleAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         while (DateTime.UtcNow < stopAt)
         {
             await inFlight.WaitAsync();
-            var batch = new TelemetryBatch();
-            Timestamp? at = null;
-            for (var i = 0; i < batchSize; i++)
-            {
-                if (i % 32 == 0) { sampleAt = sampleAt.AddMilliseconds(1000); at = Timestamp.FromDateTime(sampleAt); }
-                batch.Points.Add(new TelemetryPoint { Seq = seqNext++, At = at, JobId = jobId, GpuIndex = i / 4 % 8, Metric = Metrics[i % 4], Value = i });
-            }
+            foreach (var t in sampleTimes) t.Seconds = ++sampleAt;
+            foreach (var p in batch.Points) p.Seq = seqNext++;
             sentAt.Enqueue((seqNext - 1, Stopwatch.GetTimestamp()));
-            await session.RequestStream.WriteAsync(new AgentMessage { Telemetry = batch });
+            await session.RequestStream.WriteAsync(message);
         }
         for (var i = 0; i < Window; i++) await inFlight.WaitAsync();
         await session.RequestStream.CompleteAsync();
