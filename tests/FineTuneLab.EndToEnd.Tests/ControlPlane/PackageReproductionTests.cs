@@ -18,6 +18,7 @@ public sealed partial class PackageReproductionTests
     [FactRequiringFile("samples/jobs/tiny-lora.json")]
     public async Task The_training_package_reproduces_the_adapter_with_ftl_train()
     {
+        await ControlPlaneCluster.BuildRealTrainerAsync();
         await using var cluster = new ControlPlaneCluster(Path.Combine(RepoPaths.Scripts, "ftl-train"));
         await cluster.StartCoordinatorAsync();
         await cluster.StartAgentAsync("cpu");

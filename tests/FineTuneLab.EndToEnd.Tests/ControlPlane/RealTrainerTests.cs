@@ -19,6 +19,7 @@ public sealed class RealTrainerTests
     [FactRequiringFile("samples/jobs/tiny-lora.json")]
     public async Task The_sample_job_trains_with_the_real_trainer_to_succeeded()
     {
+        await ControlPlaneCluster.BuildRealTrainerAsync();
         await using var cluster = new ControlPlaneCluster(Path.Combine(RepoPaths.Scripts, "ftl-train"));
         await cluster.StartCoordinatorAsync();
         await cluster.StartAgentAsync("cpu");
