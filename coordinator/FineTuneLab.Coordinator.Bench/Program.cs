@@ -9,45 +9,70 @@ using FineTuneLab.Shared.Protos.Agent.V1;
 using Google.Protobuf.WellKnownTypes;
 using Serilog;
 
-// Telemetry ingestion benchmark: N simulated agents hold real gRPC sessions with an in-process coordinator (real
-// Kestrel, real SQLite store in a temp dir) and stream telemetry batches; we count points persisted per second (from
-// the acks, which come after the transaction commits) and the latency from sending a batch to its ack.
+// Telemetry ingestion benchmark: N simulated agents hold real gRPC sessions with a coordinator (real Kestrel, real
+// SQLite store in a temp dir) and stream telemetry batches; we count points persisted per second (from the acks, which
+// come after the transaction commits) and the latency from sending a batch to its ack. The agents run in a child
+// process, so the coordinator's own CPU time per point is measured apart from theirs (both share the machine's cores).
 // usage: ftl-bench-telemetry [agents=8] [seconds=10] [batch=500]
-var agents = args.Length > 0 ? int.Parse(args[0]) : 8;
-var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10;
-var batchSize = args.Length > 2 ? int.Parse(args[2]) : 500;
+//        ftl-bench-telemetry --agents GRPC_URL agents seconds batch   (the child: the simulated agents only)
+var agentsOnly = args.Length > 0 && args[0] == "--agents";
+var rest = agentsOnly ? args[2..] : args;
+var agents = rest.Length > 0 ? int.Parse(rest[0]) : 8;
+var seconds = rest.Length > 1 ? double.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture) : 10;
+var batchSize = rest.Length > 2 ? int.Parse(rest[2]) : 500;
 const int Window = 4; // batches in flight per agent
 string[] Metrics = ["gpu.util", "gpu.mem.used", "gpu.temp", "gpu.power"];
+
+if (agentsOnly)
+{
+    using var channel = GrpcChannel.ForAddress(new Uri(args[1]));
+    var calls = channel.CreateCallInvoker();
+    // A short warm-up first (JIT, connection, SQLite page cache), then the measured run with fresh agents.
+    await RunAsync(calls, Math.Min(agents, 2), 1.0, 0);
+    Console.WriteLine("measuring");
+    var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    var (persisted, latencies) = await RunAsync(calls, agents, seconds, 100);
+    var elapsed = clock.Elapsed.TotalSeconds;
+    var all = latencies.Order().ToArray();
+    double P(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
+    Console.WriteLine($"persisted {persisted:N0} points in {elapsed:0.0} s = {persisted / elapsed:N0} points/s");
+    Console.WriteLine($"ack latency ms: p50 {P(0.5):0.0}, p99 {P(0.99):0.0}, max {all.LastOrDefault():0.0}");
+    Console.WriteLine($"agents' CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart).TotalSeconds:0.00} s");
+    return;
+}
 
 var dir = Directory.CreateTempSubdirectory("ftl-bench-telemetry-").FullName;
 int FreePort() { using var l = new TcpListener(IPAddress.Loopback, 0); l.Start(); return ((IPEndPoint)l.LocalEndpoint).Port; }
 var options = new CoordinatorOptions(dir, new Uri($"http://127.0.0.1:{FreePort()}"), new Uri($"http://127.0.0.1:{FreePort()}"), AgentToken: "bench");
 var quiet = new Serilog.LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger();
-await using var host = CoordinatorHost.Create(options, quiet);
-await host.StartAsync();
-
-using var channel = GrpcChannel.ForAddress(options.GrpcUrl);
-var calls = channel.CreateCallInvoker();
-// A short warm-up first (JIT, connection, SQLite page cache), then the measured run with fresh agents.
-await RunAsync(Math.Min(agents, 2), 1.0, 0);
-var latencies = new List<double>[agents];
-long persistedTotal = 0;
-var clock = Stopwatch.StartNew();
-var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
-await RunAsync(agents, seconds, 100);
-var elapsed = clock.Elapsed.TotalSeconds;
-// CPU time of the whole process (coordinator and simulated agents): less sensitive than wall time to a loaded machine.
-var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart).TotalSeconds;
-var all = latencies.SelectMany(l => l).Order().ToArray();
-double P(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
-Console.WriteLine($"agents {agents}, batch {batchSize} points, window {Window} batches, {Environment.ProcessorCount} cores");
-Console.WriteLine($"persisted {persistedTotal:N0} points in {elapsed:0.0} s = {persistedTotal / elapsed:N0} points/s");
-Console.WriteLine($"ack latency ms: p50 {P(0.5):0.0}, p99 {P(0.99):0.0}, max {all.LastOrDefault():0.0}");
-Console.WriteLine($"process CPU {cpuSeconds:0.00} s = {persistedTotal / cpuSeconds:N0} points per CPU-second (agents and coordinator together)");
-await host.StopAsync();
+await using (var host = CoordinatorHost.Create(options, quiet))
+{
+    await host.StartAsync();
+    var child = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+    foreach (var a in new[] { System.Reflection.Assembly.GetEntryAssembly()!.Location, "--agents", options.GrpcUrl.ToString(), $"{agents}", rest.Length > 1 ? rest[1] : "10", $"{batchSize}" })
+        child.ArgumentList.Add(a);
+    using var agentsProcess = Process.Start(child)!;
+    var coordinatorCpuAtStart = TimeSpan.Zero;
+    string? line;
+    var report = new List<string>();
+    while ((line = await agentsProcess.StandardOutput.ReadLineAsync()) is not null)
+    {
+        if (line == "measuring") coordinatorCpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
+        else report.Add(line);
+    }
+    await agentsProcess.WaitForExitAsync();
+    var coordinatorCpu = (Process.GetCurrentProcess().TotalProcessorTime - coordinatorCpuAtStart).TotalSeconds;
+    if (agentsProcess.ExitCode != 0) throw new InvalidOperationException($"the agents' process exited with {agentsProcess.ExitCode}:\n{string.Join("\n", report)}");
+    Console.WriteLine($"agents {agents}, batch {batchSize} points, window {Window} batches, {Environment.ProcessorCount} cores");
+    foreach (var r in report) Console.WriteLine(r);
+    var persisted = long.Parse(report[0].Split(' ')[1], System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture);
+    Console.WriteLine($"coordinator CPU {coordinatorCpu:0.00} s = {persisted / coordinatorCpu:N0} points per coordinator CPU-second");
+    await host.StopAsync();
+}
 Directory.Delete(dir, recursive: true);
 
-async Task RunAsync(int count, double runSeconds, int firstAgent)
+async Task<(long Persisted, List<double> Latencies)> RunAsync(CallInvoker calls, int count, double runSeconds, int firstAgent)
 {
     var stopAt = DateTime.UtcNow.AddSeconds(runSeconds);
     var lat = new List<double>[count];
@@ -108,9 +133,5 @@ async Task RunAsync(int count, double runSeconds, int firstAgent)
         await session.RequestStream.CompleteAsync();
         try { await reader; } catch (RpcException) { }
     }));
-    if (firstAgent > 0)
-    {
-        latencies = lat;
-        persistedTotal = persisted;
-    }
+    return (persisted, lat.SelectMany(l => l).ToList());
 }
