@@ -94,6 +94,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         await _stopping.CancelAsync();
         if (_loop is not null) await _loop;
         await _app.DisposeAsync();
+        _runtime?.Ingest.Dispose();
         _store?.Dispose();
     }
 

@@ -22,6 +22,7 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
     // Job transitions write their events into the feed whose order the ingest keeps.
     public JobStore Jobs => field ??= new(Store, Ingest);
     public AgentSessions Sessions { get; } = new();
+    public AgentCommands Commands => field ??= new(Store, Sessions);
     public ILogger Log { get; } = log;
 
     /// <summary>Asks the scheduler loop to run now (a job was queued, an agent came or a job ended).</summary>

@@ -36,6 +36,7 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
     private JobRunner? _job;
     private Task? _jobTask;
     private readonly object _jobGate = new();
+    private ulong _lastCommandId;
     private List<GpuInfo> _gpus = [];
     private readonly TaskCompletionSource _gpusKnown = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -134,10 +135,7 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
                         StartJob(m.Assign, stoppingToken);
                         break;
                     case CoordinatorMessage.BodyOneofCase.Command:
-                        lock (_jobGate)
-                        {
-                            if (_job?.JobId == m.Command.JobId) _job.Command(m.Command);
-                        }
+                        ApplyCommand(m.Command);
                         break;
                 }
             }
@@ -147,6 +145,22 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
         {
             await sessionEnd.CancelAsync();
             try { await sender; } catch (Exception) when (sender.IsCompleted) { }
+        }
+    }
+
+    /// <summary>
+    /// Applies a command to the job it names if that job runs here, once per command id (the coordinator re-sends a
+    /// command at each session start until it is acked), and acks every persisted command, applied or moot.
+    /// </summary>
+    private void ApplyCommand(JobCommand command)
+    {
+        lock (_jobGate)
+        {
+            var fresh = command.CommandId == 0 || command.CommandId > _lastCommandId;
+            if (fresh && _job?.JobId == command.JobId) _job.Command(command);
+            if (command.CommandId == 0) return;
+            _lastCommandId = Math.Max(_lastCommandId, command.CommandId);
+            _outgoing.CommandAck(command);
         }
     }
 
@@ -178,7 +192,7 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
         }
     }
 
-    /// <summary>Packs consecutive outbox items into few messages: telemetry points and events together, log lines together, state changes alone.</summary>
+    /// <summary>Packs consecutive outbox items into few messages: telemetry points and events together, log lines together, state changes and command acks alone.</summary>
     internal static IEnumerable<AgentMessage> Batch(IReadOnlyList<OutboxRecord> records)
     {
         AgentMessage? current = null;
@@ -187,7 +201,8 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
         {
             var m = r.Message;
             var kind = m.BodyCase;
-            if (current is not null && (current.BodyCase != kind || kind == AgentMessage.BodyOneofCase.JobState || count >= MaxItemsPerMessage))
+            var alone = kind is AgentMessage.BodyOneofCase.JobState or AgentMessage.BodyOneofCase.CommandAck;
+            if (current is not null && (current.BodyCase != kind || alone || count >= MaxItemsPerMessage))
             {
                 yield return current;
                 current = null;
@@ -201,7 +216,7 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
                     _ => m,
                 };
                 count = 0;
-                if (kind == AgentMessage.BodyOneofCase.JobState) { count = 1; continue; }
+                if (alone) { count = 1; continue; }
             }
             if (kind == AgentMessage.BodyOneofCase.Telemetry)
             {

@@ -28,6 +28,10 @@ public sealed class Outgoing(DiskOutbox outbox)
         Append(OutboxRecord.Wrap(change));
     }
 
+    /// <summary>Tells the coordinator the command arrived (after whatever state change it caused), so it stops re-sending it.</summary>
+    public void CommandAck(JobCommand command) =>
+        Append(OutboxRecord.Wrap(new CommandAck { JobId = command.JobId, CommandId = command.CommandId, At = Timestamp.FromDateTime(DateTime.UtcNow) }));
+
     private void Append(AgentMessage message)
     {
         Outbox.Append(message);

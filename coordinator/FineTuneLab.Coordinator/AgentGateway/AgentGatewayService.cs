@@ -5,6 +5,7 @@ using FineTuneLab.Shared.Grpc;
 using FineTuneLab.Shared.Grpc.Agent;
 using FineTuneLab.Shared.Grpc.Server;
 using FineTuneLab.Shared.Protos.Agent.V1;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace FineTuneLab.Coordinator.AgentGateway;
@@ -67,9 +68,16 @@ public sealed class AgentGatewayService(Func<CoordinatorRuntime?> getRuntime, st
             agentId, hello.LastSeq, runtime.Agents.PersistedSeq(agentId), string.Join(",", hello.RunningJobIds));
         using var done = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         var writer = WriteLoopAsync(queue, responses, done.Token);
+        var ingest = new TelemetryIngest.Session(agentId);
+        // Messages are handed to the ingest as they arrive and acked in arrival order as their commits complete, so a
+        // session keeps several batches in the writer's next transaction instead of waiting out each commit.
+        var inFlight = Channel.CreateBounded<(Task<ulong> Persisted, bool IsState)>(new BoundedChannelOptions(MaxInFlightPerSession) { SingleReader = true, SingleWriter = true });
+        Task? acker = null;
         try
         {
             queue.Writer.TryWrite(new CoordinatorMessage { Welcome = new SessionWelcome { PersistedSeq = runtime.Agents.PersistedSeq(agentId) } });
+            var resent = runtime.Commands.SendPending(agentId);
+            if (resent > 0) log.LogInformation("agent {Id}: {Count} command(s) it has not acked sent again", agentId, resent);
             // Jobs the agent no longer runs may have ended while it was cut off: reconcile once its outbox replay
             // has caught up to what it had produced at hello, so a final state report is seen before a re-queue.
             var reconciled = false;
@@ -80,38 +88,73 @@ public sealed class AgentGatewayService(Func<CoordinatorRuntime?> getRuntime, st
                 runtime.Reconcile(agentId, hello.RunningJobIds);
             }
             ReconcileWhenCaughtUp(runtime.Agents.PersistedSeq(agentId));
-            var batch = new List<AgentMessage>(1);
-            while (await requests.MoveNext(done.Token))
+            // A failed persist ends the session (the acker cancels the read); the agent replays from the persisted seq.
+            async Task<bool> NextAsync()
+            {
+                try { return await requests.MoveNext(done.Token); }
+                catch (OperationCanceledException) when (acker is { IsFaulted: true }) { await acker; throw; }
+            }
+            acker = AckLoopAsync(inFlight.Reader, queue, ReconcileWhenCaughtUp, done);
+            while (await NextAsync())
             {
                 var m = requests.Current;
                 switch (m.BodyCase)
                 {
                     case AgentMessage.BodyOneofCase.Heartbeat:
-                        runtime.Ingest.Heartbeat(agentId, m.Heartbeat.CurrentJobId, m.Heartbeat.JobUptimeS);
+                        _ = runtime.Ingest.HeartbeatAsync(ingest, m.Heartbeat.CurrentJobId, m.Heartbeat.JobUptimeS).ContinueWith(
+                            t => log.LogWarning(t.Exception!.GetBaseException(), "agent {Id}: heartbeat not stored", agentId),
+                            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                         break;
-                    case AgentMessage.BodyOneofCase.Telemetry or AgentMessage.BodyOneofCase.Logs or AgentMessage.BodyOneofCase.JobState:
-                        batch.Clear();
-                        batch.Add(m);
-                        var persisted = runtime.Ingest.Persist(agentId, batch);
-                        queue.Writer.TryWrite(new CoordinatorMessage { Ack = new Ack { PersistedSeq = persisted } });
-                        ReconcileWhenCaughtUp(persisted);
-                        if (m.BodyCase == AgentMessage.BodyOneofCase.JobState) runtime.Wake();
+                    case AgentMessage.BodyOneofCase.Telemetry or AgentMessage.BodyOneofCase.Logs
+                        or AgentMessage.BodyOneofCase.JobState or AgentMessage.BodyOneofCase.CommandAck:
+                        // Waits here when the writer is behind: the agent's stream backs up, not our memory.
+                        await inFlight.Writer.WriteAsync((runtime.Ingest.PersistAsync(ingest, m), m.BodyCase == AgentMessage.BodyOneofCase.JobState), done.Token);
                         break;
                     case AgentMessage.BodyOneofCase.Hello:
                         throw new RpcException(StatusCode.FailedPrecondition, "SessionHello sent twice");
                 }
             }
+            inFlight.Writer.TryComplete();
+            await acker;
         }
         finally
         {
-            runtime.Sessions.Close(agentId, queue);
+            inFlight.Writer.TryComplete();
             await done.CancelAsync();
+            // Whatever the session received is committed before it counts as closed: once the agent shows offline,
+            // nothing more of this session reaches the store.
+            if (acker is not null) try { await acker; } catch (Exception) { }
+            while (inFlight.Reader.TryRead(out var left)) try { await left.Persisted; } catch (Exception) { }
+            runtime.Sessions.Close(agentId, queue);
             try { await writer; } catch (OperationCanceledException) { } catch (RpcException) { } catch (IOException) { }
             log.LogInformation("agent {Id} disconnected", agentId);
         }
     }
 
-    private static async Task WriteLoopAsync(System.Threading.Channels.Channel<CoordinatorMessage> queue,
+    private const int MaxInFlightPerSession = 16;
+
+    /// <summary>Acks each message once committed, in arrival order (the acked seq only grows); wakes the scheduler after a state change.</summary>
+    private async Task AckLoopAsync(ChannelReader<(Task<ulong> Persisted, bool IsState)> inFlight, Channel<CoordinatorMessage> queue,
+        Action<ulong> caughtUp, CancellationTokenSource session)
+    {
+        try
+        {
+            await foreach (var (persisted, isState) in inFlight.ReadAllAsync(session.Token))
+            {
+                var seq = await persisted;
+                queue.Writer.TryWrite(new CoordinatorMessage { Ack = new Ack { PersistedSeq = seq } });
+                caughtUp(seq);
+                if (isState) runtime.Wake();
+            }
+        }
+        catch (Exception) when (!session.IsCancellationRequested)
+        {
+            await session.CancelAsync();
+            throw;
+        }
+    }
+
+    private static async Task WriteLoopAsync(Channel<CoordinatorMessage> queue,
         IServerStreamWriter<CoordinatorMessage> responses, CancellationToken cancellationToken)
     {
         await foreach (var m in queue.Reader.ReadAllAsync(cancellationToken))

@@ -63,9 +63,17 @@ public sealed class AgentStore(CoordinatorStore store)
         return Convert.ToUInt64(Sql.Scalar(c, "SELECT persisted_seq FROM agents WHERE id = $id", ("$id", agentId)) ?? 0L);
     }
 
-    /// <summary>Online agents whose last message is older than <paramref name="timeout"/>: marked lost and returned.</summary>
+    // Agents cannot reach a coordinator that is down: their silence counts only from when this one started.
+    private readonly DateTime _startedAt = DateTime.UtcNow;
+
+    /// <summary>
+    /// Online agents whose last message is older than <paramref name="timeout"/>: marked lost and returned. Nobody is
+    /// lost before the coordinator has itself been up for <paramref name="timeout"/>, so a restart that took longer
+    /// than that (a slow start on a busy machine) does not re-queue the jobs of agents that are about to reconnect.
+    /// </summary>
     public List<string> MarkLost(TimeSpan timeout)
     {
+        if (DateTime.UtcNow - _startedAt < timeout) return [];
         using var c = store.OpenConnection();
         var cutoff = DateTime.UtcNow.Subtract(timeout).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
         var lost = Sql.Query(c, "SELECT id FROM agents WHERE state = 'online' AND (last_seen_at IS NULL OR last_seen_at < $c)",

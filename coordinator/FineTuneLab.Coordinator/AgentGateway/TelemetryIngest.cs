@@ -1,164 +1,161 @@
-using System.Collections.Concurrent;
-using System.Globalization;
+using System.Threading.Channels;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Coordinator.Store;
 using FineTuneLab.Shared.Protos.Agent.V1;
-using Google.Protobuf.WellKnownTypes;
-using Microsoft.Data.Sqlite;
 
 namespace FineTuneLab.Coordinator.AgentGateway;
 
 /// <summary>
-/// Persists what agents send (telemetry points, trainer events, log lines, job state changes, heartbeats);
-/// idempotent by (agent, seq) so a replayed outbox item is ignored. Writes are group-committed: every caller queues
-/// its work, and whichever caller holds the writer lock stores everything queued by then, from all sessions, in one
-/// transaction with one set of prepared statements. A caller's answer (the agent's highest persisted sequence number,
-/// advanced in that same transaction) is handed back only after the commit, so an ack never runs ahead of the disk.
+/// Persists what agents send (telemetry points, trainer events, log lines, job state changes, command acks,
+/// heartbeats); idempotent by (agent, seq) so a replayed outbox item is ignored. Sessions queue their messages on one
+/// channel; a single writer thread drains it and stores everything queued by then, from all sessions, in one
+/// transaction through one connection whose statements are prepared once (<see cref="TelemetryWriter"/>). Each
+/// message's answer (the agent's highest persisted sequence number, advanced in that same transaction) completes only
+/// after the commit, so an ack never runs ahead of the disk.
 /// </summary>
-public sealed class TelemetryIngest : IIngestOrder
+public sealed class TelemetryIngest : IIngestOrder, IDisposable
 {
-    private readonly CoordinatorStore _store;
-    private readonly ConcurrentQueue<Work> _pending = new();
-    private readonly object _writer = new();
+    // Bounds one transaction, so a flood of queued work still commits (and acks) in steady steps.
+    private const int MaxItemsPerCommit = 50_000;
+    private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TelemetryWriter _writer;
+    private readonly Thread _thread;
+    // The feeds' cursor: shared by the writer thread and the coordinator's own events (job transitions, alerts).
     private long _ingestId;
 
     public TelemetryIngest(CoordinatorStore store)
     {
-        _store = store;
-        using var c = store.OpenConnection();
-        _ingestId = Math.Max(Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L),
-            Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
+        using (var c = store.OpenConnection())
+            _ingestId = Math.Max(Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L),
+                Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
+        _writer = new TelemetryWriter(store, this);
+        // A thread of its own: the writer is busy for whole transactions and must not take the thread pool's workers.
+        _thread = new Thread(WriteLoop) { IsBackground = true, Name = "telemetry-ingest" };
+        _thread.Start();
     }
 
-    /// <summary>The next ingest id, for an event the coordinator records itself (<see cref="JobEvents.Append"/>).</summary>
+    /// <summary>The next ingest id, for an event or log line about to be stored (<see cref="JobEvents.Append"/>).</summary>
     public long Next() => Interlocked.Increment(ref _ingestId);
 
-    /// <summary>Stores every item of the messages; answers the agent's highest persisted sequence number afterwards.</summary>
-    public ulong Persist(string agentId, IReadOnlyList<AgentMessage> messages) =>
-        Submit(new Work(agentId, messages, null, 0));
-
-    /// <summary>Records a heartbeat (agent online, last seen now, the job's uptime) through the same writer.</summary>
-    public void Heartbeat(string agentId, string currentJobId, double jobUptimeSeconds) =>
-        Submit(new Work(agentId, [], currentJobId, jobUptimeSeconds));
-
-    private ulong Submit(Work work)
+    /// <summary>A session's handle: once one of its messages fails, its later ones are refused too, so the agent's acked seq never skips past a lost item.</summary>
+    public sealed class Session(string agentId)
     {
-        _pending.Enqueue(work);
-        // Whoever gets the lock first commits everything queued so far; the others find their work already done.
-        lock (_writer)
-        {
-            if (!work.Done) CommitPendingLocked();
-        }
-        return work.Error is null ? work.Persisted : throw work.Error;
+        public string AgentId { get; } = agentId;
+        internal volatile Exception? Failure;
     }
 
-    private void CommitPendingLocked()
+    /// <summary>Stores every item of the message; completes with the agent's highest persisted sequence number once committed.</summary>
+    public Task<ulong> PersistAsync(Session session, AgentMessage message)
+    {
+        var work = new Work(session, message, null, 0);
+        if (!_queue.Writer.TryWrite(work)) throw new ObjectDisposedException(nameof(TelemetryIngest));
+        return work.Done.Task;
+    }
+
+    /// <summary>Records a heartbeat (agent online, last seen now, the job's uptime) through the same writer.</summary>
+    public Task HeartbeatAsync(Session session, string currentJobId, double jobUptimeSeconds)
+    {
+        var work = new Work(session, null, currentJobId, jobUptimeSeconds);
+        if (!_queue.Writer.TryWrite(work)) throw new ObjectDisposedException(nameof(TelemetryIngest));
+        return work.Done.Task;
+    }
+
+    private void WriteLoop()
     {
         var group = new List<Work>();
-        while (_pending.TryDequeue(out var w)) group.Add(w);
+        var reader = _queue.Reader;
+        while (true)
+        {
+            if (!reader.TryPeek(out _))
+            {
+                var more = reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
+                if (!more) break;
+            }
+            var items = 0;
+            while (items < MaxItemsPerCommit && reader.TryRead(out var w))
+            {
+                group.Add(w);
+                items += w.ItemCount;
+            }
+            CommitGroup(group);
+            group.Clear();
+        }
+        _writer.Dispose();
+    }
+
+    private void CommitGroup(List<Work> group)
+    {
         try
         {
-            using var c = _store.OpenConnection();
+            _writer.Begin();
             try
             {
-                Commit(c, group);
-            }
-            catch (Exception) when (group.Count > 1)
-            {
-                // One bad item must not fail the others: retry each alone, so only the culprit sees the error.
                 foreach (var w in group)
                 {
-                    try { Commit(c, [w]); }
-                    catch (Exception e) { w.Error = e; w.Done = true; }
+                    if (w.Session.Failure is { } failed) throw new SessionFailedException(failed);
+                    w.Persisted = Write(w);
                 }
+                _writer.Commit();
             }
+            catch
+            {
+                _writer.Rollback();
+                throw;
+            }
+        }
+        catch (Exception) when (group.Count > 1)
+        {
+            // One bad item must not fail the others: each alone, so only the culprit (and what its session sent after it) fails.
+            foreach (var w in group) CommitAlone(w);
+            return;
         }
         catch (Exception e)
         {
-            // Every dequeued item must end done, or its caller would answer without having been stored.
-            foreach (var w in group.Where(w => !w.Done)) { w.Error = e; w.Done = true; }
+            Fail(group[0], e);
+            return;
+        }
+        foreach (var w in group) w.Done.TrySetResult(w.Persisted);
+    }
+
+    private void CommitAlone(Work w)
+    {
+        if (w.Session.Failure is { } failed) { w.Done.TrySetException(new SessionFailedException(failed)); return; }
+        try
+        {
+            _writer.Begin();
+            try
+            {
+                w.Persisted = Write(w);
+                _writer.Commit();
+            }
+            catch
+            {
+                _writer.Rollback();
+                throw;
+            }
+            w.Done.TrySetResult(w.Persisted);
+        }
+        catch (Exception e)
+        {
+            Fail(w, e);
         }
     }
 
-    private void Commit(SqliteConnection c, List<Work> group)
+    private static void Fail(Work w, Exception e)
     {
-        using var tx = c.BeginTransaction();
-        using var statements = new Statements(c, tx);
-        foreach (var w in group) w.Persisted = Write(statements, c, w);
-        tx.Commit();
-        foreach (var w in group) w.Done = true;
+        if (w.Message is not null) w.Session.Failure ??= e;
+        w.Done.TrySetException(e);
     }
 
-    private ulong Write(Statements st, SqliteConnection c, Work w)
+    private ulong Write(Work w)
     {
-        var agentId = w.AgentId;
-        if (w.HeartbeatJobId is not null)
+        if (w.Message is null)
         {
-            Run(st.Heartbeat, "online", Sql.Now(), agentId);
-            if (w.HeartbeatJobId.Length > 0) CostLedger.Accrue(c, agentId, w.HeartbeatJobId, w.HeartbeatUptime, DateTime.UtcNow);
+            _writer.Heartbeat(w.Session.AgentId, w.HeartbeatJobId!, w.HeartbeatUptime);
             return 0;
         }
-        ulong max = 0;
-        foreach (var m in w.Messages)
-        {
-            switch (m.BodyCase)
-            {
-                case AgentMessage.BodyOneofCase.Telemetry:
-                    foreach (var p in m.Telemetry.Points)
-                    {
-                        BindPoint(st.Point.Parameters, agentId, p, st.At(p.At));
-                        st.Point.ExecuteNonQuery();
-                        max = Math.Max(max, p.Seq);
-                    }
-                    foreach (var e in m.Telemetry.Events)
-                    {
-                        Run(st.Event, agentId, (long)e.Seq, e.JobId, (long)e.TrainerSeq, e.Type, e.Json, st.At(e.At), Interlocked.Increment(ref _ingestId));
-                        max = Math.Max(max, e.Seq);
-                    }
-                    break;
-                case AgentMessage.BodyOneofCase.Logs:
-                    foreach (var l in m.Logs.Lines)
-                    {
-                        Run(st.Log, agentId, (long)l.Seq, NullIfEmpty(l.JobId), st.At(l.At), LevelName(l.Level), l.Source, l.Text, Interlocked.Increment(ref _ingestId));
-                        max = Math.Max(max, l.Seq);
-                    }
-                    break;
-                case AgentMessage.BodyOneofCase.JobState:
-                    var s = m.JobState;
-                    var json = Google.Protobuf.JsonFormatter.Default.Format(s);
-                    // Apply a state change once: a replay of an already stored seq is skipped.
-                    if (Run(st.Event, agentId, (long)s.Seq, s.JobId, null, "state", json, st.At(s.At), Interlocked.Increment(ref _ingestId)) == 1)
-                        JobStore.ApplyAgentState(c, agentId, s);
-                    max = Math.Max(max, s.Seq);
-                    break;
-            }
-        }
-        if (max == 0) return 0;
-        st.Seq.Parameters[0].Value = (long)max;
-        st.Seq.Parameters[1].Value = Sql.Now();
-        st.Seq.Parameters[2].Value = agentId;
-        return Convert.ToUInt64(st.Seq.ExecuteScalar(), CultureInfo.InvariantCulture);
+        return _writer.Write(w.Session.AgentId, w.Message);
     }
-
-    // The hot path: parameters set in place, no argument array per point.
-    private static void BindPoint(SqliteParameterCollection ps, string agentId, TelemetryPoint p, string at)
-    {
-        ps[0].Value = agentId;
-        ps[1].Value = (long)p.Seq;
-        ps[2].Value = p.JobId.Length == 0 ? DBNull.Value : p.JobId;
-        ps[3].Value = at;
-        ps[4].Value = p.GpuIndex;
-        ps[5].Value = p.Metric;
-        ps[6].Value = p.Value;
-    }
-
-    private static int Run(SqliteCommand cmd, params object?[] values)
-    {
-        for (var i = 0; i < values.Length; i++) cmd.Parameters[i].Value = values[i] ?? DBNull.Value;
-        return cmd.ExecuteNonQuery();
-    }
-
-    private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
 
     public static string LevelName(FineTuneLab.Shared.Protos.Agent.V1.LogLevel level) => level switch
     {
@@ -168,61 +165,34 @@ public sealed class TelemetryIngest : IIngestOrder
         _ => "info",
     };
 
-    /// <summary>One caller's queued write and, once committed, its answer.</summary>
-    private sealed class Work(string agentId, IReadOnlyList<AgentMessage> messages, string? heartbeatJobId, double heartbeatUptime)
+    /// <summary>Stops taking work, stores what is queued, and closes the writer's connection.</summary>
+    public void Dispose()
     {
-        public string AgentId { get; } = agentId;
-        public IReadOnlyList<AgentMessage> Messages { get; } = messages;
-        /// <summary>Non-null for a heartbeat ("" when no job runs).</summary>
+        _queue.Writer.TryComplete();
+        _thread.Join();
+    }
+
+    /// <summary>One queued message or heartbeat and, once committed, its answer.</summary>
+    private sealed class Work(Session session, AgentMessage? message, string? heartbeatJobId, double heartbeatUptime)
+    {
+        public Session Session { get; } = session;
+        /// <summary>Null for a heartbeat.</summary>
+        public AgentMessage? Message { get; } = message;
         public string? HeartbeatJobId { get; } = heartbeatJobId;
         public double HeartbeatUptime { get; } = heartbeatUptime;
         public ulong Persisted { get; set; }
-        public Exception? Error { get; set; }
-        // Written and read under the writer lock only.
-        public bool Done { get; set; }
-    }
+        // Continuations run on the thread pool, never on the writer thread.
+        public TaskCompletionSource<ulong> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>The prepared statements of one group commit, reused (parameters rebound) for every item in it.</summary>
-    private sealed class Statements(SqliteConnection c, SqliteTransaction tx) : IDisposable
-    {
-        public SqliteCommand Point { get; } = Prepare(c, tx, "INSERT OR IGNORE INTO telemetry (agent_id, seq, job_id, at, gpu_index, metric, value) VALUES ($a, $s, $j, $at, $g, $m, $v)",
-            "$a", "$s", "$j", "$at", "$g", "$m", "$v");
-        public SqliteCommand Event { get; } = Prepare(c, tx, "INSERT OR IGNORE INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id) VALUES ($a, $s, $j, $ts, $t, $js, $at, $i)",
-            "$a", "$s", "$j", "$ts", "$t", "$js", "$at", "$i");
-        public SqliteCommand Log { get; } = Prepare(c, tx, "INSERT OR IGNORE INTO logs (agent_id, seq, job_id, at, level, source, text, ingest_id) VALUES ($a, $s, $j, $at, $l, $src, $txt, $i)",
-            "$a", "$s", "$j", "$at", "$l", "$src", "$txt", "$i");
-        public SqliteCommand Seq { get; } = Prepare(c, tx, "UPDATE agents SET persisted_seq = MAX(persisted_seq, $s), last_seen_at = $now WHERE id = $a RETURNING persisted_seq",
-            "$s", "$now", "$a");
-        public SqliteCommand Heartbeat { get; } = Prepare(c, tx, "UPDATE agents SET state = $s, last_seen_at = $now WHERE id = $a", "$s", "$now", "$a");
-
-        private Timestamp? _lastAt;
-        private string _lastAtText = "";
-
-        /// <summary>The stored text of a timestamp; batches mostly repeat one, so the last one's formatting is reused.</summary>
-        public string At(Timestamp? t)
+        public int ItemCount => Message?.BodyCase switch
         {
-            if (t is null) return DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
-            if (_lastAt is null || _lastAt.Seconds != t.Seconds || _lastAt.Nanos != t.Nanos)
-            {
-                _lastAtText = t.ToDateTime().ToString("O", CultureInfo.InvariantCulture);
-                _lastAt = t.Clone();
-            }
-            return _lastAtText;
-        }
-
-        public void Dispose()
-        {
-            Point.Dispose(); Event.Dispose(); Log.Dispose(); Seq.Dispose(); Heartbeat.Dispose();
-        }
-
-        private static SqliteCommand Prepare(SqliteConnection c, SqliteTransaction tx, string sql, params string[] names)
-        {
-            var cmd = c.CreateCommand();
-            cmd.Transaction = tx;
-            cmd.CommandText = sql;
-            foreach (var n in names) cmd.Parameters.Add(new SqliteParameter { ParameterName = n });
-            cmd.Prepare();
-            return cmd;
-        }
+            AgentMessage.BodyOneofCase.Telemetry => Message.Telemetry.Points.Count + Message.Telemetry.Events.Count,
+            AgentMessage.BodyOneofCase.Logs => Message.Logs.Lines.Count,
+            _ => 1,
+        };
     }
 }
+
+/// <summary>A message refused because an earlier message of the same session failed to persist.</summary>
+public sealed class SessionFailedException(Exception cause)
+    : Exception($"an earlier message of this session failed to persist: {cause.Message}", cause);

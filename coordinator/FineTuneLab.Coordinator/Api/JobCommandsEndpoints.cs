@@ -31,8 +31,8 @@ public static class JobCommandsEndpoints
     /// <summary>Applies a user command; answers why it cannot apply in the job's current state, or null.</summary>
     public static string? Apply(CoordinatorRuntime rt, JobRow job, string verb, JsonObject? body)
     {
-        bool Send(CommandKind kind) => job.AgentId is { } a &&
-            rt.Sessions.Send(a, new CoordinatorMessage { Command = new JobCommand { JobId = job.Id, Kind = kind, Reason = "user" } });
+        // Stored until the agent acks it: delivered now, or when the agent reconnects. Answers whether it went out now.
+        bool Send(CommandKind kind) => job.AgentId is { } a && rt.Commands.Issue(a, job.Id, kind, "user");
         switch (verb, job.State)
         {
             case ("stop", JobStates.Queued):
@@ -40,12 +40,14 @@ public static class JobCommandsEndpoints
                 return null;
             case ("stop", JobStates.Assigned or JobStates.Running or JobStates.Paused):
                 rt.Jobs.TryUserMove(job.Id, job.State, JobStates.Stopping, "user");
-                if (!Send(CommandKind.Stop)) return "the job's agent is not connected; the stop is sent when it reconnects";
+                Send(CommandKind.Stop);
                 return null;
             case ("pause", JobStates.Running):
-                return Send(CommandKind.Pause) ? null : "the job's agent is not connected";
+                Send(CommandKind.Pause);
+                return null;
             case ("resume", JobStates.Paused):
-                return Send(CommandKind.Resume) ? null : "the job's agent is not connected";
+                Send(CommandKind.Resume);
+                return null;
             case ("resume", JobStates.Stopped or JobStates.Failed):
                 var budget = body?["budget"] as JsonObject;
                 double? Num(string n) => budget?[n] is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
@@ -56,10 +58,10 @@ public static class JobCommandsEndpoints
                 rt.Jobs.TryUserMove(job.Id, JobStates.Queued, JobStates.Cancelled, "cancelled");
                 return null;
             case ("cancel", JobStates.Assigned or JobStates.Running or JobStates.Paused or JobStates.Stopping):
+                // Cut off from its agent, the job is cancelled at once; the stored command still kills the trainer
+                // when the agent reconnects (its final report then frees the agent).
                 if (!Send(CommandKind.Cancel))
-                {
                     rt.Jobs.TryUserMove(job.Id, job.State, JobStates.Cancelled, "cancelled");
-                }
                 return null;
             default:
                 return $"cannot {verb} a job that is {job.State}";

@@ -58,6 +58,7 @@ public static class JobOutputsEndpoints
         const long InlineLimit = 64L << 20;
         using var zip = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true);
         var spec = ParseJson(job.SpecJson) as JsonObject ?? [];
+        PinRunSettings(rt, job, spec);
         var references = new List<string>();
         var specText = spec.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
         foreach (var sha in AssignmentBuilder.ArtifactRefs(job.SpecJson))
@@ -100,7 +101,9 @@ public static class JobOutputsEndpoints
             ftl-train train --config job.json --out out
             ```
 
-            `job.json` is the exact spec the run used; paths are relative to this folder.
+            `job.json` is the exact spec the run used; paths are relative to this folder. It pins the device and the
+            thread count the run had (the CPU kernels split their sums by thread), so with the same seed the command
+            gives the adapter below bit for bit on a machine with the same kind of device.
 
             ## Inputs
             {string.Join("\n", references)}
@@ -109,6 +112,21 @@ public static class JobOutputsEndpoints
             {(job.AdapterSha256 is null ? "No adapter (the run did not complete)." : $"- `adapter.tar`: the final adapter (PEFT layout), sha256 {job.AdapterSha256}")}
             """;
         await WriteText(zip, "README.md", readme);
+    }
+
+    /// <summary>
+    /// Writes into the spec what the run decided for itself and its result depends on: the device and the thread count
+    /// the trainer reported in its first start event (a spec leaving them to the machine would reproduce only on an
+    /// identical one).
+    /// </summary>
+    private static void PinRunSettings(CoordinatorRuntime rt, JobRow job, JsonObject spec)
+    {
+        string? startJson;
+        using (var c = rt.Store.OpenConnection())
+            startJson = Store.Sql.Scalar(c, "SELECT json FROM events WHERE job_id = $j AND type = 'start' ORDER BY ingest_id LIMIT 1", ("$j", job.Id)) as string;
+        if (startJson is null || ParseJson(startJson) is not JsonObject start) return;
+        if (start["device"] is JsonValue device && device.TryGetValue<string>(out var d) && d is "cpu" or "cuda") spec["device"] = d;
+        if (start["threads"] is JsonValue threads && threads.TryGetValue<int>(out var t) && t > 0) spec["threads"] = t;
     }
 
     private static string ArtifactName(CoordinatorRuntime rt, string sha)

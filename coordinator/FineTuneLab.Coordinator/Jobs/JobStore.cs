@@ -125,6 +125,9 @@ public sealed class JobStore(CoordinatorStore store, IIngestOrder ids)
         CostLedger.Accrue(c, agentId, change.JobId, change.JobUptimeS, at);
         var job = Get(c, change.JobId);
         var to = change.State == JobState.Unspecified ? null : JobStates.FromProto(change.State);
+        // A job already ended here (cancelled while its agent was cut off) ends there too: the agent is free again.
+        if (job is not null && job.AgentId == agentId && to is not null && JobStates.IsTerminal(job.State) && JobStates.IsTerminal(to))
+            Sql.Execute(c, "UPDATE agents SET current_job_id = NULL WHERE id = $a AND current_job_id = $id", ("$a", agentId), ("$id", job.Id));
         var data = new JsonObject { ["from"] = job?.State, ["to"] = to, ["reason"] = NullIfEmpty(change.Reason), ["by"] = "agent", ["agent_id"] = agentId, ["job_uptime_s"] = change.JobUptimeS };
         if (change.ExitCode != 0 || change.Signal != 0) { data["exit_code"] = change.ExitCode; data["signal"] = change.Signal; }
         if (change.ErrorMessage.Length > 0) data["error_message"] = change.ErrorMessage;

@@ -71,10 +71,11 @@ public sealed class CoordinatorStore : IDisposable
 
     private static int Migrate(SqliteConnection connection, IReadOnlyList<Migration> migrations, string path)
     {
-        for (var i = 0; i < migrations.Count; i++)
+        // Versions strictly increase; a gap is allowed (steps are numbered when planned, and land independently).
+        for (var i = 1; i < migrations.Count; i++)
         {
-            if (migrations[i].Version != i + 1)
-                throw new InvalidOperationException($"migration list is malformed: entry {i} has version {migrations[i].Version}, expected {i + 1}");
+            if (migrations[i].Version <= migrations[i - 1].Version)
+                throw new InvalidOperationException($"migration list is malformed: entry {i} has version {migrations[i].Version}, not above {migrations[i - 1].Version}");
         }
 
         Execute(connection, """
@@ -85,11 +86,12 @@ public sealed class CoordinatorStore : IDisposable
             );
             """);
         var current = Convert.ToInt32(Scalar(connection, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations;"), CultureInfo.InvariantCulture);
-        if (current > migrations.Count)
+        var latest = migrations.Count == 0 ? 0 : migrations[^1].Version;
+        if (current > latest)
             throw new InvalidOperationException(
-                $"{path}: schema version {current} is newer than this coordinator knows ({migrations.Count}); use a newer ftl-coordinator");
+                $"{path}: schema version {current} is newer than this coordinator knows ({latest}); use a newer ftl-coordinator");
 
-        foreach (var migration in migrations.Skip(current))
+        foreach (var migration in migrations.Where(m => m.Version > current))
         {
             using var tx = connection.BeginTransaction();
             try

@@ -167,5 +167,38 @@ public static class Migrations
             CREATE INDEX events_job_ingest ON events(job_id, ingest_id);
             CREATE UNIQUE INDEX events_job_key ON events(job_id, key) WHERE key IS NOT NULL;
             """),
+        new(4, "telemetry time as unix milliseconds, pending agent commands", """
+            -- at: INTEGER unix milliseconds (was ISO-8601 text). The job index skips idle-node points (job_id NULL),
+            -- which no job query reads; the primary key serves dedup by (agent, seq) and per-agent reads. No foreign
+            -- key on agent_id: only authenticated agents' sessions write here, and the check cost ~10% of a row.
+            CREATE TABLE telemetry_v4 (
+                agent_id  TEXT NOT NULL,
+                seq       INTEGER NOT NULL,
+                job_id    TEXT,
+                at        INTEGER NOT NULL,
+                gpu_index INTEGER NOT NULL,
+                metric    TEXT NOT NULL,
+                value     REAL NOT NULL,
+                PRIMARY KEY (agent_id, seq)
+            ) WITHOUT ROWID;
+            INSERT INTO telemetry_v4 (agent_id, seq, job_id, at, gpu_index, metric, value)
+                SELECT agent_id, seq, job_id, CAST(round(unixepoch(at, 'subsec') * 1000) AS INTEGER), gpu_index, metric, value FROM telemetry;
+            DROP TABLE telemetry;
+            ALTER TABLE telemetry_v4 RENAME TO telemetry;
+            CREATE INDEX telemetry_job ON telemetry(job_id, metric, at) WHERE job_id IS NOT NULL;
+
+            -- A user's stop/pause/resume/cancel for a job's agent, kept until the agent acks it (CommandAck through its
+            -- outbox) and sent again at every session start until then.
+            CREATE TABLE agent_commands (
+                id         INTEGER PRIMARY KEY,
+                agent_id   TEXT NOT NULL REFERENCES agents(id),
+                job_id     TEXT NOT NULL REFERENCES jobs(id),
+                kind       TEXT NOT NULL,
+                reason     TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                acked_at   TEXT
+            );
+            CREATE INDEX agent_commands_pending ON agent_commands(agent_id, id) WHERE acked_at IS NULL;
+            """),
     ];
 }

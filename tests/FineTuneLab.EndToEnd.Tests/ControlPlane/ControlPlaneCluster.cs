@@ -37,6 +37,16 @@ public sealed class ControlPlaneCluster : IAsyncDisposable
     public string CoordinatorDataDir => Path.Combine(Dir, "coordinator");
     public string GrpcUrl => $"http://127.0.0.1:{GrpcPort}";
 
+    /// <summary>
+    /// Builds the real trainer now if its wrapper would build it on first use: otherwise the first job's trainer
+    /// builds it (minutes on a busy machine) inside the time a test allows the job to run.
+    /// </summary>
+    public static async Task BuildRealTrainerAsync()
+    {
+        var r = await ExternalProcess.RunAsync(Path.Combine(RepoPaths.Scripts, "ftl-train"), ["--help"], timeout: TimeSpan.FromMinutes(15));
+        r.EnsureSuccess("scripts/ftl-train --help (building the trainer)");
+    }
+
     public async Task StartCoordinatorAsync()
     {
         _coordinator = RunningProcess.Start(Path.Combine(RepoPaths.Scripts, "ftl-coordinator"),

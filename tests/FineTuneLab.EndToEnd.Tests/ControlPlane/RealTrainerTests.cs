@@ -19,6 +19,7 @@ public sealed class RealTrainerTests
     [FactRequiringFile("samples/jobs/tiny-lora.json")]
     public async Task The_sample_job_trains_with_the_real_trainer_to_succeeded()
     {
+        await ControlPlaneCluster.BuildRealTrainerAsync();
         await using var cluster = new ControlPlaneCluster(Path.Combine(RepoPaths.Scripts, "ftl-train"));
         await cluster.StartCoordinatorAsync();
         await cluster.StartAgentAsync("cpu");
@@ -30,9 +31,16 @@ public sealed class RealTrainerTests
         spec["model"]!["path"] = Abs(spec["model"]!["path"]!.GetValue<string>());
         spec["data"]!["train"] = Abs(spec["data"]!["train"]!.GetValue<string>());
         if (spec["data"]!["validation"] is JsonValue v) spec["data"]!["validation"] = Abs(v.GetValue<string>());
+        // A few steps prove the control plane around the real trainer; the sample's two full epochs only made the
+        // test's duration swing with the machine's load (it once ran past its wait on a busy machine).
+        spec.Remove("epochs");
+        spec["max_steps"] = 6;
+        spec["eval"] = new JsonObject { ["every_steps"] = 3 };
+        spec["checkpoint"] = new JsonObject { ["every_steps"] = 3, ["keep_last"] = 1 };
 
         var id = await cluster.SubmitAsync(new JsonObject { ["name"] = "tiny-lora", ["spec"] = spec, ["resources"] = new JsonObject { ["device"] = "cpu" } });
         var done = await cluster.WaitForStateAsync(id, "succeeded", TimeSpan.FromMinutes(5));
+        Assert.Equal(6, done["progress"]!["total_steps"]!.GetValue<int>());
         var csv = (await cluster.Http.GetStringAsync($"/api/jobs/{id}/metrics?format=csv")).TrimEnd('\n').Split('\n');
         Assert.Equal(done["progress"]!["total_steps"]!.GetValue<int>(), csv.Length - 1);
         Assert.NotNull(done["adapter_sha256"]?.GetValue<string>());

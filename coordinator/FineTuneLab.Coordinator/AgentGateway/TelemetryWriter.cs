@@ -1,0 +1,192 @@
+using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Coordinator.Store;
+using FineTuneLab.Shared.Protos.Agent.V1;
+using Google.Protobuf;
+using Google.Protobuf.Collections;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace FineTuneLab.Coordinator.AgentGateway;
+
+/// <summary>
+/// The ingest's one connection to the store and its statements, prepared once and reused for the process's lifetime.
+/// Used by the ingest's writer thread only. Telemetry points go in as multi-row inserts of <see cref="RowsPerInsert"/>
+/// rows (the tail row by row); everything is <c>INSERT OR IGNORE</c> on (agent, seq), so a replay stores nothing twice.
+/// </summary>
+internal sealed class TelemetryWriter : IDisposable
+{
+    public const int RowsPerInsert = 64;
+    // The agent id is bound once per statement (?1, shared by its rows); each row binds the other six columns.
+    private const int PointColumns = 6;
+    private const string PointInsert = "INSERT OR IGNORE INTO telemetry (agent_id, seq, job_id, at, gpu_index, metric, value) VALUES ";
+
+    private readonly SqliteConnection _connection;
+    private readonly RawStatement _begin, _commit, _rollback;
+    private readonly RawStatement _pointRows, _point, _event, _log, _seq, _heartbeat, _commandAck;
+    private readonly IIngestOrder _ids;
+
+    public TelemetryWriter(CoordinatorStore store, IIngestOrder ids)
+    {
+        _ids = ids;
+        _connection = store.OpenConnection();
+        try
+        {
+            var db = _connection.Handle!;
+            // Commits need no fsync in WAL mode with synchronous=NORMAL (a power cut may lose the last commits, never
+            // corrupt); a writer that finds another connection writing waits in SQLite rather than failing.
+            Exec(db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;");
+            raw.sqlite3_busy_timeout(db, 30_000);
+            _begin = new(db, "BEGIN IMMEDIATE");
+            _commit = new(db, "COMMIT");
+            _rollback = new(db, "ROLLBACK");
+            _pointRows = new(db, PointInsert + PointRows(RowsPerInsert));
+            _point = new(db, PointInsert + PointRows(1));
+            _event = new(db, "INSERT OR IGNORE INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id) VALUES (?,?,?,?,?,?,?,?)");
+            _log = new(db, "INSERT OR IGNORE INTO logs (agent_id, seq, job_id, at, level, source, text, ingest_id) VALUES (?,?,?,?,?,?,?,?)");
+            _seq = new(db, "UPDATE agents SET persisted_seq = MAX(persisted_seq, ?1), last_seen_at = ?2 WHERE id = ?3 RETURNING persisted_seq");
+            _heartbeat = new(db, "UPDATE agents SET state = 'online', last_seen_at = ?1 WHERE id = ?2");
+            _commandAck = new(db, "UPDATE agent_commands SET acked_at = ?1 WHERE id = ?2 AND agent_id = ?3 AND acked_at IS NULL");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public void Begin() => _begin.Execute();
+    public void Commit() => _commit.Execute();
+
+    public void Rollback()
+    {
+        // After some errors SQLite has already rolled back; a second rollback would only report that.
+        if (raw.sqlite3_get_autocommit(_connection.Handle!) == 0) _rollback.Execute();
+    }
+
+    /// <summary>Records a heartbeat: the agent is online and seen now, and its job's uptime is billed (<see cref="CostLedger.Accrue"/>).</summary>
+    public void Heartbeat(string agentId, string currentJobId, double jobUptimeSeconds)
+    {
+        _heartbeat.Bind(1, Sql.Now());
+        _heartbeat.Bind(2, agentId);
+        _heartbeat.Execute();
+        if (currentJobId.Length > 0) CostLedger.Accrue(_connection, agentId, currentJobId, jobUptimeSeconds, DateTime.UtcNow);
+    }
+
+    /// <summary>Stores every item of one agent message; answers the agent's highest persisted seq afterwards (0 if it carried none).</summary>
+    public ulong Write(string agentId, AgentMessage m)
+    {
+        ulong max = 0;
+        switch (m.BodyCase)
+        {
+            case AgentMessage.BodyOneofCase.Telemetry:
+                max = WritePoints(agentId, m.Telemetry.Points);
+                foreach (var e in m.Telemetry.Events)
+                {
+                    WriteEvent(agentId, e.Seq, e.JobId, (long)e.TrainerSeq, e.Type, e.Json, e.At);
+                    max = Math.Max(max, e.Seq);
+                }
+                break;
+            case AgentMessage.BodyOneofCase.Logs:
+                foreach (var l in m.Logs.Lines)
+                {
+                    _log.Bind(1, agentId);
+                    _log.Bind(2, (long)l.Seq);
+                    _log.Bind(3, l.JobId.Length == 0 ? null : l.JobId);
+                    _log.Bind(4, IsoText(l.At));
+                    _log.Bind(5, TelemetryIngest.LevelName(l.Level));
+                    _log.Bind(6, l.Source);
+                    _log.Bind(7, l.Text);
+                    _log.Bind(8, _ids.Next());
+                    _log.Execute();
+                    max = Math.Max(max, l.Seq);
+                }
+                break;
+            case AgentMessage.BodyOneofCase.JobState:
+                var s = m.JobState;
+                // Apply a state change once: a replay of an already stored seq is skipped.
+                if (WriteEvent(agentId, s.Seq, s.JobId, null, "state", JsonFormatter.Default.Format(s), s.At) == 1)
+                    JobStore.ApplyAgentState(_connection, agentId, s);
+                max = s.Seq;
+                break;
+            case AgentMessage.BodyOneofCase.CommandAck:
+                var ack = m.CommandAck;
+                _commandAck.Bind(1, Sql.Now());
+                _commandAck.Bind(2, (long)ack.CommandId);
+                _commandAck.Bind(3, agentId);
+                _commandAck.Execute();
+                max = ack.Seq;
+                break;
+        }
+        if (max == 0) return 0;
+        _seq.Bind(1, (long)max);
+        _seq.Bind(2, Sql.Now());
+        _seq.Bind(3, agentId);
+        return (ulong)(_seq.ExecuteScalarInt64() ?? throw new InvalidOperationException($"agent {agentId} is not registered"));
+    }
+
+    /// <summary><c>(?1,?2,…,?7),(?1,?8,…,?13),…</c>: the agent id first in every row, then six columns of the row's own.</summary>
+    private static string PointRows(int rows) => string.Join(',', Enumerable.Range(0, rows).Select(r =>
+        "(?1," + string.Join(',', Enumerable.Range(2 + r * PointColumns, PointColumns).Select(i => "?" + i)) + ")"));
+
+    private ulong WritePoints(string agentId, RepeatedField<TelemetryPoint> points)
+    {
+        ulong max = 0;
+        var i = 0;
+        if (points.Count >= RowsPerInsert) _pointRows.Bind(1, agentId);
+        for (; i + RowsPerInsert <= points.Count; i += RowsPerInsert)
+        {
+            for (var r = 0; r < RowsPerInsert; r++)
+                max = Math.Max(max, BindPoint(_pointRows, 1 + r * PointColumns, points[i + r]));
+            _pointRows.Execute();
+        }
+        if (i < points.Count) _point.Bind(1, agentId);
+        for (; i < points.Count; i++)
+        {
+            max = Math.Max(max, BindPoint(_point, 1, points[i]));
+            _point.Execute();
+        }
+        return max;
+    }
+
+    private static ulong BindPoint(RawStatement st, int offset, TelemetryPoint p)
+    {
+        st.Bind(offset + 1, (long)p.Seq);
+        st.Bind(offset + 2, p.JobId.Length == 0 ? null : p.JobId);
+        st.Bind(offset + 3, TelemetryTime.ToUnixMilliseconds(p.At));
+        st.Bind(offset + 4, (long)p.GpuIndex);
+        st.Bind(offset + 5, p.Metric);
+        st.Bind(offset + 6, p.Value);
+        return p.Seq;
+    }
+
+    private int WriteEvent(string agentId, ulong seq, string jobId, long? trainerSeq, string type, string json, Timestamp? at)
+    {
+        _event.Bind(1, agentId);
+        _event.Bind(2, (long)seq);
+        _event.Bind(3, jobId);
+        if (trainerSeq is { } t) _event.Bind(4, t); else _event.BindNull(4);
+        _event.Bind(5, type);
+        _event.Bind(6, json);
+        _event.Bind(7, IsoText(at));
+        _event.Bind(8, _ids.Next());
+        return _event.Execute();
+    }
+
+    /// <summary>Events and logs keep their ISO-8601 text timestamps (the REST feeds render them as stored).</summary>
+    private static string IsoText(Timestamp? t) =>
+        (t?.ToDateTime() ?? DateTime.UtcNow).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static void Exec(sqlite3 db, string sql)
+    {
+        var rc = raw.sqlite3_exec(db, sql);
+        if (rc != raw.SQLITE_OK) SqliteException.ThrowExceptionForRC(rc, db);
+    }
+
+    public void Dispose()
+    {
+        foreach (var st in new[] { _begin, _commit, _rollback, _pointRows, _point, _event, _log, _seq, _heartbeat, _commandAck })
+            st?.Dispose();
+        _connection.Dispose();
+    }
+}
