@@ -18,7 +18,7 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
     public CoordinatorOptions Options { get; } = options;
     public BlobStore Blobs { get; } = new(options.DataDir);
     public AgentStore Agents { get; } = new(store);
-    public JobStore Jobs { get; } = new(store);
+    public JobStore Jobs { get; } = new(store) { MaxRestarts = options.RestartCap };
     public TelemetryIngest Ingest { get; } = new(store);
     public AgentSessions Sessions { get; } = new();
     public ILogger Log { get; } = log;

@@ -15,7 +15,7 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// transaction with one set of prepared statements. A caller's answer (the agent's highest persisted sequence number,
 /// advanced in that same transaction) is handed back only after the commit, so an ack never runs ahead of the disk.
 /// </summary>
-public sealed class TelemetryIngest
+public sealed class TelemetryIngest : IIngestOrder
 {
     private readonly CoordinatorStore _store;
     private readonly ConcurrentQueue<Work> _pending = new();
@@ -29,6 +29,9 @@ public sealed class TelemetryIngest
         _ingestId = Math.Max(Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L),
             Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
     }
+
+    /// <summary>The next ingest id, for an event the coordinator records itself (<see cref="JobEvents.Append"/>).</summary>
+    public long Next() => Interlocked.Increment(ref _ingestId);
 
     /// <summary>Stores every item of the messages; answers the agent's highest persisted sequence number afterwards.</summary>
     public ulong Persist(string agentId, IReadOnlyList<AgentMessage> messages) =>

@@ -19,7 +19,7 @@ public static class JobView
         var spec = ApiSupport.ParseJson(j.SpecJson) as JsonObject;
         o["gpu_index"] = j.GpuIndex;
         o["restarts"] = j.Restarts;
-        o["max_restarts"] = JobStore.MaxRestarts;
+        o["max_restarts"] = rt.Jobs.MaxRestarts;
         o["method"] = spec?["method"]?.GetValue<string>() ?? "lora";
         o["model"] = spec?["model"]?["path"]?.GetValue<string>();
         o["spec"] = spec;

@@ -16,7 +16,8 @@ public sealed record CheckpointRow(long Step, string Sha256, long Bytes, string 
 /// <summary>The jobs table and the transitions of <see cref="JobStates"/>; every change is one transaction.</summary>
 public sealed class JobStore(CoordinatorStore store)
 {
-    public const int MaxRestarts = 3;
+    /// <summary>Re-queues after a lost agent before the job fails (<see cref="CoordinatorOptions.RestartCap"/>).</summary>
+    public int MaxRestarts { get; init; } = 3;
 
     public string Create(JobSubmission s)
     {

@@ -1,3 +1,4 @@
+using FineTuneLab.Coordinator.Anomalies;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Microsoft.Extensions.Logging;
@@ -7,10 +8,14 @@ namespace FineTuneLab.Coordinator.Scheduling;
 /// <summary>
 /// The coordinator's control loop: marks agents lost after missed heartbeats (re-queueing their jobs), places queued
 /// jobs with <see cref="Scheduler"/> on connected idle agents and sends the assignments, records why the others wait,
-/// and orders checkpoint-and-stop for a job whose budget is spent.
+/// keeps running jobs within their budgets (<see cref="BudgetEnforcer"/>) and acts on anomalies (<see cref="AnomalyWatcher"/>).
 /// </summary>
 public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeatTimeout)
 {
+    private readonly BudgetEnforcer _budgets = new(runtime);
+    private readonly AnomalyWatcher _anomalies = new(runtime);
+    private HashSet<string> _onAgent = new(StringComparer.Ordinal);
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
@@ -52,13 +57,13 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
             foreach (var w in plan.Waiting) runtime.Jobs.SetWaitingReason(w.JobId, w.Reason);
         }
 
-        foreach (var job in runtime.Jobs.InState(JobStates.Running))
-        {
-            if (job.AgentId is { } agent && job.Budget.IsLimited && job.Cost().FractionOfBudget >= 1.0)
-            {
-                runtime.Jobs.TryUserMove(job.Id, JobStates.Running, JobStates.Stopping, "budget");
-                runtime.Sessions.Send(agent, new CoordinatorMessage { Command = new JobCommand { JobId = job.Id, Kind = CommandKind.Stop, Reason = "budget" } });
-            }
-        }
+        var onAgent = runtime.Jobs.InState(JobStates.Assigned, JobStates.Running, JobStates.Paused, JobStates.Stopping);
+        foreach (var job in onAgent) _budgets.Check(job);
+        // A job that left its agent since the last tick: the alerts of its final spend (the agent may have stopped it on its own).
+        foreach (var id in _onAgent.Where(id => onAgent.All(j => j.Id != id)))
+            if (runtime.Jobs.Get(id) is { } gone) _budgets.Finished(gone);
+        _onAgent = onAgent.Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
+
+        _anomalies.Tick();
     }
 }
