@@ -10,7 +10,7 @@ namespace FineTuneLab.EndToEnd.Tests.Recovery;
 [Collection(RealTrainerCollection.Name)]
 public sealed class LostAgentTests
 {
-    private const int Steps = 100;
+    private const int Steps = 60;
 
     [Fact]
     public async Task A_killed_agents_job_finishes_on_the_other_agent_from_its_checkpoint_with_the_uninterrupted_runs_adapter()
