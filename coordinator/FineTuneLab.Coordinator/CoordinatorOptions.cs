@@ -12,7 +12,8 @@ public sealed record CoordinatorOptions(
     TimeSpan? HeartbeatTimeout = null,
     string? TrainerCommand = null,
     int? MaxRestarts = null,
-    string? AnomalyPolicy = null)
+    string? AnomalyPolicy = null,
+    string? FailureRulesFile = null)
 {
     /// <summary>How many times a job is re-queued after losing its agent before it fails (restarts are shown per job).</summary>
     public int RestartCap => MaxRestarts ?? 3;

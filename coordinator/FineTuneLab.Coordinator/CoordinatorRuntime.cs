@@ -21,6 +21,9 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
     public JobStore Jobs { get; } = new(store) { MaxRestarts = options.RestartCap };
     public TelemetryIngest Ingest { get; } = new(store);
     public AgentSessions Sessions { get; } = new();
+    /// <summary>Classifies trainer failures: the user's rules (<c>--failure-rules</c>) before the built-in table.</summary>
+    public FineTuneLab.Shared.Jobs.FailureClassifier Failures { get; } =
+        new(options.FailureRulesFile is { } rules ? FineTuneLab.Shared.Jobs.FailureClassifier.LoadRules(rules) : null);
     public ILogger Log { get; } = log;
 
     /// <summary>Asks the scheduler loop to run now (a job was queued, an agent came or a job ended).</summary>

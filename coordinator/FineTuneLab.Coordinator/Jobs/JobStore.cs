@@ -161,6 +161,28 @@ public sealed class JobStore(CoordinatorStore store)
         return jobs.Select(j => j.Id).ToList();
     }
 
+    /// <summary>
+    /// Re-queues a failed job whose failure class is retryable (it resumes from its last uploaded checkpoint), counting
+    /// a restart; false when it is no longer failed or has used its restarts.
+    /// </summary>
+    public bool RequeueRetryable(string id, string why)
+    {
+        using var c = store.OpenConnection();
+        return Sql.Execute(c, """
+            UPDATE jobs SET state = 'queued', restarts = restarts + 1, reason = $why, stop_reason = NULL, finished_at = NULL,
+                            error_json = NULL, updated_at = $now,
+                            resume_checkpoint = (SELECT sha256 FROM checkpoints WHERE job_id = $id ORDER BY step DESC LIMIT 1)
+            WHERE id = $id AND state = 'failed' AND restarts < $max
+            """, ("$why", why), ("$now", Sql.Now()), ("$id", id), ("$max", MaxRestarts)) == 1;
+    }
+
+    /// <summary>Replaces a failed job's error (its class and advice after the user's failure rules).</summary>
+    public void SetError(string id, string errorJson)
+    {
+        using var c = store.OpenConnection();
+        Sql.Execute(c, "UPDATE jobs SET error_json = $err WHERE id = $id AND state = 'failed'", ("$err", errorJson), ("$id", id));
+    }
+
     /// <summary>A user's move: sets the new state directly when no agent needs to act (queued → cancelled, stopped → queued).</summary>
     public bool TryUserMove(string id, string from, string to, string? stopReason, double? budgetUsd = null, double? budgetHours = null)
     {
