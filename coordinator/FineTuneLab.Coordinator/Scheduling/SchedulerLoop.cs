@@ -16,6 +16,7 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
     private readonly AnomalyWatcher _anomalies = new(runtime);
     private readonly FailureRetry _failures = new(runtime);
     private HashSet<string> _onAgent = new(StringComparer.Ordinal);
+    private readonly DateTime _startedAt = DateTime.UtcNow;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -36,7 +37,10 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
 
     public void Tick()
     {
-        foreach (var agent in runtime.Agents.MarkLost(heartbeatTimeout))
+        // Silence while the coordinator itself was down is no agent's fault: after a (re)start every agent gets a full
+        // timeout to reconnect before it can be lost (else a restart mid-run would re-queue jobs that are running fine).
+        var lostCandidates = DateTime.UtcNow - _startedAt >= heartbeatTimeout ? runtime.Agents.MarkLost(heartbeatTimeout) : [];
+        foreach (var agent in lostCandidates)
         {
             var jobs = runtime.Jobs.RequeueJobsOf(agent);
             runtime.Log.LogWarning("agent {Agent} lost (no heartbeat for {Timeout}); re-queued [{Jobs}]", agent, heartbeatTimeout, string.Join(",", jobs));
