@@ -21,6 +21,7 @@ public sealed class AnomalyWatcher
     private readonly CoordinatorRuntime _runtime;
     private readonly AnomalyPolicy _defaults;
     private readonly Dictionary<string, DateTime> _lastChecked = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _evalsSeen = new(StringComparer.Ordinal);
     private long _cursor;
 
     public AnomalyWatcher(CoordinatorRuntime runtime)
@@ -55,7 +56,11 @@ public sealed class AnomalyWatcher
             foreach (var anomaly in DetectFromStreams(job))
                 Raise(job, anomaly, "coordinator");
         }
-        foreach (var id in _lastChecked.Keys.Where(id => running.All(j => j.Id != id)).ToList()) _lastChecked.Remove(id);
+        foreach (var id in _lastChecked.Keys.Where(id => running.All(j => j.Id != id)).ToList())
+        {
+            _lastChecked.Remove(id);
+            _evalsSeen.Remove(id);
+        }
     }
 
     private void HandleTrainerWarnings()
@@ -90,16 +95,26 @@ public sealed class AnomalyWatcher
             var total = _runtime.Agents.List().FirstOrDefault(x => x.Id == job.AgentId)?.Inventory.Gpus.FirstOrDefault(x => x.Index == gpu)?.MemoryTotalBytes ?? 0;
             if (used is double u && AnomalyDetector.MemoryNearLimit(u, total, lastStep) is { } m) yield return m;
         }
+        // The training losses are read only when a new evaluation came in (a long run has many step events).
         var evals = Series(c, job.Id, "eval", "eval_loss");
-        if (evals.Count > AnomalyDetector.OverfittingRisingEvals &&
-            AnomalyDetector.Overfitting(evals, Series(c, job.Id, "step", "loss")) is { } o)
-            yield return o;
+        var seen = _evalsSeen.GetValueOrDefault(job.Id);
+        _evalsSeen[job.Id] = evals.Count;
+        if (evals.Count > AnomalyDetector.OverfittingRisingEvals && evals.Count != seen)
+        {
+            // The detector compares the training loss from one evaluation interval before the first rising evaluation on.
+            var first = evals[^(AnomalyDetector.OverfittingRisingEvals + 1)];
+            var second = evals[^AnomalyDetector.OverfittingRisingEvals];
+            if (AnomalyDetector.Overfitting(evals, Series(c, job.Id, "step", "loss", first.Step - Math.Max(1, second.Step - first.Step))) is { } o)
+                yield return o;
+        }
     }
 
-    private static List<(long Step, double Loss)> Series(Microsoft.Data.Sqlite.SqliteConnection c, string jobId, string type, string field) =>
-        Sql.Query(c, "SELECT json FROM events WHERE job_id = $j AND type = $t ORDER BY ingest_id", r => r.GetString(0), ("$j", jobId), ("$t", type))
+    /// <summary>(step, value) of a job's events of one type, in ingest order; from step <paramref name="fromStep"/> on.</summary>
+    private static List<(long Step, double Loss)> Series(Microsoft.Data.Sqlite.SqliteConnection c, string jobId, string type, string field, long fromStep = 0) =>
+        Sql.Query(c, "SELECT json FROM events WHERE job_id = $j AND type = $t AND ($f <= 0 OR json_extract(json, '$.step') >= $f) ORDER BY ingest_id",
+                r => r.GetString(0), ("$j", jobId), ("$t", type), ("$f", fromStep))
             .Select(json => JsonNode.Parse(json) as JsonObject)
-            .Where(o => o?["step"] is JsonValue && o[field] is JsonValue v && v.TryGetValue<double>(out _))
+            .Where(o => o?["step"] is JsonValue s && s.TryGetValue<long>(out var step) && step >= fromStep && o[field] is JsonValue v && v.TryGetValue<double>(out _))
             .Select(o => (o!["step"]!.GetValue<long>(), o[field]!.GetValue<double>()))
             .ToList();
 

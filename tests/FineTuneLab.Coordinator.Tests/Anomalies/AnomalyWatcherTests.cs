@@ -72,4 +72,30 @@ public sealed class AnomalyWatcherTests
         Assert.Equal("fail:nan_loss", commands[1].Reason);
         Assert.Equal(JobStates.Stopping, f.Job.State);
     }
+
+    [Fact]
+    public void Eval_loss_rising_while_train_loss_falls_is_raised_as_overfitting_once()
+    {
+        using var f = new RunningJobFixture(resources: new JsonObject { ["device"] = "cpu" });
+        var watcher = new AnomalyWatcher(f.Runtime);
+        double[] evalLosses = [1.50, 1.40, 1.45, 1.52];
+        for (var step = 1; step <= 400; step++)
+        {
+            f.TrainerEvent("step", new JsonObject { ["step"] = step, ["loss"] = 2.0 - step / 400.0 });
+            if (step % 100 == 0) f.TrainerEvent("eval", new JsonObject { ["step"] = step, ["eval_loss"] = evalLosses[step / 100 - 1] });
+            if (step == 300)
+            {
+                watcher.Tick(); // one rise is not a trend
+                Assert.Empty(f.Events("anomaly"));
+            }
+        }
+        watcher = new AnomalyWatcher(f.Runtime); // a fresh watcher checks at once (no 5 s wait)
+        watcher.Tick();
+        new AnomalyWatcher(f.Runtime).Tick();
+
+        var anomaly = Assert.Single(f.Events("anomaly"));
+        Assert.Equal(AnomalyKinds.Overfitting, anomaly["kind"]!.GetValue<string>());
+        Assert.Equal(400, anomaly["step"]!.GetValue<long>());
+        Assert.Contains("checkpoint at step 200", anomaly["message"]!.GetValue<string>());
+    }
 }
