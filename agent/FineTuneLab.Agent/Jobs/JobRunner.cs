@@ -216,7 +216,7 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
                 {
                     var folder = Path.IsPathRooted(announced) ? announced : Path.Combine(outDir, announced);
                     var tar = Path.Combine(Path.GetDirectoryName(outDir)!, $"checkpoint-{step}.tar");
-                    if (!File.Exists(tar)) await TarFolder.CreateAsync(folder, tar, cancellationToken);
+                    if (attempt == 1 || !File.Exists(tar)) await TarFolder.CreateAsync(folder, tar, cancellationToken);
                     var sha = await artifacts.UploadAsync(tar, $"{JobId}-checkpoint-{step}", JobId, $"checkpoint-{step}.tar", "checkpoint", cancellationToken);
                     File.Delete(tar);
                     outgoing.Log(JobId, LogLevel.Info, "agent", $"checkpoint {step} uploaded (sha256 {sha})");
