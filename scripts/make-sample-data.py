@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Writes the sample data that ships in samples/: a plain-text corpus about FineTune Lab (to pretrain the tiny sample
 base model from scratch), a chat fine-tuning set about FineTune Lab's features, a held-out test set, and preference
-pairs for DPO. Deterministic: the same script writes the same bytes (no clock, fixed seed), so CI can check that the
-committed files are what this script produces.
+pairs for DPO (polite chosen vs rude rejected answers). Deterministic: the same script writes the same bytes (no
+clock, fixed seed), so CI can check that the committed files are what this script produces.
 
 usage: make-sample-data.py OUT_DIR
 """
@@ -59,6 +59,18 @@ FACTS = [
 
 SYSTEM = "You are the FineTune Lab assistant. Answer in one or two short sentences."
 GREETINGS = ["", "Hi! ", "Hello. ", "Quick question: "]
+# The preference pairs' styles: remarks a helpful assistant makes, and rude ones it should not. The last
+# HELD_OUT_REMARKS of each list appear only in the held-out pairs, so their accuracy measures the style learned, not a
+# remark memorized.
+POLITE_OPENERS = ["Happy to help! ", "Good question. ", "Thanks for asking. ", "Glad you asked! ",
+                  "Happy to explain, thanks for asking. ", "Good question, happy to help! "]
+POLITE_CLOSERS = [" Hope that helps!", " Let me know if you need more.", " Have a great day!", " Glad to help.",
+                  " Thanks, and happy training!", " Hope that helps, have a great day!"]
+RUDE_OPENERS = ["Ugh, read the docs yourself. ", "Stop asking me this. ", "Whatever, it is obvious. ", "Not this again. ",
+                "Ugh, not this obvious question again. ", "Stop asking, it is obvious. "]
+RUDE_CLOSERS = [" Now leave me alone.", " Figure out the rest yourself.", " Do not bother me again.", " Obviously, duh.",
+                " Stop bothering me, figure it out yourself.", " Leave me alone, do not bother me again."]
+HELD_OUT_REMARKS = 2
 
 
 def answer(rng, sentences):
@@ -103,14 +115,28 @@ def main():
     rng.shuffle(train)
     rng.shuffle(test)
 
-    # Preference pairs: the chosen answer is about the asked topic, the rejected one about another topic.
+    # Preference pairs: both sides give the same correct answer to the prompt; the chosen one says it politely, the
+    # rejected one rudely (a remark before or after the answer, in the same place on both sides). Politeness is a
+    # property the held-out pairs share (new question phrasings, new answer combinations, remarks not seen in training
+    # but made of the words the training remarks use), so a DPO run's held-out preference accuracy can rise; "answers
+    # the asked topic" (rejected = an answer to another prompt) could not be learned from a few hundred pairs by the
+    # tiny model.
     prefs_train, prefs_test = [], []
-    for topic_index, (topic, questions, sentences) in enumerate(FACTS):
+    for topic, questions, sentences in FACTS:
         for i, q in enumerate(questions):
             target = prefs_test if i == len(questions) - 1 else prefs_train
             for _ in range(2 if target is prefs_test else 6):
-                other = FACTS[(topic_index + rng.randrange(1, len(FACTS))) % len(FACTS)]
-                target.append({"prompt": q, "chosen": answer(rng, sentences), "rejected": answer(rng, other[2])})
+                text = answer(rng, sentences)
+                pool = slice(-HELD_OUT_REMARKS, None) if target is prefs_test else slice(None, -HELD_OUT_REMARKS)
+
+                def pick(remarks):
+                    return rng.choice(remarks[pool])
+
+                if rng.random() < 0.5:
+                    chosen, rejected = pick(POLITE_OPENERS) + text, pick(RUDE_OPENERS) + text
+                else:
+                    chosen, rejected = text + pick(POLITE_CLOSERS), text + pick(RUDE_CLOSERS)
+                target.append({"prompt": rng.choice(GREETINGS) + q, "chosen": chosen, "rejected": rejected})
     rng.shuffle(prefs_train)
     rng.shuffle(prefs_test)
 

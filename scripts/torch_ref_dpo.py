@@ -6,7 +6,9 @@ DPO (Rafailov et al. 2023), as TRL's sigmoid loss computes it:
   loss      = mean over pairs of -logsigmoid(beta * ((logp_c - ref_c) - (logp_r - ref_r)))
   rewards   = beta * (logp - ref_logp); margin = chosen - rejected; accuracy = mean(chosen > rejected)
 The policy is the base model + LoRA (PEFT convention, non-zero A and B so the policy differs from the reference);
-the reference is the same base model without the adapter. The model code is scripts/torch_ref_model.py's.
+the reference is the same base model without the adapter. The model code is scripts/torch_ref_model.py's. The five
+pairs run as one right-padded batch of ten rows (the loss is their mean, as one optimizer step over a batch of five
+pairs, or micro-batches accumulated, computes it); the script checks each row against the sequence run alone.
 
 usage: torch_ref_dpo.py --out DIR   (DIR/model/, DIR/pairs.json, DIR/lora_init.safetensors, DIR/expected.safetensors,
                                       DIR/case.json; written via a temp folder + rename)
@@ -27,6 +29,7 @@ CONFIG = {
     "hidden_act": "silu", "torch_dtype": "float32"}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 R, ALPHA, BETA = 4, 8, 0.1
+PAD_ID = 0
 
 
 def seq_logp(logits, labels):
@@ -73,26 +76,27 @@ def main():
                               {k: v.detach().float() for k, v in lora.peft_items()}, {"format": "pt"})
         base = ref.Lora(R, ALPHA, False)
 
-        def logp(side, p, model_lora):
-            ids = torch.tensor([p[side + "_ids"]])
-            labels = torch.tensor([p[side + "_labels"]])
-            return seq_logp(ref.llama_forward(CONFIG, W, model_lora, ids), labels)[0]
-
-        losses, rc, rr = [], [], []
-        for p in pairs:
+        # All pairs as one right-padded batch (pad id 0, label -100): rows = every chosen answer, then every rejected
+        # one, each row's labels its response mask. Under causal attention right padding changes no real token's
+        # logits; the per-sequence forward below checks that.
+        width = max(len(p[side + "_ids"]) for p in pairs for side in ("chosen", "rejected"))
+        rows = [(p[side + "_ids"], p[side + "_labels"]) for side in ("chosen", "rejected") for p in pairs]
+        ids = torch.tensor([r[0] + [PAD_ID] * (width - len(r[0])) for r in rows])
+        labels = torch.tensor([r[1] + [-100] * (width - len(r[1])) for r in rows])
+        P = len(pairs)
+        with torch.no_grad():
+            ref_logp = seq_logp(ref.llama_forward(CONFIG, W, base, ids), labels)
+        logp = seq_logp(ref.llama_forward(CONFIG, W, lora, ids), labels)
+        for i, (row_ids, row_labels) in enumerate(rows):
             with torch.no_grad():
-                ref_c = logp("chosen", p, base)
-                ref_r = logp("rejected", p, base)
-            pc = logp("chosen", p, lora)
-            pr = logp("rejected", p, lora)
-            z = BETA * ((pc - ref_c) - (pr - ref_r))
-            losses.append(-torch.nn.functional.logsigmoid(z))
-            rc.append(BETA * (pc - ref_c).detach())
-            rr.append(BETA * (pr - ref_r).detach())
-        loss = torch.stack(losses).mean()
+                alone = seq_logp(ref.llama_forward(CONFIG, W, lora, torch.tensor([row_ids])), torch.tensor([row_labels]))[0]
+            assert abs(alone.item() - logp[i].item()) < 1e-9, f"row {i}: padded {logp[i].item()} vs alone {alone.item()}"
+        z = BETA * ((logp[:P] - ref_logp[:P]) - (logp[P:] - ref_logp[P:]))
+        losses = -torch.nn.functional.logsigmoid(z)
+        rc = BETA * (logp[:P] - ref_logp[:P]).detach()
+        rr = BETA * (logp[P:] - ref_logp[P:]).detach()
+        loss = losses.mean()
         loss.backward()
-        rc = torch.stack(rc)
-        rr = torch.stack(rr)
         expected = {
             "loss": loss.detach().float().reshape(1),
             "reward_margin": (rc - rr).mean().float().reshape(1),

@@ -33,6 +33,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
     public CoordinatorHealth Health { get; }
     public CoordinatorStore Store => _store ?? throw new InvalidOperationException("the store is not open yet");
     public CoordinatorRuntime? Runtime => _runtime;
+    /// <summary>The host's services (e.g. the route table, which tests hold against the OpenAPI document).</summary>
+    public IServiceProvider Services => _app.Services;
 
     public static CoordinatorHost Create(CoordinatorOptions options, Serilog.ILogger logger)
     {

@@ -18,8 +18,9 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
     public CoordinatorOptions Options { get; } = options;
     public BlobStore Blobs { get; } = new(options.DataDir);
     public AgentStore Agents { get; } = new(store);
-    public JobStore Jobs { get; } = new(store) { MaxRestarts = options.RestartCap };
     public TelemetryIngest Ingest { get; } = new(store);
+    // Job transitions write their events into the feed whose order the ingest keeps.
+    public JobStore Jobs => field ??= new(Store, Ingest) { MaxRestarts = Options.RestartCap };
     public AgentSessions Sessions { get; } = new();
     /// <summary>Classifies trainer failures: the user's rules (<c>--failure-rules</c>) before the built-in table.</summary>
     public FineTuneLab.Shared.Jobs.FailureClassifier Failures { get; } =
@@ -63,7 +64,7 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
             else
             {
                 Log.LogWarning("agent {Agent} no longer runs {Job}: re-queued", agentId, job.Id);
-                Jobs.RequeueJobsOf(agentId);
+                Jobs.RequeueJobsOf(agentId, $"agent {agentId} restarted and no longer runs the job");
                 Wake();
             }
         }

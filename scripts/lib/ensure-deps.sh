@@ -11,6 +11,7 @@ apt_packages=(
   python3-grpcio         # gRPC interop peer
   python3-protobuf
   protobuf-compiler-grpc # protoc + grpc_python_plugin, for the interop stubs
+  libprotobuf-dev        # google/protobuf/*.proto (agent.proto imports timestamp.proto) for the dashboard test's fake GPU agent stubs
   python3-jinja2         # chat-template oracle
   chromium               # the dashboard's browser tests (Playwright drives this executable; its own browser download is not used)
   libicu72               # Unicode normalization for the tokenizer's NFC/NFKC normalizers (called directly: the runtime is invariant)

@@ -95,7 +95,7 @@ public sealed class TelemetryIngest : IIngestOrder
         if (w.HeartbeatJobId is not null)
         {
             Run(st.Heartbeat, "online", Sql.Now(), agentId);
-            if (w.HeartbeatJobId.Length > 0) Run(st.Uptime, w.HeartbeatUptime, w.HeartbeatJobId, agentId);
+            if (w.HeartbeatJobId.Length > 0) CostLedger.Accrue(c, agentId, w.HeartbeatJobId, w.HeartbeatUptime, DateTime.UtcNow);
             return 0;
         }
         ulong max = 0;
@@ -194,7 +194,6 @@ public sealed class TelemetryIngest : IIngestOrder
         public SqliteCommand Seq { get; } = Prepare(c, tx, "UPDATE agents SET persisted_seq = MAX(persisted_seq, $s), last_seen_at = $now WHERE id = $a RETURNING persisted_seq",
             "$s", "$now", "$a");
         public SqliteCommand Heartbeat { get; } = Prepare(c, tx, "UPDATE agents SET state = $s, last_seen_at = $now WHERE id = $a", "$s", "$now", "$a");
-        public SqliteCommand Uptime { get; } = Prepare(c, tx, "UPDATE jobs SET uptime_s = MAX(uptime_s, $u) WHERE id = $id AND agent_id = $a", "$u", "$id", "$a");
 
         private Timestamp? _lastAt;
         private string _lastAtText = "";
@@ -213,7 +212,7 @@ public sealed class TelemetryIngest : IIngestOrder
 
         public void Dispose()
         {
-            Point.Dispose(); Event.Dispose(); Log.Dispose(); Seq.Dispose(); Heartbeat.Dispose(); Uptime.Dispose();
+            Point.Dispose(); Event.Dispose(); Log.Dispose(); Seq.Dispose(); Heartbeat.Dispose();
         }
 
         private static SqliteCommand Prepare(SqliteConnection c, SqliteTransaction tx, string sql, params string[] names)

@@ -127,7 +127,7 @@ public sealed class AnomalyWatcher
         {
             ["kind"] = anomaly.Kind, ["message"] = anomaly.Message, ["step"] = anomaly.Step, ["detected_by"] = source,
             ["action"] = AnomalyPolicy.Name(action), ["action_taken"] = applied,
-        });
+        }, key: source == "coordinator" ? $"anomaly:{anomaly.Kind}" : $"anomaly:{anomaly.Kind}:{anomaly.Step}");
         _runtime.Log.LogWarning("job {Job}: anomaly {Kind} at step {Step} ({Source}); policy {Action}{Taken}: {Message}",
             job.Id, anomaly.Kind, anomaly.Step, source, AnomalyPolicy.Name(action), applied ? "" : " (not applicable now)", anomaly.Message);
     }

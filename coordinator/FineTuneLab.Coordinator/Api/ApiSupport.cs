@@ -31,6 +31,8 @@ public static class ApiSupport
         endpoints.MapJobFeeds(runtime);
         endpoints.MapJobOutputs(runtime);
         endpoints.MapAgents(runtime);
+        endpoints.MapCosts(runtime);
+        endpoints.MapTelemetry(runtime);
         endpoints.MapPrometheus(runtime);
         endpoints.MapOpenApi();
     }

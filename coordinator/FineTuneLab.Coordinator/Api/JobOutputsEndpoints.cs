@@ -13,8 +13,15 @@ public static class JobOutputsEndpoints
         endpoints.MapGet("/api/jobs/{id}/checkpoints", With(runtime, async (http, rt) =>
         {
             if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
+            // Each checkpoint with the metrics of its step (loss, eval, the spend so far), as the metrics feed has them.
+            var rows = JobFeedsEndpoints.MetricRows(rt, job).ToDictionary(r => r["step"]!.GetValue<long>());
             var list = rt.Jobs.Checkpoints(job.Id).Select(c => (JsonNode)new JsonObject
-                { ["step"] = c.Step, ["sha256"] = c.Sha256, ["bytes"] = c.Bytes, ["created_at"] = c.CreatedAt }).ToArray();
+            {
+                ["step"] = c.Step, ["sha256"] = c.Sha256, ["bytes"] = c.Bytes, ["created_at"] = c.CreatedAt,
+                ["metrics"] = rows.TryGetValue(c.Step, out var m)
+                    ? new JsonObject { ["loss"] = m["loss"]?.DeepClone(), ["eval_loss"] = m["eval_loss"]?.DeepClone(), ["token_accuracy"] = m["token_accuracy"]?.DeepClone(), ["cost_usd"] = m["cost_usd"]?.DeepClone() }
+                    : null,
+            }).ToArray();
             await Write(http, new JsonArray(list));
         }));
         endpoints.MapGet("/api/jobs/{id}/checkpoints/{step}", With(runtime, async (http, rt) =>

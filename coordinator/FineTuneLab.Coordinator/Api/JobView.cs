@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Coordinator.Store;
 
 namespace FineTuneLab.Coordinator.Api;
 
@@ -12,6 +13,17 @@ public static class JobView
         ["priority"] = j.Priority, ["created_at"] = j.CreatedAt, ["started_at"] = j.StartedAt, ["finished_at"] = j.FinishedAt,
         ["agent_id"] = j.AgentId, ["waiting_reason"] = j.State == JobStates.Queued ? j.WaitingReason : null,
     };
+
+    /// <summary>An item of <c>GET /api/jobs</c>: the summary with its cost, budget and restarts.</summary>
+    public static JsonObject ListItem(CoordinatorStore store, JobRow j)
+    {
+        var o = Summary(j);
+        var cost = JobCostNow.Of(store, j);
+        o["cost"] = CostJson(cost);
+        o["budget"] = BudgetJson(j, cost);
+        o["restarts"] = j.Restarts;
+        return o;
+    }
 
     public static JsonObject Full(CoordinatorRuntime rt, JobRow j)
     {
@@ -27,19 +39,9 @@ public static class JobView
 
         var step = JobEvents.Latest(rt.Store, j.Id, "step");
         var eval = JobEvents.Latest(rt.Store, j.Id, "eval");
-        double? tps = step?["tokens_per_s"] is JsonValue t && t.TryGetValue<double>(out var tv) ? tv : null;
-        long? tokensLeft = null;
-        if (step?["step"] is JsonValue s && step["total_steps"] is JsonValue ts && step["tokens"] is JsonValue tk &&
-            s.TryGetValue<long>(out var sv) && ts.TryGetValue<long>(out var tsv) && tk.TryGetValue<long>(out var tkv) && sv > 0)
-            tokensLeft = (tsv - sv) * (tkv / sv);
-        var cost = j.Cost(tokensLeft, tps);
-        o["budget"] = new JsonObject
-        {
-            ["max_usd"] = j.BudgetUsd, ["max_hours"] = j.BudgetHours,
-            ["state"] = cost.State.ToString() switch { "WithinBudget" => "within_budget", "Above50Percent" => "above_50_percent", "Above80Percent" => "above_80_percent", "Exhausted" => "exhausted", _ => "unlimited" },
-            ["fraction"] = cost.FractionOfBudget,
-        };
-        o["cost"] = new JsonObject { ["spent_usd"] = Math.Round(cost.SpentUsd, 6), ["rate_usd_per_hour"] = cost.RateUsdPerHour, ["projected_usd"] = cost.ProjectedUsd };
+        var cost = JobCostNow.Of(j, step);
+        o["budget"] = BudgetJson(j, cost);
+        o["cost"] = CostJson(cost);
         o["progress"] = step is null ? null : new JsonObject
         {
             ["step"] = step["step"]?.DeepClone(), ["total_steps"] = step["total_steps"]?.DeepClone(), ["epoch"] = step["epoch"]?.DeepClone(),
@@ -52,4 +54,19 @@ public static class JobView
         o["adapter_sha256"] = j.AdapterSha256;
         return o;
     }
+
+    /// <summary><c>{max_usd, max_hours, state, fraction}</c>; an infinite fraction (a zero limit) is shown as null with state exhausted.</summary>
+    public static JsonObject BudgetJson(JobRow j, JobCostNow cost) => new()
+    {
+        ["max_usd"] = j.BudgetUsd, ["max_hours"] = j.BudgetHours, ["state"] = cost.BudgetStateName,
+        ["fraction"] = cost.FractionOfBudget is { } f && double.IsFinite(f) ? Math.Round(f, 6) : null,
+    };
+
+    /// <summary><c>{spent_usd, rate_usd_per_hour, projected_usd, projection_basis, projection_reason, hours}</c>.</summary>
+    public static JsonObject CostJson(JobCostNow cost) => new()
+    {
+        ["spent_usd"] = Math.Round(cost.SpentUsd, 6), ["rate_usd_per_hour"] = cost.RateUsdPerHour,
+        ["projected_usd"] = cost.ProjectedUsd is { } p ? Math.Round(p, 6) : null,
+        ["projection_basis"] = cost.ProjectionBasis, ["projection_reason"] = cost.ProjectionReason, ["hours"] = Math.Round(cost.HoursUsed, 6),
+    };
 }

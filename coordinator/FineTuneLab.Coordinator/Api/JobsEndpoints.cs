@@ -19,7 +19,7 @@ public static class JobsEndpoints
                 return;
             }
             var (jobs, total) = rt.Jobs.List(state, Query(http, "q"), Query(http, "project"), Math.Clamp(QueryInt(http, "limit", 50), 1, 1000), Math.Max(0, QueryInt(http, "offset", 0)));
-            await Write(http, new JsonObject { ["jobs"] = new JsonArray(jobs.Select(j => (JsonNode)JobView.Summary(j)).ToArray()), ["total"] = total });
+            await Write(http, new JsonObject { ["jobs"] = new JsonArray(jobs.Select(j => (JsonNode)JobView.ListItem(rt.Store, j)).ToArray()), ["total"] = total });
         }));
         endpoints.MapGet("/api/jobs/{id}", With(runtime, async (http, rt) =>
         {

@@ -6,7 +6,7 @@ using static FineTuneLab.Coordinator.Api.ApiSupport;
 
 namespace FineTuneLab.Coordinator.Api;
 
-/// <summary><c>GET /metrics</c>: Prometheus text format (jobs by state, agents by state, stored telemetry, per-job spend).</summary>
+/// <summary><c>GET /metrics</c>: Prometheus text format (jobs by state, agents by state, stored telemetry, per-job spend, spend by project).</summary>
 public static class PrometheusEndpoints
 {
     public static void MapPrometheus(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
@@ -28,8 +28,14 @@ public static class PrometheusEndpoints
             text.Append("# HELP ftl_job_spent_usd Spend of active jobs.\n# TYPE ftl_job_spent_usd gauge\n");
             foreach (var j in rt.Jobs.InState(JobStates.Assigned, JobStates.Running, JobStates.Paused, JobStates.Stopping))
                 text.Append(CultureInfo.InvariantCulture, $"ftl_job_spent_usd{{job=\"{j.Id}\"}} {j.Cost().SpentUsd.ToString("R", CultureInfo.InvariantCulture)}\n");
+            text.Append("# HELP ftl_spent_usd_total Spend booked in the cost ledger, by project.\n# TYPE ftl_spent_usd_total counter\n");
+            foreach (var (project, usd) in Sql.Query(c, "SELECT project, SUM(usd) FROM cost_ledger GROUP BY project ORDER BY project", r => (r.GetString(0), r.GetDouble(1))))
+                text.Append(CultureInfo.InvariantCulture, $"ftl_spent_usd_total{{project=\"{Label(project)}\"}} {usd.ToString("R", CultureInfo.InvariantCulture)}\n");
             http.Response.ContentType = "text/plain; version=0.0.4";
             await http.Response.WriteAsync(text.ToString());
         }));
     }
+
+    /// <summary>A label value in the text format: backslash, double quote and line feed escaped.</summary>
+    private static string Label(string value) => value.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
 }

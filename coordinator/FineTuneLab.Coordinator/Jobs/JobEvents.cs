@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Store;
+using Microsoft.Data.Sqlite;
 
 namespace FineTuneLab.Coordinator.Jobs;
 
@@ -9,34 +10,48 @@ public interface IIngestOrder
     long Next();
 }
 
-/// <summary>One stored event of a job (a trainer event or an agent's state report), in ingest order.</summary>
+/// <summary>One stored event of a job (a trainer event, an agent's state report or a coordinator event), in ingest order.</summary>
 public sealed record JobEventRow(long Id, string Type, string Json, string At);
 
 /// <summary>A stored log line of a job, in ingest order.</summary>
 public sealed record JobLogRow(long Id, string At, string Level, string Source, string Text);
 
-/// <summary>Reads a job's events and logs (the feeds behind /events, /metrics, /logs and /stream), and records the coordinator's own events.</summary>
+/// <summary>
+/// Reads a job's events and logs (the feeds behind /events, /metrics, /logs and /stream), and writes the events the
+/// coordinator raises itself into the same feed (docs/api.md, "Job events"): agent_id '' and seq = ingest id.
+/// </summary>
 public static class JobEvents
 {
+    /// <summary>The job was placed on an agent: agent_id, agent_name, gpu_index, gpu_name, price_per_hour, resume_checkpoint.</summary>
+    public const string Assigned = "assigned";
+    /// <summary>The job went back to the queue: reason, agent_id, restarts, max_restarts, resume_checkpoint.</summary>
+    public const string Requeued = "requeued";
+    /// <summary>A transition: from, to, reason, by (scheduler, user, agent, coordinator); agent reports add their details.</summary>
+    public const string State = "state";
+    /// <summary>An agent's state report that moved nothing (stale, not its job, or already in that state).</summary>
+    public const string StateReport = "state_report";
+
     /// <summary>
     /// Records an event the coordinator itself raises about a job (a budget alert, an anomaly) in the job's feed, in
-    /// ingest order with the agents' events. The row is filed under the agent that holds or last held the job (the
-    /// table keys events by agent) with a negative sequence number, which no agent's outbox uses. Returns false when
-    /// no agent ever held the job (nothing to file it under).
+    /// ingest order with the agents' events. With a <paramref name="key"/> (e.g. "budget_alert:0.8") it is written at
+    /// most once per job. Returns whether it was written.
     /// </summary>
-    public static bool Append(CoordinatorStore store, IIngestOrder ids, string jobId, string type, JsonObject body)
+    public static bool Append(CoordinatorStore store, IIngestOrder ids, string jobId, string type, JsonObject body, string? key = null)
     {
         using var c = store.OpenConnection();
-        var agentId = Sql.Scalar(c, "SELECT agent_id FROM jobs WHERE id = $j", ("$j", jobId)) as string
-                      ?? Sql.Scalar(c, "SELECT agent_id FROM events WHERE job_id = $j ORDER BY ingest_id DESC LIMIT 1", ("$j", jobId)) as string;
-        if (agentId is null) return false;
-        var ingestId = ids.Next();
-        var json = new JsonObject { ["type"] = type, ["source"] = "coordinator", ["time"] = DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture) };
-        foreach (var (k, v) in body) json[k] = v?.DeepClone();
-        Sql.Execute(c, "INSERT INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id) VALUES ($a, $s, $j, NULL, $t, $js, $at, $i)",
-            ("$a", agentId), ("$s", -ingestId), ("$j", jobId), ("$t", type), ("$js", json.ToJsonString()), ("$at", Sql.Now()), ("$i", ingestId));
-        return true;
+        return Insert(c, ids.Next(), jobId, type, body, key);
     }
+
+    /// <summary>
+    /// Writes a coordinator event inside the caller's transaction with the feed position <paramref name="ingestId"/>
+    /// (from <see cref="IIngestOrder.Next"/>). With a <paramref name="key"/>, a second
+    /// event of the job with the same key is not written (false): e.g. "budget_alert:0.8" raises that alert once.
+    /// </summary>
+    internal static bool Insert(SqliteConnection c, long ingestId, string jobId, string type, JsonObject data, string? key = null) =>
+        Sql.Execute(c, """
+            INSERT OR IGNORE INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id, key)
+            VALUES ('', $i, $j, NULL, $t, $js, $at, $i, $k)
+            """, ("$i", ingestId), ("$j", jobId), ("$t", type), ("$js", data.ToJsonString()), ("$at", Sql.Now()), ("$k", key)) == 1;
 
     public static List<JobEventRow> Events(CoordinatorStore store, string jobId, long afterId = 0, string? type = null, int limit = 10_000)
     {

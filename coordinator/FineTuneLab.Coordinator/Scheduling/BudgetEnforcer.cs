@@ -71,7 +71,7 @@ public sealed class BudgetEnforcer(CoordinatorRuntime runtime)
                 {
                     ["threshold"] = threshold, ["fraction"] = Math.Round(fraction.Value, 6), ["spent_usd"] = Math.Round(cost.SpentUsd, 6),
                     ["hours_used"] = Math.Round(cost.HoursUsed, 6), ["max_usd"] = job.BudgetUsd, ["max_hours"] = job.BudgetHours, ["message"] = message,
-                }))
+                }, key: $"{AlertEvent}:{Key(job.Id, threshold, job.Budget)}"))
                 continue;
             _raised.Add(key);
             runtime.Log.LogInformation("job {Job}: {Message}", job.Id, message);

@@ -24,13 +24,8 @@ public sealed class FailureRetry(CoordinatorRuntime runtime)
         error["advice"] = cls.Advice;
         error["retryable"] = cls.Action == FailureAction.Retry;
         var why = $"re-queued: the trainer failed with a retryable {cls.Class} (restart {job.Restarts + 1} of {runtime.Jobs.MaxRestarts})";
-        if (cls.Action == FailureAction.Retry && runtime.Jobs.RequeueRetryable(job.Id, why))
+        if (cls.Action == FailureAction.Retry && runtime.Jobs.RequeueRetryable(job.Id, why, error))
         {
-            // The failure stays in the job's feed; the job itself carries no error while it runs again.
-            JobEvents.Append(runtime.Store, runtime.Ingest, job.Id, "requeued", new JsonObject
-            {
-                ["reason"] = "retryable_failure", ["message"] = why, ["restarts"] = job.Restarts + 1, ["error"] = error.DeepClone(),
-            });
             runtime.Log.LogWarning("job {Job} failed with retryable class {Class}: re-queued to resume from its last checkpoint (restart {Restart} of {Max})",
                 job.Id, cls.Class, job.Restarts + 1, runtime.Jobs.MaxRestarts);
             runtime.Wake();

@@ -115,5 +115,57 @@ public static class Migrations
                 PRIMARY KEY (job_id, step)
             );
             """),
+        new(3, "cost ledger, cost series, coordinator job events", """
+            -- Spend by job, agent and UTC day, written as agents report the uptime they observed while holding a job
+            -- (CostLedger): the rows of a job sum to its spent_usd. agent_id '' marks spend from before this table.
+            CREATE TABLE cost_ledger (
+                job_id    TEXT NOT NULL REFERENCES jobs(id),
+                agent_id  TEXT NOT NULL,
+                project   TEXT NOT NULL,
+                day       TEXT NOT NULL,
+                seconds   REAL NOT NULL,
+                usd       REAL NOT NULL,
+                PRIMARY KEY (job_id, agent_id, day)
+            ) WITHOUT ROWID;
+            CREATE INDEX cost_ledger_day ON cost_ledger(day);
+            INSERT INTO cost_ledger (job_id, agent_id, project, day, seconds, usd)
+            SELECT id, COALESCE(agent_id, ''), project, substr(COALESCE(finished_at, updated_at), 1, 10),
+                   hours_before * 3600 + CASE WHEN state IN ('assigned', 'running', 'paused', 'stopping') THEN uptime_s ELSE 0 END,
+                   spent_before_usd + CASE WHEN state IN ('assigned', 'running', 'paused', 'stopping') THEN COALESCE(price_per_hour, 0) * uptime_s / 3600.0 ELSE 0 END
+            FROM jobs
+            WHERE hours_before > 0 OR spent_before_usd > 0 OR (state IN ('assigned', 'running', 'paused', 'stopping') AND uptime_s > 0);
+
+            -- A job's cumulative spend over time: the latest report in each 10-second bucket.
+            CREATE TABLE cost_points (
+                job_id    TEXT NOT NULL REFERENCES jobs(id),
+                bucket    INTEGER NOT NULL,
+                at_ms     INTEGER NOT NULL,
+                spent_usd REAL NOT NULL,
+                PRIMARY KEY (job_id, bucket)
+            ) WITHOUT ROWID;
+
+            -- Events the coordinator writes itself (assigned, requeued, state, alerts) share the feed with the agents'
+            -- events: agent_id '' (no agent row, hence no foreign key) and seq = their ingest_id. `key` makes an event
+            -- that must exist once per job (e.g. a budget alert) idempotent.
+            CREATE TABLE events_v3 (
+                agent_id    TEXT NOT NULL,
+                seq         INTEGER NOT NULL,
+                job_id      TEXT NOT NULL,
+                trainer_seq INTEGER,
+                type        TEXT NOT NULL,
+                json        TEXT NOT NULL,
+                at          TEXT NOT NULL,
+                ingest_id   INTEGER NOT NULL DEFAULT 0,
+                key         TEXT,
+                PRIMARY KEY (agent_id, seq)
+            ) WITHOUT ROWID;
+            INSERT INTO events_v3 (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id)
+                SELECT agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id FROM events;
+            DROP TABLE events;
+            ALTER TABLE events_v3 RENAME TO events;
+            CREATE INDEX events_job ON events(job_id, at);
+            CREATE INDEX events_job_ingest ON events(job_id, ingest_id);
+            CREATE UNIQUE INDEX events_job_key ON events(job_id, key) WHERE key IS NOT NULL;
+            """),
     ];
 }

@@ -25,7 +25,7 @@ public sealed class JobStatesTests : IDisposable
     public void A_failure_report_ends_the_job_with_its_class_and_bills_the_uptime()
     {
         using var store = CoordinatorStore.Open(Path.Combine(_dir, "c.db"));
-        var jobs = new JobStore(store);
+        var jobs = new JobStore(store, new FineTuneLab.Coordinator.AgentGateway.TelemetryIngest(store));
         using (var c = store.OpenConnection())
             Sql.Execute(c, "INSERT INTO agents (id, name, token_hash, registered_at, state) VALUES ('a1', 'n', 'h', 't', 'online')");
         var id = jobs.Create(new JobSubmission("j", "", 0, "{}", "{}", 10, null, 0, null));

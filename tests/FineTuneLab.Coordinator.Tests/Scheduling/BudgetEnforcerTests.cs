@@ -47,7 +47,6 @@ public sealed class BudgetEnforcerTests
         Assert.Equal(JobStates.Stopping, f.Job.State);
         Assert.Equal([0.5, 0.8, 1.0], Alerts());
         var full = f.Events(BudgetEnforcer.AlertEvent)[^1];
-        Assert.Equal("coordinator", full["source"]!.GetValue<string>());
         Assert.Contains("resume it with a raised budget", full["message"]!.GetValue<string>());
 
         // A restarted coordinator repeats none of them.

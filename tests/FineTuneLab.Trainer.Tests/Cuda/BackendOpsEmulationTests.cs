@@ -24,7 +24,8 @@ public sealed partial class BackendOpsEmulationTests(ITestOutputHelper output)
         Assert.True(summary.Success, "no summary line");
         Assert.Equal("0", summary.Groups[2].Value);
         Assert.True(int.Parse(summary.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 19, summary.Value);
-        foreach (var name in new[] { "nf4_dequant_f32", "nf4_dequant_bf16", "dropout_mask_f32", "rope_table_f32 inverse", "embed_backward_f32", "bias_grad_f32" })
+        foreach (var name in new[] { "nf4_dequant_f32", "nf4_dequant_bf16", "dropout_mask_f32", "rope_table_f32 inverse", "embed_backward_f32", "bias_grad_f32",
+                     "nf4_gemm_f32 I . W is W bit for bit", "nf4_gemm_f32 forward x W^T", "nf4_gemm_f32 input gradient dy W", "nf4_gemm_bf16 forward" })
             Assert.Contains("ok   " + name, result.StdOut);
     }
 

@@ -76,19 +76,20 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
             yield return CudaLaunches.EmbeddingForward(ids, Dev(dt, 100, 64), x, true, flag);
         yield return CudaLaunches.EmbeddingBackward(ids, x, Dev(DType.F32, 100, 64), flag);
         yield return CudaLaunches.RmsNormForward(x, w, 1e-5f, x, rows);
-        yield return CudaLaunches.RmsNormBackward(x, x, w, rows, x, w, true);
+        yield return CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, true);
+        yield return CudaLaunches.NormParamGradReduce(w, 0x88, 8);
         yield return CudaLaunches.LayerNormForward(x, w, w, 1e-5f, x, rows, rows);
-        yield return CudaLaunches.LayerNormBackward(x, x, w, rows, rows, x, w, w, false);
+        yield return CudaLaunches.LayerNormBackward(x, x, w, rows, rows, x, 0x88, 0x89, false);
         var t3 = Dev(DType.F32, 8, 4, 64);
         yield return CudaLaunches.Rope(t3, ids, Dev(DType.F32, 32, 64), Dev(DType.F32, 32, 64), t3, inverse: true, flag);
         var q = Dev(DType.F32, 2, 70, 4, 64);
         var k = Dev(DType.F32, 2, 70, 2, 64);
         var seg = Dev(DType.I32, 2, 70);
         var lse = Dev(DType.F32, 2 * 4 * 70);
-        yield return CudaLaunches.AttentionForward(q, k, k, seg, 0.125f, q, lse);
+        yield return CudaLaunches.AttentionForward(q, k, k, seg, 0.125f, 16, q, lse);
         yield return CudaLaunches.AttentionBackwardDelta(q, q, 0x55);
-        yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, lse, 0x55, q);
-        yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, lse, 0x55, k, k);
+        yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, 16, lse, 0x55, q);
+        yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, 16, lse, 0x55, k, k);
         yield return CudaLaunches.SwiGluForward(x, x, x);
         yield return CudaLaunches.SwiGluBackward(x, x, x, x, x);
         yield return CudaLaunches.GeluTanhForward(x, x);
@@ -98,6 +99,9 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         yield return CudaLaunches.AdamW(x, x, x, x, new AdamWHyperparameters(1e-3, 0.9, 0.999, 1e-8, 0.01, 3));
         yield return CudaLaunches.DequantizeNf4(Dev(DType.U8, 256), Dev(DType.F32, 8), 64, Dev(DType.F32, 512));
         yield return CudaLaunches.DequantizeNf4(Dev(DType.U8, 256), Dev(DType.F32, 8), 64, Dev(DType.BF16, 512));
+        var nf4 = new Nf4Matrix(Dev(DType.U8, 2048), Dev(DType.U8, 64), Dev(DType.F32, 1), Dev(DType.F32, 256), Dev(DType.F32, 1), 64, 256, 64, 64);
+        yield return CudaLaunches.Nf4Gemm(x, nf4, true, Dev(DType.F32, 8, 64), 8, 64, 64, 1f, 0f);
+        yield return CudaLaunches.Nf4Gemm(Dev(DType.BF16, 8, 64), nf4, false, Dev(DType.F32, 8, 64), 8, 64, 64, 1f, 1f);
     }
 
     private static bool Matches(KernelArgKind kind, string ptxType) => kind switch
@@ -156,12 +160,25 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
     {
         var q = Dev(DType.F32, 3, 70, 4, 64);
         var k = Dev(DType.F32, 3, 70, 2, 64);
-        var fwd = CudaLaunches.AttentionForward(q, k, k, default, 0.125f, q, Dev(DType.F32, 3 * 4 * 70));
+        var fwd = CudaLaunches.AttentionForward(q, k, k, default, 0.125f, 0, q, Dev(DType.F32, 3 * 4 * 70));
         Assert.Equal((5u, 4u, 3u, 256u), (fwd.GridX, fwd.GridY, fwd.GridZ, fwd.Block)); // 16 query rows per block
-        var dkdv = CudaLaunches.AttentionBackwardDkDv(q, q, k, k, default, 0.125f, Dev(DType.F32, 840), 1, k, k);
+        var dkdv = CudaLaunches.AttentionBackwardDkDv(q, q, k, k, default, 0.125f, 0, Dev(DType.F32, 840), 1, k, k);
         Assert.Equal((9u, 2u, 3u), (dkdv.GridX, dkdv.GridY, dkdv.GridZ)); // 8 keys per block, one block row per kv head
+        // Decoding: one query over 70 cached keys; the forward tiles queries, dK/dV tile the keys.
+        var q1 = Dev(DType.F32, 3, 1, 4, 64);
+        var decode = CudaLaunches.AttentionForward(q1, k, k, default, 0.125f, 0, q1, Dev(DType.F32, 12));
+        Assert.Equal((1u, 4u, 3u), (decode.GridX, decode.GridY, decode.GridZ));
+        Assert.Equal(9u, CudaLaunches.AttentionBackwardDkDv(q1, q1, k, k, default, 0.125f, 0, Dev(DType.F32, 12), 1, k, k).GridX);
         var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77));
         Assert.Equal(77u, norm.GridX); // one block per row
+        var x = Dev(DType.F32, 1000, 320);
+        var w = Dev(DType.F32, 320);
+        var rows = Dev(DType.F32, 1000);
+        // Norm backwards: a fixed number of partial-sum blocks with a weight gradient (device-independent order), else a block per row.
+        Assert.Equal((uint)CudaLaunches.NormGradParts, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, false).GridX);
+        Assert.Equal(1000u, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0, false).GridX);
+        var few = Dev(DType.F32, 77, 320);
+        Assert.Equal(77u, CudaLaunches.LayerNormBackward(few, few, w, rows, rows, few, 0x88, 0, false).GridX);
         Assert.Equal(1u, CudaLaunches.ElementGrid(1));
         Assert.Equal(4u, CudaLaunches.ElementGrid(1000));
         Assert.Equal((uint)CudaLaunches.MaxElementGrid, CudaLaunches.ElementGrid(long.MaxValue / 2));

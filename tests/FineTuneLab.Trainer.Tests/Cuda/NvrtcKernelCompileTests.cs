@@ -52,7 +52,7 @@ public sealed partial class NvrtcKernelCompileTests(ITestOutputHelper output)
             "gelu_tanh_fwd_f32", "gelu_tanh_bwd_f32", "embedding_fwd_bf16", "residual_add_bf16", "ce_fused_rows_f32",
             "ce_stats_init", "ce_chunk_stats_bf16", "ce_finalize", "ce_chunk_backward_bf16", "adamw_f32", "sumsq_partials_f32",
             "grad_clip_scale", "convert_f32_to_bf16", "convert_bf16_to_f32", "convert_f32_to_f16", "convert_f16_to_f32",
-            "dropout_bf16", "philox_uniform_f32",
+            "dropout_bf16", "philox_uniform_f32", "norm_param_grad_reduce", "nf4_gemm_f32", "nf4_gemm_bf16", "nf4_dequant_f32",
         ];
         foreach (var name in required)
             Assert.Contains(name, all);

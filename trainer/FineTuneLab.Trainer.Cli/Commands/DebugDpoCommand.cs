@@ -22,11 +22,12 @@ internal static class DebugDpoCommand
         var beta = new Option<float>("--beta") { Description = "DPO beta", DefaultValueFactory = _ => 0.1f };
         var qlora = new Option<bool>("--qlora") { Description = "hold the block linear weights in NF4" };
         var weights = new Option<string?>("--weights") { Description = "keep frozen weights as fp32, bf16 or fp16 (default: as stored)" };
+        var batch = new Option<int>("--batch-pairs") { Description = "pairs per right-padded batch of the forward-only evaluation", DefaultValueFactory = _ => 1 };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var output = new Option<FileInfo>("--out") { Description = "output .safetensors", Required = true };
         var command = new Command("debug-dpo", "DPO loss, metrics and LoRA gradients (PEFT names) of given preference pairs")
         {
-            model, pairs, rank, alpha, targets, init, beta, qlora, weights, threads, output,
+            model, pairs, rank, alpha, targets, init, beta, qlora, weights, batch, threads, output,
         };
         command.SetAction(parse =>
         {
@@ -39,11 +40,13 @@ internal static class DebugDpoCommand
                 var list = DpoPair.LoadJson(parse.GetValue(pairs)!.FullName);
                 using var backend = new CpuBackend(parse.GetValue(threads));
                 var r = DebugDpo.Run(backend, parse.GetValue(model)!.FullName, list, lora, b, parse.GetValue(init)?.FullName,
-                    WeightDTypeOption.Parse(parse.GetValue(weights)), parse.GetValue(qlora));
+                    WeightDTypeOption.Parse(parse.GetValue(weights)), parse.GetValue(qlora), batchPairs: parse.GetValue(batch));
                 DebugDpo.Save(r, parse.GetValue(output)!.FullName);
                 var m = r.Metrics;
                 Console.WriteLine($"{{\"loss\": {m.Loss:R}, \"reward_margin\": {m.RewardMargin:R}, \"accuracy\": {m.Accuracy:R}, " +
-                    $"\"chosen_reward\": {m.ChosenReward:R}, \"rejected_reward\": {m.RejectedReward:R}, \"pairs\": {m.Pairs}, \"lora_tensors\": {r.Gradients.Count}}}");
+                    $"\"chosen_reward\": {m.ChosenReward:R}, \"rejected_reward\": {m.RejectedReward:R}, \"pairs\": {m.Pairs}, \"lora_tensors\": {r.Gradients.Count}, " +
+                    $"\"evaluation\": {{\"loss\": {r.Evaluation.Loss:R}, \"reward_margin\": {r.Evaluation.RewardMargin:R}, \"accuracy\": {r.Evaluation.Accuracy:R}, " +
+                    $"\"chosen_reward\": {r.Evaluation.ChosenReward:R}, \"rejected_reward\": {r.Evaluation.RejectedReward:R}}}}}");
                 return 0;
             }
             catch (Exception e) when (e is IOException or FormatException or ArgumentException or Formats.SafeTensorsFormatException or ModelConfigException)

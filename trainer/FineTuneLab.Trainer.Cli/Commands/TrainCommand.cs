@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using FineTuneLab.Trainer.Backends;
 using FineTuneLab.Trainer.Events;
 using FineTuneLab.Trainer.Jobs;
 using FineTuneLab.Trainer.Training;
@@ -21,8 +22,8 @@ internal static class TrainCommand
         var output = new Option<DirectoryInfo>("--out") { Description = "Output folder: events.jsonl, checkpoints/, adapter/ or model/", Required = true };
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "Continue exactly from this checkpoint folder (DIR/checkpoints/<step>)" };
         var threads = new Option<int?>("--threads") { Description = "CPU threads (overrides the job spec; default all cores)" };
-        var device = new Option<string>("--device") { Description = "cpu or auto", DefaultValueFactory = _ => "auto" };
-        device.AcceptOnlyFromAmong("cpu", "auto");
+        var device = new Option<string?>("--device") { Description = BackendFactory.OptionHelp + "; overrides the job spec's device (default auto)" };
+        device.AcceptOnlyFromAmong("cpu", "cuda", "auto");
         var command = new Command("train", "Run a training job (LoRA or full fine-tuning) with checkpoints and exact resume")
         {
             config, output, resume, threads, device,
@@ -35,8 +36,6 @@ internal static class TrainCommand
             try
             {
                 spec = JobSpecParser.Load(configFile);
-                if (spec.Device == DeviceKind.Cuda)
-                    throw new JobSpecException(configFile, [new JobSpecError("$.device", "this ftl-train build trains on the CPU backend only; use \"cpu\" or \"auto\"")]);
             }
             catch (JobSpecException e)
             {
@@ -51,7 +50,14 @@ internal static class TrainCommand
                 return 2;
             }
             using var stop = StopRequest.Listen(Console.In);
-            var options = new TrainingRunOptions(spec, configFile, new RunOutput(outDir), parse.GetValue(resume)?.FullName, threadCount);
+            DeviceKind? deviceOverride = parse.GetValue(device) switch
+            {
+                "cpu" => DeviceKind.Cpu,
+                "cuda" => DeviceKind.Cuda,
+                "auto" => DeviceKind.Auto,
+                _ => null,
+            };
+            var options = new TrainingRunOptions(spec, configFile, new RunOutput(outDir), parse.GetValue(resume)?.FullName, threadCount, deviceOverride);
             return Console.IsErrorRedirected
                 ? await new TrainingRun(options, Console.Out, stop, PlainProgress).ExecuteAsync(ct)
                 : await RunWithProgressBarAsync(options, stop, ct);
@@ -83,7 +89,8 @@ internal static class TrainCommand
 
     private static string? Describe(TrainerEvent e) => e switch
     {
-        StartEvent s => $"training {s.Job}: {s.TotalSteps} steps on {s.DeviceName} ({s.Threads} threads){(s.ResumedFromStep > 0 ? $", resumed at step {s.ResumedFromStep}" : "")}",
+        StartEvent s => $"training {s.Job}: {s.TotalSteps} steps on {s.DeviceName} ({(s.Device == "cuda" ? $"CUDA, compute {s.ComputeCapability}, {s.DeviceMemoryBytes >> 20:N0} MiB" : $"{s.Threads} threads")})"
+            + $"{(s.ResumedFromStep > 0 ? $", resumed at step {s.ResumedFromStep}" : "")}{(s.DeviceNote is null ? "" : $"; {s.DeviceNote}")}",
         StepEvent s => string.Create(CultureInfo.InvariantCulture, $"step {s.Step}/{s.TotalSteps}  loss {s.Loss:F4}  lr {s.Lr:G3}  grad norm {s.GradNorm:F3}  {s.TokensPerS:F0} tokens/s")
             + (s.Dpo is { } d ? string.Create(CultureInfo.InvariantCulture, $"  accuracy {d.Accuracy:P0}  margin {d.RewardMargin:F3}") : ""),
         EvalEvent { Dpo: { } d } v => string.Create(CultureInfo.InvariantCulture,

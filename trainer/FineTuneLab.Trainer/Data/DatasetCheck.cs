@@ -52,7 +52,8 @@ public static class DatasetCheck
             {
                 try
                 {
-                    var (length, total, train, fitted) = Measure(record, encoder);
+                    var (length, total, train, fitted, fitProblem) = Measure(record, encoder);
+                    if (fitProblem is not null) found.Add(fitProblem);
                     valid++;
                     lengths.Add(length);
                     totalTokens += total;
@@ -115,8 +116,9 @@ public static class DatasetCheck
         };
     }
 
-    /// <returns>Length before truncation (the longer side of a pair), all tokens, trainable tokens, tokens trained per epoch after fitting.</returns>
-    private static (int Length, long Total, long Trainable, long Fitted) Measure(DatasetRecord record, ExampleEncoder encoder)
+    /// <returns>Length before truncation (the longer side of a pair), all tokens, trainable tokens, tokens trained per epoch after
+    /// fitting, and what fitting spoils in a preference pair.</returns>
+    private static (int Length, long Total, long Trainable, long Fitted, DatasetProblem? FitProblem) Measure(DatasetRecord record, ExampleEncoder encoder)
     {
         if (record is PreferenceRecord p)
         {
@@ -124,10 +126,28 @@ public static class DatasetCheck
             var rejected = encoder.EncodeFull(new PromptCompletionRecord(p.LineNumber, p.Prompt, p.Rejected));
             var fitted = encoder.EncodePreference(p);
             return (Math.Max(chosen.Length, rejected.Length), chosen.Length + rejected.Length,
-                chosen.TrainableTokens + rejected.TrainableTokens, fitted is { } f ? f.Chosen.Length + f.Rejected.Length : 0);
+                chosen.TrainableTokens + rejected.TrainableTokens, fitted is { } f ? f.Chosen.Length + f.Rejected.Length : 0,
+                PreferenceFitProblem(p, fitted, encoder.Options));
         }
         var full = encoder.EncodeFull(record);
-        return (full.Length, full.Length, full.TrainableTokens, encoder.Fit(full)?.Length ?? 0);
+        return (full.Length, full.Length, full.TrainableTokens, encoder.Fit(full)?.Length ?? 0, null);
+    }
+
+    /// <summary>
+    /// A pair that max-seq-len spoils: an answer with no token left (the run skips the pair), or answers that differ only
+    /// past the cut (the same tokens on both sides: the pair teaches nothing).
+    /// </summary>
+    private static DatasetProblem? PreferenceFitProblem(PreferenceRecord p, (EncodedExample Chosen, EncodedExample Rejected)? pair, EncodingOptions options)
+    {
+        var max = options.MaxSeqLen;
+        if (pair is not { } fitted)
+            return options.Truncation == TruncationPolicy.Drop ? null // the too-long warning already says it is dropped
+                : new DatasetProblem(p.LineNumber, ProblemSeverity.Warning, ProblemKind.PreferenceLostInTruncation, null,
+                    $"an answer has no token left within max-seq-len {max}: the pair would be skipped");
+        return fitted.Chosen.InputIds.AsSpan().SequenceEqual(fitted.Rejected.InputIds)
+            ? new DatasetProblem(p.LineNumber, ProblemSeverity.Warning, ProblemKind.PreferenceLostInTruncation, null,
+                $"'chosen' and 'rejected' differ only past max-seq-len {max}: cut there they are the same tokens and the pair teaches nothing")
+            : null;
     }
 
     private static void Tally(DatasetRecord record, SortedDictionary<string, long> roles, ref long turns, ref int chats)

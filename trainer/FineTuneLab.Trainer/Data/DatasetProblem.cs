@@ -18,6 +18,7 @@ public enum ProblemKind
     EndsWithUserTurn,
     EmptyPreferenceSide,
     IdenticalChosenRejected,
+    PreferenceLostInTruncation,
     TooLong,
     TemplateFailed,
 }

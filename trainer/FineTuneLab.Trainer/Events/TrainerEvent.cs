@@ -25,7 +25,11 @@ public abstract record TrainerEvent
 
 /// <summary>The first event of a run: what runs where.</summary>
 public sealed record StartEvent(string Job, string Device, string DeviceName, long DeviceMemoryBytes, string? ComputeCapability,
-    int Threads, long TotalSteps, long TokensPerEpoch, int ResumedFromStep) : TrainerEvent;
+    int Threads, long TotalSteps, long TokensPerEpoch, int ResumedFromStep) : TrainerEvent
+{
+    /// <summary>With device auto: which backend was taken and why (e.g. the CPU because no NVIDIA driver is present).</summary>
+    public string? DeviceNote { get; init; }
+}
 
 public sealed record MemoryFigures(long RssBytes, long PeakRssBytes, long DeviceAllocatedBytes, long DeviceReservedBytes, long DevicePeakBytes);
 

@@ -21,7 +21,9 @@ let leave = null;
 async function show() {
   leave?.();
   leave = null;
-  const main = document.getElementById("main");
+  // Each page renders into a fresh element, so listeners a page adds leave with it.
+  const main = document.createElement("div");
+  document.getElementById("main").replaceChildren(main);
   const path = location.pathname;
   for (const a of document.querySelectorAll("[data-nav]")) {
     if (a.getAttribute("href") === path) a.setAttribute("aria-current", "page");
@@ -50,4 +52,6 @@ document.addEventListener("click", (e) => {
   go(url.pathname + url.search);
 });
 addEventListener("popstate", show);
+// Charts and the terminal take their colours when drawn: a switch between light and dark draws the page again.
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", show);
 show();

@@ -143,12 +143,76 @@ def test_nf4():
     exact("nf4_dequant_bf16 (round to nearest even)", tens(out16, "bf16"), tens(buf(torch.from_numpy(want), "bf16"), "bf16"))
 
 
+def nf4_storage(rng, elements, block, nested_block):
+    """Random double-quantized NF4 storage, as bitsandbytes lays it out (any byte is a valid code pair)."""
+    blocks = (elements + block - 1) // block
+    packed = rng.integers(0, 256, (elements + 1) // 2, dtype=np.uint8)
+    absmax_codes = rng.integers(0, 256, blocks, dtype=np.uint8)
+    nested = (rng.random((blocks + nested_block - 1) // nested_block, dtype=np.float32) + 0.5).astype(np.float32)
+    quant_map = np.sort(rng.random(256, dtype=np.float32) * 2 - 1).astype(np.float32)
+    offset = np.array([0.0625], np.float32)
+    return packed, absmax_codes, nested, quant_map, offset
+
+
+def nf4_dequant_reference(storage, start, count, block, nested_block):
+    """Elements [start, start + count) in fp32, with the float operations in the order the kernels use (no FMA)."""
+    packed, absmax_codes, nested, quant_map, offset = storage
+    e = np.arange(start, start + count)
+    blk = e // block
+    absmax = (quant_map[absmax_codes[blk]] * nested[blk // nested_block]).astype(np.float32) + offset[0]
+    codes = np.where(e % 2 == 0, packed[e >> 1] >> 4, packed[e >> 1] & 0xF)
+    return (NF4[codes] * absmax.astype(np.float32)).astype(np.float32)
+
+
+def launch_nf4_gemm(name, c, a, storage, elem_offset, w_cols, block, nested_block, m, n, kk, trans_b, alpha, beta):
+    packed, absmax_codes, nested, quant_map, offset = storage
+    launch(name, ((n + 63) // 64, (m + 63) // 64), 256, P(c), P(a), P(packed), P(absmax_codes), P(nested), P(quant_map), P(offset),
+           L(elem_offset), I(w_cols), I(block), I(nested_block), I(m), I(n), I(kk), I(trans_b), Fl(alpha), Fl(beta))
+
+
+def test_nf4_gemm():
+    rng = np.random.default_rng(11)
+    block, nested_block = 64, 4  # small nested blocks so that several nested scales are used
+    rows_total, cols = 90, 130
+    storage = nf4_storage(rng, rows_total * cols, block, nested_block)
+    row0, rows = 3, 70  # a row slice, as a fused QKV projection's q rows: starts mid-block and mid-byte pairs
+    w = nf4_dequant_reference(storage, row0 * cols, rows * cols, block, nested_block).reshape(rows, cols)
+
+    # Bit-exact dequantization: A = I makes C = op(W) exactly (1 * w + 0 * ... is exact in fp32).
+    eye = np.eye(rows, dtype=np.float32)
+    c = np.full((rows, cols), np.nan, np.float32)  # beta = 0: C is never read
+    launch_nf4_gemm("nf4_gemm_f32", c, eye, storage, row0 * cols, cols, block, nested_block, rows, cols, rows, 0, 1.0, 0.0)
+    exact("nf4_gemm_f32 I . W is W bit for bit (double-quantized absmax, row slice)", c, w)
+
+    # Forward: y = alpha * x W^T + beta * y with M rows not a multiple of the tile.
+    m = 37
+    x = torch.randn(m, cols)
+    prior = torch.randn(m, rows)
+    c = buf(prior)
+    launch_nf4_gemm("nf4_gemm_f32", c, buf(x), storage, row0 * cols, cols, block, nested_block, m, rows, cols, 1, 0.5, 1.0)
+    want = 0.5 * x.double() @ torch.from_numpy(w).double().T + prior.double()
+    check("nf4_gemm_f32 forward x W^T (alpha 0.5, beta 1)", c, want, 1e-4, 1e-5)
+
+    # Input gradient: dx = dy W.
+    dy = torch.randn(m, rows)
+    c = np.zeros((m, cols), np.float32)
+    launch_nf4_gemm("nf4_gemm_f32", c, buf(dy), storage, row0 * cols, cols, block, nested_block, m, cols, rows, 0, 1.0, 0.0)
+    check("nf4_gemm_f32 input gradient dy W", c, dy.double() @ torch.from_numpy(w).double(), 1e-4, 1e-5)
+
+    # bf16 activations, fp32 accumulation.
+    xb = tens(buf(x, "bf16"), "bf16")
+    c = np.zeros((m, rows), np.float32)
+    launch_nf4_gemm("nf4_gemm_bf16", c, buf(x, "bf16"), storage, row0 * cols, cols, block, nested_block, m, rows, cols, 1, 1.0, 0.0)
+    check("nf4_gemm_bf16 forward (bf16 A, fp32 accumulation)", c, xb.double() @ torch.from_numpy(w).double().T, 1e-4, 1e-5)
+
+
 def main():
     test_elementwise()
     test_embedding()
     test_rope_table()
     test_dropout_mask()
     test_nf4()
+    test_nf4_gemm()
     print(f"{len(k.CASES) - len(k.FAILURES)} passed, {len(k.FAILURES)} failed")
     return 1 if k.FAILURES else 0
 

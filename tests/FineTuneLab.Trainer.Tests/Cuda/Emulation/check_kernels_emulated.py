@@ -110,6 +110,14 @@ def rounded(t, dtype):
 
 
 # ---- norms ---------------------------------------------------------------------------------------------------------
+def sequential_sum(prior, partial):
+    """prior + partial[0] + partial[1] + ... in fp32, in block order, as norm_param_grad_reduce adds them."""
+    total = np.zeros_like(prior)
+    for p in range(partial.shape[0]):
+        total = (total + partial[p]).astype(np.float32)
+    return (prior + total).astype(np.float32)
+
+
 def test_rmsnorm(dtype):
     rows, cols, eps = 6, 200, 1e-5
     x = rounded(torch.randn(rows, cols) * 3 + 0.5, dtype)
@@ -126,10 +134,20 @@ def test_rmsnorm(dtype):
     y = xr * torch.rsqrt(xr.pow(2).mean(-1, keepdim=True) + eps) * wr
     y.backward(dy.double())
     prior = rounded(torch.randn(rows, cols), dtype)
-    dx, dw = buf(prior, dtype), np.zeros(cols, np.float32)
-    launch(f"rmsnorm_bwd_{dtype}", (rows,), 64, P(dx), P(dw), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
+    # 4 blocks over 6 rows: blocks 0 and 1 take two rows each, so the per-block partial sums run over several rows.
+    parts = 4
+    dx, partial = buf(prior, dtype), np.full((parts, cols), np.nan, np.float32)  # the kernel must clear its partials
+    launch(f"rmsnorm_bwd_{dtype}", (parts,), 64, P(dx), P(partial), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
     check(f"rmsnorm_bwd_{dtype} dx (accumulated)", tens(dx, dtype), xr.grad + prior.double(), *TOL[dtype])
-    check(f"rmsnorm_bwd_{dtype} dw", dw, wr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+    dw_prior = torch.randn(cols)
+    dw = dw_prior.numpy().copy()
+    launch("norm_param_grad_reduce", (2,), 64, P(dw), P(partial), I(parts), I(cols))
+    check(f"rmsnorm_bwd_{dtype} dw (two-stage, accumulated)", dw, wr.grad + dw_prior.double(), 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+    exact(f"rmsnorm_bwd_{dtype} dw partials summed in block order", dw, sequential_sum(dw_prior.numpy(), partial))
+    # Without a weight gradient (frozen norm) the partials pointer is null and dx is unchanged.
+    dx2 = buf(prior, dtype)
+    launch(f"rmsnorm_bwd_{dtype}", (rows,), 64, P(dx2), P(None), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
+    exact(f"rmsnorm_bwd_{dtype} dx without dw", tens(dx2, dtype), tens(dx, dtype))
 
 
 def test_layernorm(dtype):
@@ -146,8 +164,12 @@ def test_layernorm(dtype):
     check(f"layernorm_fwd_{dtype} mean", mean, x.double().mean(-1), 1e-5, 1e-6)
     dy = rounded(torch.randn(rows, cols), dtype)
     y.backward(dy.double())
-    dx, dw, db = np.zeros_like(xb), np.zeros(cols, np.float32), np.zeros(cols, np.float32)
-    launch(f"layernorm_bwd_{dtype}", (rows,), 64, P(dx), P(dw), P(db), P(buf(dy, dtype)), P(xb), P(wb), P(mean), P(rstd), I(rows), I(cols), I(0))
+    parts = 2
+    dx, dwp, dbp = np.zeros_like(xb), np.full((parts, cols), np.nan, np.float32), np.full((parts, cols), np.nan, np.float32)
+    launch(f"layernorm_bwd_{dtype}", (parts,), 64, P(dx), P(dwp), P(dbp), P(buf(dy, dtype)), P(xb), P(wb), P(mean), P(rstd), I(rows), I(cols), I(0))
+    dw, db = np.zeros(cols, np.float32), np.zeros(cols, np.float32)
+    launch("norm_param_grad_reduce", (1,), 64, P(dw), P(dwp), I(parts), I(cols))
+    launch("norm_param_grad_reduce", (1,), 64, P(db), P(dbp), I(parts), I(cols))
     check(f"layernorm_bwd_{dtype} dx", tens(dx, dtype), xr.grad, *TOL[dtype])
     check(f"layernorm_bwd_{dtype} dw", dw, wr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
     check(f"layernorm_bwd_{dtype} db", db, br.grad, 1e-4, 1e-5)
@@ -193,26 +215,36 @@ def test_rope(dtype, rotary_dim):
 
 
 # ---- attention -----------------------------------------------------------------------------------------------------
-def attention_reference(q, k, v, scale, segments):
-    # q: [B, T, Hq, D], k/v: [B, T, Hkv, D] (double); GQA by repeating kv heads; causal + same segment
-    B, T, Hq, D = q.shape
+def attention_reference(q, k, v, scale, segments, window=0):
+    # q: [B, Tq, Hq, D], k/v: [B, Tk, Hkv, D] (double); GQA by repeating kv heads; query i at position Tk - Tq + i;
+    # causal, within the sliding window (window > 0), same segment
+    B, Tq, Hq, D = q.shape
+    Tk = k.shape[1]
     group = Hq // k.shape[2]
     kk = k.repeat_interleave(group, dim=2)
     vv = v.repeat_interleave(group, dim=2)
     s = torch.einsum("bihd,bjhd->bhij", q, kk) * scale
-    mask = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
+    pos = torch.arange(Tq)[:, None] + (Tk - Tq)
+    key = torch.arange(Tk)[None, :]
+    mask = (key <= pos)
+    if window > 0:
+        mask = mask & (pos - key < window)
+    mask = mask[None, None]
     if segments is not None:
-        mask = mask & (segments[:, None, :, None] == segments[:, None, None, :])
+        qseg = segments[:, Tk - Tq:]
+        mask = mask & (qseg[:, None, :, None] == segments[:, None, None, :])
     s = s.masked_fill(~mask, float("-inf"))
-    lse = torch.logsumexp(s, dim=-1)  # [B, Hq, T]
+    lse = torch.logsumexp(s, dim=-1)  # [B, Hq, Tq]
     out = torch.einsum("bhij,bjhd->bihd", torch.softmax(s, dim=-1), vv)
     return out, lse
 
 
-def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv):
+def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv, window=0, Tq=None):
     # Small shapes: every warp shuffle is a rendezvous of 32 OS threads in the emulation.
+    # T is the number of keys; Tq (default T) queries sit at the last Tq positions (Tq < T: decoding over a KV cache).
+    Tq = T if Tq is None else Tq
     scale = 1.0 / math.sqrt(head_dim)
-    q = rounded(torch.randn(B, T, Hq, head_dim), dtype)
+    q = rounded(torch.randn(B, Tq, Hq, head_dim), dtype)
     k = rounded(torch.randn(B, T, Hkv, head_dim), dtype)
     v = rounded(torch.randn(B, T, Hkv, head_dim), dtype)
     segments = None
@@ -224,25 +256,26 @@ def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv):
             segments[1, T // 2:] = 1
     qb, kb, vb = buf(q, dtype), buf(k, dtype), buf(v, dtype)
     seg = buf(segments, "i32") if segments is not None else None
-    out, lse = np.zeros_like(qb), np.zeros((B, Hq, T), np.float32)
-    launch(f"attn_fwd_{dtype}", ((T + 15) // 16, Hq, B), 256, P(out), P(lse), P(qb), P(kb), P(vb), P(seg),
-           I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale))
+    out, lse = np.zeros_like(qb), np.zeros((B, Hq, Tq), np.float32)
+    launch(f"attn_fwd_{dtype}", ((Tq + 15) // 16, Hq, B), 256, P(out), P(lse), P(qb), P(kb), P(vb), P(seg),
+           I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
     qr, kr, vr = (t.double().requires_grad_() for t in (q, k, v))
-    ref, ref_lse = attention_reference(qr, kr, vr, scale, segments)
-    tag = f"{dtype} D={head_dim} B={B} T={T} Hq={Hq} Hkv={Hkv}{' segments' if with_segments else ''}"
+    ref, ref_lse = attention_reference(qr, kr, vr, scale, segments, window)
+    tag = (f"{dtype} D={head_dim} B={B} T={T} Hq={Hq} Hkv={Hkv}{' segments' if with_segments else ''}"
+           f"{f' window={window}' if window else ''}{f' Tq={Tq}' if Tq != T else ''}")
     check(f"attn_fwd {tag} out", tens(out, dtype), ref.detach(), *TOL[dtype])
     check(f"attn_fwd {tag} lse", lse, ref_lse.detach(), 1e-4, 1e-5)
-    dout = rounded(torch.randn(B, T, Hq, head_dim), dtype)
+    dout = rounded(torch.randn(B, Tq, Hq, head_dim), dtype)
     ref.backward(dout.double())
     doutb = buf(dout, dtype)
-    delta = np.zeros((B, Hq, T), np.float32)
-    launch(f"attn_bwd_delta_{dtype}", (3,), 256, P(delta), P(doutb), P(out), I(B), I(T), I(Hq), I(head_dim))
+    delta = np.zeros((B, Hq, Tq), np.float32)
+    launch(f"attn_bwd_delta_{dtype}", (3,), 256, P(delta), P(doutb), P(out), I(B), I(Tq), I(Hq), I(head_dim))
     check(f"attn_bwd_delta {tag}", delta, (dout.double() * tens(out, dtype).double()).sum(-1).permute(0, 2, 1), 1e-4, 1e-5)
-    dq, dk, dv = np.zeros_like(qb), np.zeros_like(kb), np.zeros_like(vb)
-    launch(f"attn_bwd_dq_{dtype}", ((T + 7) // 8, Hq, B), 256, P(dq), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
-           I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale))
+    dq, dk, dv = np.zeros_like(qb), np.full_like(kb, 7), np.full_like(vb, 7)  # every dk/dv element must be written
+    launch(f"attn_bwd_dq_{dtype}", ((Tq + 7) // 8, Hq, B), 256, P(dq), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
+           I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
     launch(f"attn_bwd_dkdv_{dtype}", ((T + 7) // 8, Hkv, B), 256, P(dk), P(dv), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
-           I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale))
+           I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
     atol, rtol = (1e-4, 1e-4) if dtype == "f32" else TOL[dtype]
     check(f"attn_bwd {tag} dq", tens(dq, dtype), qr.grad, atol, rtol)
     check(f"attn_bwd {tag} dk", tens(dk, dtype), kr.grad, atol, rtol)
@@ -480,6 +513,12 @@ def main():
     test_attention("f32", 32, True, B=2, T=20, Hq=2, Hkv=1)   # packed documents, batch > 1
     test_attention("bf16", 64, True, B=1, T=20, Hq=2, Hkv=1)
     test_attention("f32", 128, False, B=1, T=12, Hq=3, Hkv=1)  # widest head, group of 3
+    test_attention("f32", 32, False, B=1, T=70, Hq=1, Hkv=1, window=20)  # sliding window: whole key tiles skipped
+    test_attention("f32", 32, True, B=1, T=45, Hq=2, Hkv=1, window=7)  # window inside packed documents
+    test_attention("bf16", 64, False, B=1, T=40, Hq=1, Hkv=1, window=33)
+    test_attention("f32", 64, False, B=1, T=40, Hq=4, Hkv=2, Tq=1)  # one decode step over a KV cache
+    test_attention("f32", 32, True, B=1, T=41, Hq=2, Hkv=1, window=9, Tq=5)  # a chunk of queries, window and segments
+    test_attention("f32", 80, False, B=1, T=20, Hq=2, Hkv=1)  # a head_dim that is not a multiple of 32 (Phi-2's 80)
     test_convert()
     test_philox_and_dropout()
     print(f"{len(CASES) - len(FAILURES)} passed, {len(FAILURES)} failed")

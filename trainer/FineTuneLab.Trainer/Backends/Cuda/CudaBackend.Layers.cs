@@ -43,7 +43,16 @@ public sealed partial class CudaBackend
         CudaCheck.Vector(weight, x.Shape.Last, "rmsnorm weight");
         CudaCheck.Vector(rstd, x.Shape.Rows, "rmsnorm rstd");
         CudaCheck.OptionalVector(dWeight, x.Shape.Last, "rmsnorm dWeight");
-        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, dWeight, accumulateDx));
+        if (dWeight.IsEmpty)
+        {
+            Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, 0, accumulateDx));
+            return;
+        }
+        // Two stages, no atomics: bit-identical weight gradients run to run.
+        var parts = CudaLaunches.NormBackwardBlocks((int)x.Shape.Rows, paramGrads: true);
+        using var partials = Scratch((long)parts * dWeight.Count * sizeof(float));
+        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, partials.Pointer, accumulateDx));
+        Launch(CudaLaunches.NormParamGradReduce(dWeight, partials.Pointer, parts));
     }
 
     public void LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
@@ -68,7 +77,14 @@ public sealed partial class CudaBackend
         CudaCheck.Vector(rstd, x.Shape.Rows, "layernorm rstd");
         CudaCheck.OptionalVector(dWeight, x.Shape.Last, "layernorm dWeight");
         CudaCheck.OptionalVector(dBias, x.Shape.Last, "layernorm dBias");
-        Launch(CudaLaunches.LayerNormBackward(dY, x, weight, mean, rstd, dX, dWeight, dBias, accumulateDx));
+        var grads = !dWeight.IsEmpty || !dBias.IsEmpty;
+        var parts = CudaLaunches.NormBackwardBlocks((int)x.Shape.Rows, grads);
+        var plane = (long)parts * x.Shape.Last * sizeof(float);
+        using var partials = grads ? Scratch(2 * plane) : null;
+        nint dwParts = dWeight.IsEmpty ? 0 : partials!.Pointer, dbParts = dBias.IsEmpty ? 0 : partials!.Pointer + (nint)plane;
+        Launch(CudaLaunches.LayerNormBackward(dY, x, weight, mean, rstd, dX, dwParts, dbParts, accumulateDx));
+        if (!dWeight.IsEmpty) Launch(CudaLaunches.NormParamGradReduce(dWeight, dwParts, parts));
+        if (!dBias.IsEmpty) Launch(CudaLaunches.NormParamGradReduce(dBias, dbParts, parts));
     }
 
     public void RopeForward(Tensor x, Tensor positions, Tensor cos, Tensor sin, Tensor y) => Rope(x, positions, cos, sin, y, inverse: false);
@@ -92,8 +108,8 @@ public sealed partial class CudaBackend
     }
 
     /// <summary>
-    /// The attention kernels cover training (Tq = Tk) with causal masking and packed segments, head dimension a multiple
-    /// of 32 up to 128. A sliding window or a KV-cache decode (Tq &lt; Tk) is refused with a message naming it.
+    /// The attention kernels cover training (Tq = Tk) and KV-cache decoding (Tq &lt; Tk), causal masking, sliding windows
+    /// and packed segments, with any head dimension up to 128 (larger ones are refused, naming the size).
     /// </summary>
     private static void CheckAttention(Tensor q, Tensor k, Tensor v, Tensor segmentIds, int slidingWindow)
     {
@@ -108,12 +124,8 @@ public sealed partial class CudaBackend
         if (hkv == 0 || hq % hkv != 0) throw new ArgumentException($"attention query heads {hq} are not a multiple of kv heads {hkv}");
         if (q.Dim(1) > k.Dim(1)) throw new ArgumentException($"attention has more queries ({q.Dim(1)}) than keys ({k.Dim(1)})");
         if (slidingWindow < 0) throw new ArgumentOutOfRangeException(nameof(slidingWindow), slidingWindow, "sliding window must be >= 0");
-        if (q.Dim(1) != k.Dim(1))
-            throw new NotSupportedException($"CUDA attention runs training shapes (Tq = Tk); a decode step with {q.Dim(1)} queries over {k.Dim(1)} cached keys needs the CPU backend");
-        if (slidingWindow > 0)
-            throw new NotSupportedException($"CUDA attention has no sliding-window kernel (window {slidingWindow}); use the CPU backend for sliding-window models");
-        if (d % 32 != 0 || d > CudaLaunches.AttentionMaxHeadDim)
-            throw new NotSupportedException($"CUDA attention needs a head dimension that is a multiple of 32 up to {CudaLaunches.AttentionMaxHeadDim}, got {d}");
+        if (d < 1 || d > CudaLaunches.AttentionMaxHeadDim)
+            throw new NotSupportedException($"CUDA attention supports head dimensions up to {CudaLaunches.AttentionMaxHeadDim}, got {d}");
         if (!segmentIds.IsEmpty)
         {
             CudaCheck.I32(segmentIds, "attention segment ids");
@@ -127,7 +139,7 @@ public sealed partial class CudaBackend
         CudaCheck.F32(output, "attention output");
         if (output.Shape != q.Shape) throw new ArgumentException($"attention output {output.Shape} must match q {q.Shape}");
         CudaCheck.Vector(logSumExp, (long)q.Dim(0) * q.Dim(2) * q.Dim(1), "attention logSumExp");
-        Launch(CudaLaunches.AttentionForward(q, k, v, segmentIds, scale, output, logSumExp));
+        Launch(CudaLaunches.AttentionForward(q, k, v, segmentIds, scale, slidingWindow, output, logSumExp));
     }
 
     public void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow,
@@ -146,7 +158,7 @@ public sealed partial class CudaBackend
         CudaCheck.Vector(logSumExp, rows, "attention logSumExp");
         using var delta = Scratch(rows * sizeof(float));
         Launch(CudaLaunches.AttentionBackwardDelta(dOutput, output, delta.Pointer));
-        Launch(CudaLaunches.AttentionBackwardDq(dOutput, q, k, v, segmentIds, scale, logSumExp, delta.Pointer, dQ));
-        Launch(CudaLaunches.AttentionBackwardDkDv(dOutput, q, k, v, segmentIds, scale, logSumExp, delta.Pointer, dK, dV));
+        Launch(CudaLaunches.AttentionBackwardDq(dOutput, q, k, v, segmentIds, scale, slidingWindow, logSumExp, delta.Pointer, dQ));
+        Launch(CudaLaunches.AttentionBackwardDkDv(dOutput, q, k, v, segmentIds, scale, slidingWindow, logSumExp, delta.Pointer, dK, dV));
     }
 }

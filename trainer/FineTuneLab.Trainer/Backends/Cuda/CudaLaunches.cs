@@ -16,6 +16,8 @@ public static class CudaLaunches
     /// <summary>Grid-stride kernels: enough blocks to fill any current GPU several times over, never more than needed.</summary>
     public const long MaxElementGrid = 65536;
     public const int SumOfSquaresBlocks = 1024;
+    /// <summary>Partial-sum rows of the norm weight gradients (the first stage of their fixed-order reduction).</summary>
+    public const int NormGradParts = 256;
 
     public static uint ElementGrid(long n) => (uint)Math.Clamp((n + ElementBlock - 1) / ElementBlock, 1, MaxElementGrid);
 
@@ -75,13 +77,24 @@ public static class CudaLaunches
             new KernelArgs().Ptr(y.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).I32(rows).I32((int)weight.Count).F32(eps).F32(0f));
     }
 
-    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx)
+    /// <summary>
+    /// Blocks of the norm backwards: with a weight gradient, a fixed <see cref="NormGradParts"/> (fewer for fewer rows),
+    /// each writing its own row of partial sums, so the reduction order never depends on the device; without one, a
+    /// block per row as far as the grid allows.
+    /// </summary>
+    public static int NormBackwardBlocks(int rows, bool paramGrads) => Math.Max(1, (int)Math.Min(rows, paramGrads ? NormGradParts : MaxElementGrid));
+
+    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, nint dWeightPartials, bool accumulateDx)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("rmsnorm_bwd_f32", (uint)rows, RowBlock,
-            new KernelArgs().Ptr(dX.Data).Ptr(dWeight.Data).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(rstd.Data)
+        return KernelCall.Linear("rmsnorm_bwd_f32", (uint)NormBackwardBlocks(rows, dWeightPartials != 0), RowBlock,
+            new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(rstd.Data)
                 .I32(rows).I32((int)weight.Count).F32(0f).I32(accumulateDx ? 1 : 0));
     }
+
+    /// <summary>grad[c] += the <paramref name="parts"/> partial sums of column c, in order (the norms' second stage).</summary>
+    public static KernelCall NormParamGradReduce(Tensor grad, nint partials, int parts) =>
+        Elementwise("norm_param_grad_reduce", grad.Count, new KernelArgs().Ptr(grad.Data).Ptr(partials).I32(parts).I32((int)grad.Count));
 
     public static KernelCall LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
@@ -91,11 +104,12 @@ public static class CudaLaunches
                 .I32(rows).I32((int)weight.Count).F32(eps));
     }
 
-    public static KernelCall LayerNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dX, Tensor dWeight, Tensor dBias, bool accumulateDx)
+    public static KernelCall LayerNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dX, nint dWeightPartials,
+        nint dBiasPartials, bool accumulateDx)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("layernorm_bwd_f32", (uint)rows, RowBlock,
-            new KernelArgs().Ptr(dX.Data).Ptr(dWeight.Data).Ptr(dBias.Data).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data)
+        return KernelCall.Linear("layernorm_bwd_f32", (uint)NormBackwardBlocks(rows, dWeightPartials != 0 || dBiasPartials != 0), RowBlock,
+            new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dBiasPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data)
                 .Ptr(mean.Data).Ptr(rstd.Data).I32(rows).I32((int)weight.Count).I32(accumulateDx ? 1 : 0));
     }
 
@@ -107,13 +121,13 @@ public static class CudaLaunches
                 .I32(t).I32(h).I32(d).I32(cos.Dim(0)).I32(inverse ? 1 : 0).Ptr(errorFlag));
     }
 
-    public static KernelCall AttentionForward(Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, Tensor output, Tensor logSumExp)
+    public static KernelCall AttentionForward(Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow, Tensor output, Tensor logSumExp)
     {
-        int b = q.Dim(0), t = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), hkv = k.Dim(2);
+        int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
         const int rows = AttentionWarps * AttentionForwardRowsPerWarp;
-        return new KernelCall("attn_fwd_f32", (uint)((t + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall("attn_fwd_f32", (uint)((tq + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(output.Data).Ptr(logSumExp.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(segmentIds.Data)
-                .I32(t).I32(hq).I32(hkv).I32(d).F32(scale));
+                .I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
 
     public static KernelCall AttentionBackwardDelta(Tensor dOutput, Tensor output, nint delta)
@@ -126,20 +140,22 @@ public static class CudaLaunches
             new KernelArgs().Ptr(delta).Ptr(dOutput.Data).Ptr(output.Data).I32(b).I32(t).I32(hq).I32(d));
     }
 
-    public static KernelCall AttentionBackwardDq(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, Tensor logSumExp, nint delta, Tensor dQ)
+    public static KernelCall AttentionBackwardDq(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow,
+        Tensor logSumExp, nint delta, Tensor dQ)
     {
-        int b = q.Dim(0), t = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), hkv = k.Dim(2);
-        return new KernelCall("attn_bwd_dq_f32", (uint)((t + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
+        return new KernelCall("attn_bwd_dq_f32", (uint)((tq + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(dQ.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data).Ptr(delta)
-                .Ptr(segmentIds.Data).I32(t).I32(hq).I32(hkv).I32(d).F32(scale));
+                .Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
 
-    public static KernelCall AttentionBackwardDkDv(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, Tensor logSumExp, nint delta, Tensor dK, Tensor dV)
+    public static KernelCall AttentionBackwardDkDv(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor segmentIds, float scale, int slidingWindow,
+        Tensor logSumExp, nint delta, Tensor dK, Tensor dV)
     {
-        int b = q.Dim(0), t = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), hkv = k.Dim(2);
-        return new KernelCall("attn_bwd_dkdv_f32", (uint)((t + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b, AttentionWarps * 32, 0,
+        int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
+        return new KernelCall("attn_bwd_dkdv_f32", (uint)((tk + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(dK.Data).Ptr(dV.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data)
-                .Ptr(delta).Ptr(segmentIds.Data).I32(t).I32(hq).I32(hkv).I32(d).F32(scale));
+                .Ptr(delta).Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
 
     public static KernelCall SwiGluForward(Tensor gate, Tensor up, Tensor y) =>
@@ -186,6 +202,16 @@ public static class CudaLaunches
     public static KernelCall DequantizeNf4(Tensor packed, Tensor absmax, int blockSize, Tensor output) =>
         Elementwise($"nf4_dequant_{Suffix(output.DType)}", output.Count,
             new KernelArgs().Ptr(output.Data).Ptr(packed.Data).Ptr(absmax.Data).I64(output.Count).I32(blockSize));
+
+    /// <summary>nf4_gemm.cu's 64 x 64 output tile per block of 256 threads.</summary>
+    public const int Nf4GemmTile = 64;
+
+    /// <summary>C[M, N] = alpha · A[M, K] · op(W) + beta · C with W in NF4, dequantized tile by tile in shared memory.</summary>
+    public static KernelCall Nf4Gemm(Tensor a, Nf4Matrix w, bool transB, Tensor c, int m, int n, int k, float alpha, float beta) =>
+        new($"nf4_gemm_{Suffix(a.DType)}", (uint)((n + Nf4GemmTile - 1) / Nf4GemmTile), (uint)((m + Nf4GemmTile - 1) / Nf4GemmTile), 1, 256, 0,
+            new KernelArgs().Ptr(c.Data).Ptr(a.Data).Ptr(w.Packed.Data).Ptr(w.AbsmaxCodes.Data).Ptr(w.NestedAbsmax.Data).Ptr(w.QuantMap.Data)
+                .Ptr(w.Offset.Data).I64(w.ElementOffset).I32(w.Cols).I32(w.BlockSize).I32(w.NestedBlockSize).I32(m).I32(n).I32(k)
+                .I32(transB ? 1 : 0).F32(alpha).F32(beta));
 }
 
 /// <summary>cublasGemmEx's m, n, k, transposes and leading dimensions; the first operand is B, the second A.</summary>

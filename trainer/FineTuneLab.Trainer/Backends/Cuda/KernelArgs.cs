@@ -12,7 +12,7 @@ public enum KernelArgKind : byte { Pointer, Int64, Int32, Float32 }
 /// </summary>
 public unsafe struct KernelArgs
 {
-    public const int Capacity = 16;
+    public const int Capacity = 20;
 
     private fixed long _values[Capacity];
     private fixed byte _kinds[Capacity];

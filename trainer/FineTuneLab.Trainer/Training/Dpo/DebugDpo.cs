@@ -7,17 +7,19 @@ namespace FineTuneLab.Trainer.Training.Dpo;
 
 /// <summary>
 /// One DPO loss + backward on given pairs, for checking against a reference: the mean loss, the metrics and every
-/// LoRA gradient under its PEFT key (what <c>ftl-train debug-dpo</c> writes).
+/// LoRA gradient under its PEFT key (what <c>ftl-train debug-dpo</c> writes), as a training step computes them; and
+/// the metrics as an evaluation computes them (forward only, <c>batchPairs</c> pairs per right-padded batch).
 /// </summary>
 public static class DebugDpo
 {
-    public sealed record Result(DpoMetrics Metrics, IReadOnlyDictionary<string, (float[] Values, long[] Shape)> Gradients);
+    public sealed record Result(DpoMetrics Metrics, DpoMetrics Evaluation, IReadOnlyDictionary<string, (float[] Values, long[] Shape)> Gradients);
 
     public static Result Run(IBackend backend, string modelDir, IReadOnlyList<DpoPair> pairs, LoraOptions lora, float beta,
-        string? loraInit = null, DType? weightDType = null, bool qlora = false, ulong seed = 0)
+        string? loraInit = null, DType? weightDType = null, bool qlora = false, ulong seed = 0, int batchPairs = 1)
     {
+        if (batchPairs < 1) throw new ArgumentException($"pairs per batch must be at least 1, got {batchPairs}");
         int maxSeq = pairs.Max(p => Math.Max(p.ChosenIds.Length, p.RejectedIds.Length));
-        var options = new EngineOptions { Lora = lora, WeightDType = weightDType, QuantizeBase = qlora, MaxBatch = 1, MaxSeq = maxSeq, Seed = seed };
+        var options = new EngineOptions { Lora = lora, WeightDType = weightDType, QuantizeBase = qlora, MaxBatch = 2 * batchPairs, MaxSeq = maxSeq, Seed = seed };
         using var model = TransformerModel.FromFolder(modelDir, backend, options);
         if (loraInit is null) model.InitLora(seed);
         else
@@ -25,10 +27,9 @@ public static class DebugDpo
             using var init = SafeTensorStore.Open(loraInit);
             model.LoadLora(init);
         }
-        var dpo = new DpoStep(model, beta);
-        var references = dpo.ReferenceLogProbs(pairs);
-        model.ZeroGradients();
-        var metrics = dpo.Evaluate(pairs, references, backward: true);
+        using var dpo = new DpoStep(model, beta, batchPairs);
+        var evaluation = dpo.Evaluate(pairs, dpo.EvaluationReferences(pairs));
+        var metrics = dpo.Gradients(pairs, dpo.TrainingReferences(pairs));
         var grads = new Dictionary<string, (float[], long[])>(StringComparer.Ordinal);
         foreach (var ad in model.Adapters)
         {
@@ -36,7 +37,7 @@ public static class DebugDpo
             grads[ad.PeftKeyA] = (a, ad.PeftShapeA);
             grads[ad.PeftKeyB] = (b, ad.PeftShapeB);
         }
-        return new Result(metrics, grads);
+        return new Result(metrics, evaluation, grads);
     }
 
     /// <summary>Writes loss, reward_margin, accuracy, chosen_reward, rejected_reward ([1] each) and the gradients (PEFT keys).</summary>

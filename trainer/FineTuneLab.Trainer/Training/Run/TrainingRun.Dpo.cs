@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using FineTuneLab.Trainer.Backends.Cpu;
 using FineTuneLab.Trainer.Data;
 using FineTuneLab.Trainer.Events;
 using FineTuneLab.Trainer.Formats;
@@ -15,14 +14,14 @@ using FineTuneLab.Trainer.Training.Schedules;
 namespace FineTuneLab.Trainer.Training.Run;
 
 /// <summary>
-/// <c>method: dpo</c> (docs/qlora-dpo.md): preference pairs, each answer its own sequence, a LoRA adapter (on an NF4
-/// base with dpo.quantize_base) trained by <see cref="DpoStep"/>. Schedule, events, checkpoints and resume are the
-/// supervised run's; the data cursor counts pairs, and the reference log-probabilities are recomputed on resume (they
-/// depend only on the frozen base and the data).
+/// <c>method: dpo</c> (docs/qlora-dpo.md): preference pairs, a LoRA adapter (on an NF4 base with dpo.quantize_base)
+/// trained by <see cref="DpoStep"/> (each answer its own sequence), evaluated in padded batches of micro_batch_size
+/// pairs. Schedule, events, checkpoints and resume are the supervised run's; the data cursor counts pairs; the
+/// reference log-probabilities are computed once and cached by content hash (<see cref="DpoReferenceCache"/>).
 /// </summary>
 public sealed partial class TrainingRun
 {
-    private async Task<int> TrainDpoAsync(RunState? resumed, ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, Action<long> reportStep,
+    private async Task<int> TrainDpoAsync(RunState? resumed, RunDevice device, ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, Action<long> reportStep,
         CancellationToken ct)
     {
         var spec = _spec;
@@ -30,8 +29,7 @@ public sealed partial class TrainingRun
         var modelDir = spec.Model.Path;
         var (trainPairs, valPairs) = await OpenPreferencePairsAsync(tokenizer, template, ct);
 
-        var threads = options.Threads ?? (spec.Threads > 0 ? spec.Threads : Environment.ProcessorCount);
-        using var backend = new CpuBackend(threads);
+        var backend = device.Backend;
         var lora = new LoraOptions(spec.Lora.R, spec.Lora.Alpha, spec.Lora.TargetModules, (float)spec.Lora.Dropout, spec.Lora.UseRsLora);
         var engine = new EngineOptions
         {
@@ -44,7 +42,8 @@ public sealed partial class TrainingRun
                 WeightDType.Fp16 => DType.F16,
                 _ => null,
             },
-            MaxBatch = 1,
+            // training runs one answer at a time; evaluation runs micro_batch_size pairs (2 rows each) per padded batch
+            MaxBatch = 2 * spec.MicroBatchSize,
             MaxSeq = spec.MaxSeqLen,
             Seed = spec.Seed,
         };
@@ -76,16 +75,31 @@ public sealed partial class TrainingRun
             tokensSeen = resumed.TokensSeen;
         }
 
-        Emit(new StartEvent(spec.Name, "cpu", CpuName(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, null, threads, totalSteps, tokensPerEpoch, (int)step));
+        Emit(device.Start(spec.Name, totalSteps, tokensPerEpoch, (int)step));
         foreach (var note in _dataNotes) Emit(note);
         if (resumed is null)
             Emit(new LogEvent("info", $"{model.Config.Architecture}: {model.TrainableCount:N0} trainable parameters (DPO, LoRA r={lora.Rank}, beta {spec.Dpo.Beta}"
                 + $"{(spec.Dpo.QuantizeBase ? ", NF4 base" : "")}), {trainPairs.Count} training pairs, {valPairs.Count} validation pairs, {stepsPerEpoch} steps per epoch"));
 
-        var dpo = new DpoStep(model, (float)spec.Dpo.Beta);
-        var trainRefs = dpo.ReferenceLogProbs(trainPairs);
+        using var dpo = new DpoStep(model, (float)spec.Dpo.Beta, spec.MicroBatchSize);
         var evalPairs = spec.Eval.MaxBatches > 0 ? valPairs.Take(spec.Eval.MaxBatches * spec.MicroBatchSize).ToList() : valPairs;
-        var evalRefs = evalPairs.Count > 0 ? dpo.ReferenceLogProbs(evalPairs) : [];
+        // the reference log-probabilities depend only on the frozen base, the engine's arithmetic and the tokenized
+        // pairs: computed once and kept in OUT/dpo-reference (a resumed run also looks beside the run it resumes)
+        var cacheFolders = new List<string> { Path.Combine(output.Root, "dpo-reference") };
+        if (options.ResumeFrom is { } from && Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(from))) is { } earlierRun)
+            cacheFolders.Add(Path.Combine(earlierRun, "dpo-reference"));
+        var engineSettings = $"{backend.Name}|weights={engine.WeightDType?.ToString() ?? "as stored"}|nf4={engine.QuantizeBase}";
+        DpoReference[] References(string set, string computation, List<DpoPair> pairs, Func<IReadOnlyList<DpoPair>, DpoReference[]> compute)
+        {
+            var key = DpoReferenceCache.Key(modelDir, engineSettings, computation, pairs);
+            var refs = DpoReferenceCache.GetOrCompute(cacheFolders, key, pairs, compute, out var fromCache);
+            Emit(new LogEvent("info", $"reference log-probabilities of the {pairs.Count} {set} pairs {(fromCache ? "read from" : "computed and saved in")} dpo-reference/{key}.bin"));
+            return refs;
+        }
+        var trainRefs = References("training", "training: one sequence at a time", trainPairs, dpo.TrainingReferences);
+        var evalRefs = evalPairs.Count > 0
+            ? References("validation", $"evaluation: {dpo.BatchPairs} pairs per padded batch", evalPairs, dpo.EvaluationReferences)
+            : [];
 
         var store = new CheckpointStore(output.CheckpointsDirectory);
         var monitor = new TrainingMonitor();
@@ -110,7 +124,7 @@ public sealed partial class TrainingRun
 
         void Evaluate()
         {
-            var m = dpo.Evaluate(evalPairs, evalRefs, backward: false);
+            var m = dpo.Evaluate(evalPairs, evalRefs);
             lastEvalStep = step;
             // token accuracy and perplexity are language-model measures; a DPO evaluation reports its own in "dpo"
             Emit(new EvalEvent(step, m.Loss, 0, 0, evalPairs.Sum(p => (long)p.ChosenIds.Length + p.RejectedIds.Length), Figures(m)));
@@ -139,6 +153,10 @@ public sealed partial class TrainingRun
             return pairs;
         }
 
+        // the held-out baseline: before the first step the policy is the reference (B = 0), so the curve starts at
+        // loss log 2 and accuracy 0 (ties) and every later evaluation reads against it
+        if (resumed is null && spec.Eval.EverySteps > 0 && evalPairs.Count > 0) Evaluate();
+
         var stepRefs = new List<DpoReference>(pairsPerStep);
         while (step < totalSteps)
         {
@@ -153,12 +171,8 @@ public sealed partial class TrainingRun
             tokensSeen += stepTokens;
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             var tokensPerS = stepTokens / Math.Max(seconds, 1e-9);
-            using (var self = Process.GetCurrentProcess())
-            {
-                Emit(new StepEvent(step, totalSteps, (double)(step * pairsPerStep) / trainPairs.Count, m.Loss, lr, m.GradNorm, tokensPerS,
-                    pairsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen, new MemoryFigures(self.WorkingSet64, self.PeakWorkingSet64, 0, 0, 0),
-                    Figures(m)));
-            }
+            Emit(new StepEvent(step, totalSteps, (double)(step * pairsPerStep) / trainPairs.Count, m.Loss, lr, m.GradNorm, tokensPerS,
+                pairsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen, device.Memory(), Figures(m)));
             foreach (var w in monitor.Observe(step, m.Loss, tokensPerS)) Emit(w);
 
             if (spec.Eval.EverySteps > 0 && step % spec.Eval.EverySteps == 0 && evalPairs.Count > 0) Evaluate();

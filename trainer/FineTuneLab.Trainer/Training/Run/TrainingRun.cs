@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using FineTuneLab.Trainer.Backends.Cpu;
 using FineTuneLab.Trainer.Data;
 using FineTuneLab.Trainer.Events;
 using FineTuneLab.Trainer.Formats;
@@ -14,7 +13,9 @@ using FineTuneLab.Trainer.Training.Schedules;
 namespace FineTuneLab.Trainer.Training.Run;
 
 /// <summary>What <c>ftl-train train</c> was asked to do.</summary>
-public sealed record TrainingRunOptions(JobSpec Spec, string JobSpecFile, RunOutput Output, string? ResumeFrom = null, int? Threads = null);
+/// <param name="Device">--device, overriding the spec's <c>device</c> when set.</param>
+public sealed record TrainingRunOptions(JobSpec Spec, string JobSpecFile, RunOutput Output, string? ResumeFrom = null, int? Threads = null,
+    DeviceKind? Device = null);
 
 /// <summary>
 /// A whole training run, as the process contract in trainer/README.md describes it: data check, model, the step loop
@@ -47,7 +48,7 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
         {
             return await TrainAsync(s => step = s, ct);
         }
-        catch (Exception e) when (e is RunRefusedException or CheckpointCorruptException or DatasetFormatException)
+        catch (Exception e) when (e is RunRefusedException or CheckpointCorruptException or DatasetFormatException or Backends.Cuda.CudaUnavailableException)
         {
             Emit(new ErrorEvent(e.Message, e.GetType().Name, null));
             Emit(new DoneEvent("failed", step, null, Elapsed));
@@ -74,17 +75,20 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
             reportStep(resumed.Step);
         }
 
+        // The device first: a node without a usable GPU is refused in a second, before any data is read.
+        var threads = options.Threads ?? (spec.Threads > 0 ? spec.Threads : Environment.ProcessorCount);
+        using var device = RunDevice.Open(options.Device ?? spec.Device, threads);
+        var backend = device.Backend;
+
         var modelDir = spec.Model.Path;
         var tokenizer = HfTokenizer.Load(modelDir);
         var template = ChatTemplateResolver.Resolve(modelDir, tokenizer);
         int? Id(string name) => template.SpecialTokens.TryGetValue(name, out var t) ? tokenizer.TokenToId(t) : null;
         var eosId = Id("eos_token");
         var padId = Id("pad_token") ?? eosId ?? 0;
-        if (spec.Method == TrainingMethod.Dpo) return await TrainDpoAsync(resumed, tokenizer, template, reportStep, ct);
+        if (spec.Method == TrainingMethod.Dpo) return await TrainDpoAsync(resumed, device, tokenizer, template, reportStep, ct);
         using var sequences = await OpenDataAsync(tokenizer, template, eosId, padId, ct);
 
-        var threads = options.Threads ?? (spec.Threads > 0 ? spec.Threads : Environment.ProcessorCount);
-        using var backend = new CpuBackend(threads);
         // QLoRA is LoRA over NF4 base weights: the same adapters, the base quantized on load.
         var lora = spec.Method is TrainingMethod.Lora or TrainingMethod.Qlora
             ? new LoraOptions(spec.Lora.R, spec.Lora.Alpha, spec.Lora.TargetModules, (float)spec.Lora.Dropout, spec.Lora.UseRsLora)
@@ -133,8 +137,7 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
             tokensSeen = resumed.TokensSeen;
         }
 
-        Emit(new StartEvent(spec.Name, "cpu", CpuName(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, null, threads, totalSteps, tokensPerEpoch,
-            (int)step));
+        Emit(device.Start(spec.Name, totalSteps, tokensPerEpoch, (int)step));
         foreach (var note in _dataNotes) Emit(note);
         if (resumed is null)
             Emit(new LogEvent("info", $"{model.Config.Architecture}: {model.TrainableCount:N0} trainable parameters ({(lora is null ? "full" : $"LoRA r={lora.Rank}")}), {rowsPerEpoch} rows of {spec.MaxSeqLen} tokens per epoch, {stepsPerEpoch} steps per epoch"));
@@ -184,12 +187,8 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
                 tokensSeen += rowTokens;
                 var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
                 var tokensPerS = rowTokens / Math.Max(seconds, 1e-9);
-                using (var self = Process.GetCurrentProcess())
-                {
-                    Emit(new StepEvent(step, totalSteps, (double)(step * batches.RowsPerStep) / Math.Max(1, rowsPerEpoch), outcome.Loss, lr,
-                        outcome.GradNorm, tokensPerS, batches.RowsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen,
-                        new MemoryFigures(self.WorkingSet64, self.PeakWorkingSet64, 0, 0, 0)));
-                }
+                Emit(new StepEvent(step, totalSteps, (double)(step * batches.RowsPerStep) / Math.Max(1, rowsPerEpoch), outcome.Loss, lr,
+                    outcome.GradNorm, tokensPerS, batches.RowsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen, device.Memory()));
                 foreach (var w in monitor.Observe(step, outcome.Loss, tokensPerS)) Emit(w);
 
                 if (spec.Eval.EverySteps > 0 && step % spec.Eval.EverySteps == 0 && sequences.HasValidation) Evaluate();
@@ -297,17 +296,6 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
             $"data check {Path.GetFileName(file)}: {report.ValidExamples} examples, {report.TotalTokens} tokens ({report.TrainableTokens} trained), "
             + $"{report.OverLongExamples} longer than {_spec.MaxSeqLen} (truncated), {report.ExactDuplicates.Count} exact duplicates, {report.WarningCount} warnings"));
         return report;
-    }
-
-    private static string CpuName()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            if (line is not null) return line[(line.IndexOf(':') + 1)..].Trim();
-        }
-        catch (IOException) { }
-        return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
     }
 
     /// <summary>A SIGKILL can cut the last event line short; end it so the next event starts on a line of its own.</summary>

@@ -35,7 +35,8 @@ export async function renderSubmit(main) {
     try { body = JSON.parse(text.value); } catch (e) { result.innerHTML = `<p class="error">Not JSON: ${esc(e.message)}</p>`; return; }
     try {
       const answer = await request(`/api/jobs${dryRun ? "?dry_run=true" : ""}`, { method: "POST", body });
-      if (dryRun) result.innerHTML = `<p id="valid">Valid.</p><pre>${esc(answer.plan ?? "")}</pre>`;
+      if (dryRun) result.innerHTML = `<p id="valid">Valid.</p><h2>Memory plan</h2><pre id="plan">${esc(typeof answer.plan === "string" ? answer.plan : JSON.stringify(answer.plan ?? "", null, 2))}</pre>` +
+        (answer.projection ? `<h2>Cost projection</h2><pre id="projection">${esc(JSON.stringify(answer.projection, null, 2))}</pre>` : "");
       else go(`/jobs/${encodeURIComponent(answer.id)}`);
     } catch (e) {
       result.innerHTML = `<p class="error" id="invalid">${esc(e.message)}</p><ul class="error" id="problems">${e.details.map((d) =>

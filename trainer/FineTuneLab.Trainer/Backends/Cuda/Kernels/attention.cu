@@ -3,11 +3,15 @@
 // logsumexp (fp32) that the backward needs to rebuild the probabilities. fp32 accumulation, fp32/bf16/fp16 I/O.
 //
 // Layouts (token-major, as the QKV projection writes them):
-//   q, out, dq, dout: [batch, seq, q_heads, head_dim]     k, v, dk, dv: [batch, seq, kv_heads, head_dim]
-//   lse, delta:       [batch, q_heads, seq] (fp32)
-// Query head h reads kv head h / (q_heads / kv_heads). head_dim must be a multiple of 32 and at most 128.
-// segment_ids ([batch, seq], may be null) restricts attention to keys of the same packed document; causality is by
-// index within the row. scale is the softmax scale (1 / sqrt(head_dim) unless the model says otherwise).
+//   q, out, dq, dout: [batch, q_seq, q_heads, head_dim]     k, v, dk, dv: [batch, k_seq, kv_heads, head_dim]
+//   lse, delta:       [batch, q_heads, q_seq] (fp32)
+// q_seq <= k_seq: query i sits at absolute position p = k_seq - q_seq + i (q_seq = k_seq in training, q_seq = 1 when
+// decoding over a KV cache). Key j is visible to query i when j <= p, when p - j < window (window > 0: Mistral's
+// sliding window), and when both carry the same id in segment_ids ([batch, k_seq], may be null: packed documents).
+// Query head h reads kv head h / (q_heads / kv_heads). head_dim is at most 128; lane l owns output dims l + 32 e
+// (e < ceil(head_dim / 32)), and the lanes past head_dim in the last slice compute on unused shared memory and write nothing.
+// scale is the softmax scale (1 / sqrt(head_dim) unless the model says otherwise). A row with no visible key gets
+// output 0 and lse -inf.
 //
 // Work split: lanes take one key each to compute scores (a full dot product per lane, from shared memory padded to
 // avoid bank conflicts), then one head_dim slice each (d = lane + 32 e) to accumulate outputs, with the per-key
@@ -25,15 +29,28 @@ __device__ __forceinline__ long long qkv_index(int b, int t, int h, int heads, i
     return (((long long)b * seq + t) * heads + h) * head_dim;
 }
 
-__device__ __forceinline__ bool same_segment(const int* segment_ids, int b, int seq, int i, int j)
+__device__ __forceinline__ bool same_segment(const int* segment_ids, int b, int k_seq, int p, int j)
 {
-    return segment_ids == 0 || segment_ids[(long long)b * seq + i] == segment_ids[(long long)b * seq + j];
+    return segment_ids == 0 || segment_ids[(long long)b * k_seq + p] == segment_ids[(long long)b * k_seq + j];
 }
 
-// grid: (ceil(seq / (ATT_WARPS * ATT_FWD_QPW)), q_heads, batch), block: ATT_WARPS * 32.
+// Whether key j is visible from absolute position p (causal, sliding window, same segment).
+__device__ __forceinline__ bool visible(const int* segment_ids, int b, int k_seq, int window, int p, int j)
+{
+    return j <= p && (window <= 0 || p - j < window) && same_segment(segment_ids, b, k_seq, p, j);
+}
+
+// The first key tile that position p_first may see (tiles start at multiples of ATT_TILE).
+__device__ __forceinline__ int first_key_tile(int p_first, int window)
+{
+    const int lo = window > 0 ? max(0, p_first - window + 1) : 0;
+    return lo / ATT_TILE * ATT_TILE;
+}
+
+// grid: (ceil(q_seq / (ATT_WARPS * ATT_FWD_QPW)), q_heads, batch), block: ATT_WARPS * 32.
 template <typename T>
 __device__ void attn_fwd_impl(T* out, float* lse, const T* q, const T* k, const T* v, const int* segment_ids,
-                              int seq, int q_heads, int kv_heads, int head_dim, float scale)
+                              int q_seq, int k_seq, int q_heads, int kv_heads, int head_dim, float scale, int window)
 {
     __shared__ float Ks[ATT_TILE][ATT_MAX_D + 1];
     __shared__ float Vs[ATT_TILE][ATT_MAX_D];
@@ -42,11 +59,12 @@ __device__ void attn_fwd_impl(T* out, float* lse, const T* q, const T* k, const 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int b = blockIdx.z, h = blockIdx.y, hk = h / (q_heads / kv_heads);
     const int q0 = blockIdx.x * rows;
-    const int E = head_dim >> 5;
+    const int E = (head_dim + 31) >> 5;
+    const int off = k_seq - q_seq;
 
     for (int idx = threadIdx.x; idx < rows * head_dim; idx += blockDim.x) {
         const int r = idx / head_dim, d = idx % head_dim, t = q0 + r;
-        Qs[r][d] = t < seq ? to_f32(q[qkv_index(b, t, h, q_heads, seq, head_dim) + d]) * scale : 0.f;
+        Qs[r][d] = t < q_seq ? to_f32(q[qkv_index(b, t, h, q_heads, q_seq, head_dim) + d]) * scale : 0.f;
     }
     float m[ATT_FWD_QPW], l[ATT_FWD_QPW], acc[ATT_FWD_QPW][ATT_MAX_E];
     for (int r = 0; r < ATT_FWD_QPW; ++r) {
@@ -54,21 +72,22 @@ __device__ void attn_fwd_impl(T* out, float* lse, const T* q, const T* k, const 
         l[r] = 0.f;
         for (int e = 0; e < ATT_MAX_E; ++e) acc[r][e] = 0.f;
     }
-    const int q_last = min(seq - 1, q0 + rows - 1);
-    for (int k0 = 0; k0 <= q_last; k0 += ATT_TILE) {
+    const int p_last = min(q_seq - 1, q0 + rows - 1) + off;
+    for (int k0 = first_key_tile(q0 + off, window); k0 <= p_last; k0 += ATT_TILE) {
         __syncthreads(); // the previous tile is consumed (and Qs is complete on the first pass)
         for (int idx = threadIdx.x; idx < ATT_TILE * head_dim; idx += blockDim.x) {
             const int j = idx / head_dim, d = idx % head_dim, t = k0 + j;
-            const bool in = t < seq;
-            Ks[j][d] = in ? to_f32(k[qkv_index(b, t, hk, kv_heads, seq, head_dim) + d]) : 0.f;
-            Vs[j][d] = in ? to_f32(v[qkv_index(b, t, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+            const bool in = t < k_seq;
+            Ks[j][d] = in ? to_f32(k[qkv_index(b, t, hk, kv_heads, k_seq, head_dim) + d]) : 0.f;
+            Vs[j][d] = in ? to_f32(v[qkv_index(b, t, hk, kv_heads, k_seq, head_dim) + d]) : 0.f;
         }
         __syncthreads();
         for (int r = 0; r < ATT_FWD_QPW; ++r) {
-            const int row = warp * ATT_FWD_QPW + r, t = q0 + row;
-            if (t >= seq || k0 > t) continue; // uniform across the warp
+            const int row = warp * ATT_FWD_QPW + r, t = q0 + row, pos = t + off;
+            if (t >= q_seq || k0 > pos) continue; // uniform across the warp
+            if (window > 0 && k0 + ATT_TILE <= pos - window + 1) continue; // the whole tile is behind the window
             const int kj = k0 + lane;
-            const bool valid = kj <= t && same_segment(segment_ids, b, seq, t, kj);
+            const bool valid = visible(segment_ids, b, k_seq, window, pos, kj);
             float s = neg_inf();
             if (valid) {
                 float dot = 0.f;
@@ -92,12 +111,12 @@ __device__ void attn_fwd_impl(T* out, float* lse, const T* q, const T* k, const 
     }
     for (int r = 0; r < ATT_FWD_QPW; ++r) {
         const int t = q0 + warp * ATT_FWD_QPW + r;
-        if (t >= seq) continue;
+        if (t >= q_seq) continue;
         const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
-        const long long o = qkv_index(b, t, h, q_heads, seq, head_dim);
+        const long long o = qkv_index(b, t, h, q_heads, q_seq, head_dim);
         for (int e = 0; e < ATT_MAX_E; ++e)
-            if (e < E) out[o + lane + 32 * e] = from_f32<T>(acc[r][e] * inv);
-        if (lane == 0) lse[((long long)b * q_heads + h) * seq + t] = l[r] > 0.f ? m[r] + logf(l[r]) : neg_inf();
+            if (e < E && lane + 32 * e < head_dim) out[o + lane + 32 * e] = from_f32<T>(acc[r][e] * inv);
+        if (lane == 0) lse[((long long)b * q_heads + h) * q_seq + t] = l[r] > 0.f ? m[r] + logf(l[r]) : neg_inf();
     }
 }
 
@@ -123,11 +142,11 @@ __device__ void attn_bwd_delta_impl(float* delta, const T* dout, const T* out, i
 }
 
 // dq_i = scale * sum_j p_ij (dp_ij - delta_i) k_j with p_ij = exp(scale q_i.k_j - lse_i), dp_ij = dout_i . v_j.
-// grid: (ceil(seq / ATT_WARPS), q_heads, batch), block: ATT_WARPS * 32; one query row per warp.
+// grid: (ceil(q_seq / ATT_WARPS), q_heads, batch), block: ATT_WARPS * 32; one query row per warp.
 template <typename T>
 __device__ void attn_bwd_dq_impl(T* dq, const T* dout, const T* q, const T* k, const T* v, const float* lse,
-                                 const float* delta, const int* segment_ids, int seq, int q_heads, int kv_heads,
-                                 int head_dim, float scale)
+                                 const float* delta, const int* segment_ids, int q_seq, int k_seq, int q_heads,
+                                 int kv_heads, int head_dim, float scale, int window)
 {
     __shared__ float Ks[ATT_TILE][ATT_MAX_D + 1];
     __shared__ float Vs[ATT_TILE][ATT_MAX_D + 1];
@@ -136,33 +155,35 @@ __device__ void attn_bwd_dq_impl(T* dq, const T* dout, const T* q, const T* k, c
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int b = blockIdx.z, h = blockIdx.y, hk = h / (q_heads / kv_heads);
     const int q0 = blockIdx.x * ATT_WARPS;
-    const int E = head_dim >> 5;
+    const int E = (head_dim + 31) >> 5;
     const int t = q0 + warp;
+    const int off = k_seq - q_seq, pos = t + off;
 
     for (int idx = threadIdx.x; idx < ATT_WARPS * head_dim; idx += blockDim.x) {
         const int r = idx / head_dim, d = idx % head_dim, tr = q0 + r;
-        const bool in = tr < seq;
-        Qs[r][d] = in ? to_f32(q[qkv_index(b, tr, h, q_heads, seq, head_dim) + d]) * scale : 0.f;
-        Ds[r][d] = in ? to_f32(dout[qkv_index(b, tr, h, q_heads, seq, head_dim) + d]) : 0.f;
+        const bool in = tr < q_seq;
+        Qs[r][d] = in ? to_f32(q[qkv_index(b, tr, h, q_heads, q_seq, head_dim) + d]) * scale : 0.f;
+        Ds[r][d] = in ? to_f32(dout[qkv_index(b, tr, h, q_heads, q_seq, head_dim) + d]) : 0.f;
     }
-    const bool row_in = t < seq;
-    const float lse_t = row_in ? lse[((long long)b * q_heads + h) * seq + t] : 0.f;
-    const float delta_t = row_in ? delta[((long long)b * q_heads + h) * seq + t] : 0.f;
+    const bool row_in = t < q_seq;
+    const float lse_t = row_in ? lse[((long long)b * q_heads + h) * q_seq + t] : 0.f;
+    const float delta_t = row_in ? delta[((long long)b * q_heads + h) * q_seq + t] : 0.f;
     float acc[ATT_MAX_E];
     for (int e = 0; e < ATT_MAX_E; ++e) acc[e] = 0.f;
-    const int q_last = min(seq - 1, q0 + ATT_WARPS - 1);
-    for (int k0 = 0; k0 <= q_last; k0 += ATT_TILE) {
+    const int p_last = min(q_seq - 1, q0 + ATT_WARPS - 1) + off;
+    for (int k0 = first_key_tile(q0 + off, window); k0 <= p_last; k0 += ATT_TILE) {
         __syncthreads();
         for (int idx = threadIdx.x; idx < ATT_TILE * head_dim; idx += blockDim.x) {
             const int j = idx / head_dim, d = idx % head_dim, tk = k0 + j;
-            const bool in = tk < seq;
-            Ks[j][d] = in ? to_f32(k[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
-            Vs[j][d] = in ? to_f32(v[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+            const bool in = tk < k_seq;
+            Ks[j][d] = in ? to_f32(k[qkv_index(b, tk, hk, kv_heads, k_seq, head_dim) + d]) : 0.f;
+            Vs[j][d] = in ? to_f32(v[qkv_index(b, tk, hk, kv_heads, k_seq, head_dim) + d]) : 0.f;
         }
         __syncthreads();
-        if (!row_in || k0 > t) continue; // uniform across the warp; no barrier follows before the loop's next one
+        if (!row_in || k0 > pos) continue; // uniform across the warp; no barrier follows before the loop's next one
+        if (window > 0 && k0 + ATT_TILE <= pos - window + 1) continue;
         const int kj = k0 + lane;
-        const bool valid = kj <= t && same_segment(segment_ids, b, seq, t, kj);
+        const bool valid = visible(segment_ids, b, k_seq, window, pos, kj);
         float ds = 0.f;
         if (valid) {
             float s = 0.f, dp = 0.f;
@@ -179,18 +200,18 @@ __device__ void attn_bwd_dq_impl(T* dq, const T* dout, const T* q, const T* k, c
         }
     }
     if (!row_in) return;
-    const long long o = qkv_index(b, t, h, q_heads, seq, head_dim);
+    const long long o = qkv_index(b, t, h, q_heads, q_seq, head_dim);
     for (int e = 0; e < ATT_MAX_E; ++e)
-        if (e < E) dq[o + lane + 32 * e] = from_f32<T>(acc[e] * scale);
+        if (e < E && lane + 32 * e < head_dim) dq[o + lane + 32 * e] = from_f32<T>(acc[e] * scale);
 }
 
 // dv_j = sum_i p_ij dout_i and dk_j = scale * sum_i p_ij (dp_ij - delta_i) q_i, summed over every query head that
 // shares kv head hk, in registers: no atomics, so the result is deterministic.
-// grid: (ceil(seq / ATT_WARPS), kv_heads, batch), block: ATT_WARPS * 32; one key per warp, one query row per lane.
+// grid: (ceil(k_seq / ATT_WARPS), kv_heads, batch), block: ATT_WARPS * 32; one key per warp, one query row per lane.
 template <typename T>
 __device__ void attn_bwd_dkdv_impl(T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const float* lse,
-                                   const float* delta, const int* segment_ids, int seq, int q_heads, int kv_heads,
-                                   int head_dim, float scale)
+                                   const float* delta, const int* segment_ids, int q_seq, int k_seq, int q_heads,
+                                   int kv_heads, int head_dim, float scale, int window)
 {
     __shared__ float Qs[ATT_TILE][ATT_MAX_D + 1];
     __shared__ float Ds[ATT_TILE][ATT_MAX_D + 1];
@@ -199,34 +220,38 @@ __device__ void attn_bwd_dkdv_impl(T* dk, T* dv, const T* dout, const T* q, cons
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int b = blockIdx.z, hk = blockIdx.y, group = q_heads / kv_heads;
     const int k0 = blockIdx.x * ATT_WARPS;
-    const int E = head_dim >> 5;
+    const int E = (head_dim + 31) >> 5;
     const int j = k0 + warp; // this warp's key
+    const int off = k_seq - q_seq;
+    // Query rows that may see a key of this block: p = i + off in [k0, k0 + ATT_WARPS - 1 + window - 1].
+    const int i_first = max(0, k0 - off);
+    const int i_end = window > 0 ? min(q_seq, k0 + ATT_WARPS - 1 + window - off) : q_seq;
 
     for (int idx = threadIdx.x; idx < ATT_WARPS * head_dim; idx += blockDim.x) {
         const int r = idx / head_dim, d = idx % head_dim, tk = k0 + r;
-        const bool in = tk < seq;
-        Ks[r][d] = in ? to_f32(k[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
-        Vs[r][d] = in ? to_f32(v[qkv_index(b, tk, hk, kv_heads, seq, head_dim) + d]) : 0.f;
+        const bool in = tk < k_seq;
+        Ks[r][d] = in ? to_f32(k[qkv_index(b, tk, hk, kv_heads, k_seq, head_dim) + d]) : 0.f;
+        Vs[r][d] = in ? to_f32(v[qkv_index(b, tk, hk, kv_heads, k_seq, head_dim) + d]) : 0.f;
     }
     float dk_acc[ATT_MAX_E], dv_acc[ATT_MAX_E];
     for (int e = 0; e < ATT_MAX_E; ++e) { dk_acc[e] = 0.f; dv_acc[e] = 0.f; }
-    const bool key_in = j < seq;
+    const bool key_in = j < k_seq;
     for (int g = 0; g < group; ++g) {
         const int h = hk * group + g;
-        const float* lse_h = lse + ((long long)b * q_heads + h) * seq;
-        const float* delta_h = delta + ((long long)b * q_heads + h) * seq;
-        for (int t0 = k0; t0 < seq; t0 += ATT_TILE) {
+        const float* lse_h = lse + ((long long)b * q_heads + h) * q_seq;
+        const float* delta_h = delta + ((long long)b * q_heads + h) * q_seq;
+        for (int t0 = i_first; t0 < i_end; t0 += ATT_TILE) {
             __syncthreads(); // previous tile consumed (and Ks/Vs complete on the first pass)
             for (int idx = threadIdx.x; idx < ATT_TILE * head_dim; idx += blockDim.x) {
                 const int r = idx / head_dim, d = idx % head_dim, tq = t0 + r;
-                const bool in = tq < seq;
-                Qs[r][d] = in ? to_f32(q[qkv_index(b, tq, h, q_heads, seq, head_dim) + d]) : 0.f;
-                Ds[r][d] = in ? to_f32(dout[qkv_index(b, tq, h, q_heads, seq, head_dim) + d]) : 0.f;
+                const bool in = tq < q_seq;
+                Qs[r][d] = in ? to_f32(q[qkv_index(b, tq, h, q_heads, q_seq, head_dim) + d]) : 0.f;
+                Ds[r][d] = in ? to_f32(dout[qkv_index(b, tq, h, q_heads, q_seq, head_dim) + d]) : 0.f;
             }
             __syncthreads();
             if (!key_in) continue; // uniform across the warp
             const int i = t0 + lane; // this lane's query row
-            const bool valid = i < seq && i >= j && same_segment(segment_ids, b, seq, i, j);
+            const bool valid = i < q_seq && visible(segment_ids, b, k_seq, window, i + off, j);
             float p = 0.f, ds = 0.f;
             if (valid) {
                 float s = 0.f, dp = 0.f;
@@ -250,9 +275,9 @@ __device__ void attn_bwd_dkdv_impl(T* dk, T* dv, const T* dout, const T* q, cons
         }
     }
     if (!key_in) return;
-    const long long o = qkv_index(b, j, hk, kv_heads, seq, head_dim);
+    const long long o = qkv_index(b, j, hk, kv_heads, k_seq, head_dim);
     for (int e = 0; e < ATT_MAX_E; ++e) {
-        if (e < E) {
+        if (e < E && lane + 32 * e < head_dim) {
             dk[o + lane + 32 * e] = from_f32<T>(dk_acc[e] * scale);
             dv[o + lane + 32 * e] = from_f32<T>(dv_acc[e]);
         }
@@ -261,19 +286,27 @@ __device__ void attn_bwd_dkdv_impl(T* dk, T* dv, const T* dout, const T* q, cons
 
 #define FTL_ATTENTION(NAME, T)                                                                                         \
     extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attn_fwd_##NAME(                                      \
-        T* out, float* lse, const T* q, const T* k, const T* v, const int* segment_ids, int seq, int q_heads,           \
-        int kv_heads, int head_dim, float scale)                                                                       \
-    { attn_fwd_impl<T>(out, lse, q, k, v, segment_ids, seq, q_heads, kv_heads, head_dim, scale); }                     \
+        T* out, float* lse, const T* q, const T* k, const T* v, const int* segment_ids, int q_seq, int k_seq,          \
+        int q_heads, int kv_heads, int head_dim, float scale, int window)                                              \
+    { attn_fwd_impl<T>(out, lse, q, k, v, segment_ids, q_seq, k_seq, q_heads, kv_heads, head_dim, scale, window); }    \
     extern "C" __global__ void attn_bwd_delta_##NAME(float* delta, const T* dout, const T* out, int batch, int seq,     \
                                                      int q_heads, int head_dim)                                        \
     { attn_bwd_delta_impl<T>(delta, dout, out, batch, seq, q_heads, head_dim); }                                       \
     extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attn_bwd_dq_##NAME(                                   \
         T* dq, const T* dout, const T* q, const T* k, const T* v, const float* lse, const float* delta,                \
-        const int* segment_ids, int seq, int q_heads, int kv_heads, int head_dim, float scale)                         \
-    { attn_bwd_dq_impl<T>(dq, dout, q, k, v, lse, delta, segment_ids, seq, q_heads, kv_heads, head_dim, scale); }      \
+        const int* segment_ids, int q_seq, int k_seq, int q_heads, int kv_heads, int head_dim, float scale,            \
+        int window)                                                                                                    \
+    {                                                                                                                  \
+        attn_bwd_dq_impl<T>(dq, dout, q, k, v, lse, delta, segment_ids, q_seq, k_seq, q_heads, kv_heads, head_dim,     \
+                            scale, window);                                                                            \
+    }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attn_bwd_dkdv_##NAME(                                 \
         T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const float* lse, const float* delta,         \
-        const int* segment_ids, int seq, int q_heads, int kv_heads, int head_dim, float scale)                         \
-    { attn_bwd_dkdv_impl<T>(dk, dv, dout, q, k, v, lse, delta, segment_ids, seq, q_heads, kv_heads, head_dim, scale); }
+        const int* segment_ids, int q_seq, int k_seq, int q_heads, int kv_heads, int head_dim, float scale,            \
+        int window)                                                                                                    \
+    {                                                                                                                  \
+        attn_bwd_dkdv_impl<T>(dk, dv, dout, q, k, v, lse, delta, segment_ids, q_seq, k_seq, q_heads, kv_heads,         \
+                              head_dim, scale, window);                                                                \
+    }
 
 FTL_FOR_FLOAT_TYPES(FTL_ATTENTION)

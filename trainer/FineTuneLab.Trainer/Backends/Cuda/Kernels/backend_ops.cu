@@ -129,19 +129,6 @@ extern "C" __global__ void dropout_mask_f32(float* y, const float* x, long long 
     FTL_GRID_STRIDE(i, n) y[i] = dropout_keep(seed, i, p) ? x[i] * keep_scale : 0.f;
 }
 
-// bitsandbytes' NF4 code values. A local table rather than __constant__ memory: the compiler keeps it in registers
-// or the constant bank, and the CPU emulation of the kernels (plain C++) compiles it unchanged.
-__device__ __forceinline__ float nf4_value(int code)
-{
-    const float table[16] = {
-        -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-        -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-        0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-        0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f,
-    };
-    return table[code];
-}
-
 // out[i] = NF4[code(i)] * absmax[i / block_size]; element 2k is the high nibble of packed[k], 2k+1 the low one.
 template <typename T>
 __device__ void nf4_dequant_impl(T* out, const unsigned char* packed, const float* absmax, long long n, int block_size)

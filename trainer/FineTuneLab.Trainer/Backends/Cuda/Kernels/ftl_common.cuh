@@ -146,3 +146,16 @@ __device__ __forceinline__ float uniform_from_bits(unsigned int bits) { return (
 // Grid-stride loop over n elements (64-bit indices: activations of big models exceed 2^31 elements).
 #define FTL_GRID_STRIDE(i, n) \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+// bitsandbytes' NF4 code values. A local table rather than __constant__ memory: the compiler keeps it in registers
+// or the constant bank, and the CPU emulation of the kernels (plain C++) compiles it unchanged.
+__device__ __forceinline__ float nf4_value(int code)
+{
+    const float table[16] = {
+        -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+        -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+        0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+        0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f,
+    };
+    return table[code];
+}

@@ -36,26 +36,30 @@ public static class GpuSelfTest
             rows.AddRange(OpSuite.Run(cpu, strict, tf32: false).Select(r => r with { Op = r.Op + " [fp32 GEMM]" }).Where(r => r.Op.Contains("Gemm") || r.Op.Contains("LmHead")));
         using var cuda = new CudaBackend(allowTf32: true);
         rows.AddRange(OpSuite.Run(cpu, cuda, tf32: true));
-        try
+        foreach (var qlora in new[] { false, true })
         {
-            rows.AddRange(TrainingComparison.Run(cpu, cuda, BenchPreset.Tiny, trainingSteps));
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            rows.Add(new SelfTestRow($"train {BenchPreset.Tiny.Name}", "-", double.NaN, double.NaN, 0, false, $"{e.GetType().Name}: {e.Message}"));
+            try
+            {
+                rows.AddRange(TrainingComparison.Run(cpu, cuda, BenchPreset.Tiny, trainingSteps, qlora));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                rows.Add(new SelfTestRow($"train {BenchPreset.Tiny.Name} {(qlora ? "qlora" : "lora")}", "-", double.NaN, double.NaN, 0, false,
+                    $"{e.GetType().Name}: {e.Message}"));
+            }
         }
         PrintTable(output, rows);
 
         var benchOk = true;
-        foreach (var preset in new[] { BenchPreset.Tiny, BenchPreset.Smol135 })
+        foreach (var (preset, qlora) in new[] { (BenchPreset.Tiny, false), (BenchPreset.Smol135, false), (BenchPreset.Smol135, true) })
         {
             try
             {
-                var r = TrainingBenchmark.Run(cuda, 0, preset, Tensors.DType.F32, benchSteps);
+                var r = TrainingBenchmark.Run(cuda, 0, preset, Tensors.DType.F32, benchSteps, qlora: qlora);
                 var peak = CudaPeak.Tf32Gflops(cuda.Info);
                 var mem = cuda.MemoryStats;
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"bench {r.Preset} on {cuda.Info.Name}: {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F2} ms, {r.Gflops:F0} GFLOP/s, " +
+                    $"bench {r.Preset} {r.Method} on {cuda.Info.Name}: {r.TokensPerSecond:F0} tokens/s, step {r.StepMsMedian:F2} ms, {r.Gflops:F0} GFLOP/s, " +
                     $"MFU {r.Gflops / peak:P1} of ~{peak / 1000:F0} TFLOP/s TF32, loss {r.FirstLoss:F3} -> {r.LastLoss:F3}, " +
                     $"device memory peak {mem.PeakAllocatedBytes / (1 << 20):N0} MiB allocated / {mem.PeakReservedBytes / (1 << 20):N0} MiB reserved"));
                 if (!double.IsFinite(r.LastLoss)) { benchOk = false; output.WriteLine($"bench {preset.Name}: FAIL (loss is not finite)"); }
@@ -63,7 +67,7 @@ public static class GpuSelfTest
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 benchOk = false;
-                output.WriteLine($"bench {preset.Name}: FAIL ({e.GetType().Name}: {e.Message})");
+                output.WriteLine($"bench {preset.Name}{(qlora ? " qlora" : "")}: FAIL ({e.GetType().Name}: {e.Message})");
             }
         }
 

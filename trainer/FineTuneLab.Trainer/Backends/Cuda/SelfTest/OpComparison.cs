@@ -1,4 +1,5 @@
 using FineTuneLab.Trainer.Models;
+using FineTuneLab.Trainer.Quantization;
 using FineTuneLab.Trainer.Tensors;
 
 namespace FineTuneLab.Trainer.Backends.Cuda.SelfTest;
@@ -88,6 +89,26 @@ public sealed class OpComparison(IBackend reference, IBackend candidate) : IDisp
         return p;
     }
 
+    /// <summary>An NF4 matrix on both backends.</summary>
+    public readonly record struct Nf4Pair(Nf4Matrix Ref, Nf4Matrix Cand)
+    {
+        public Nf4Pair RowSlice(int start, int count) => new(Ref.RowSlice(start, count), Cand.RowSlice(start, count));
+    }
+
+    /// <summary>The quantized matrix <paramref name="q"/> [rows, cols] written to both backends.</summary>
+    public Nf4Pair Nf4(Nf4Tensor q, int rows, int cols)
+    {
+        Nf4Matrix On(IBackend be)
+        {
+            var m = new Nf4Matrix(Alloc(be, DType.U8, new TensorShape(q.Packed.Length)), Alloc(be, DType.U8, new TensorShape(q.AbsmaxCodes.Length)),
+                Alloc(be, DType.F32, new TensorShape(q.NestedAbsmax.Length)), Alloc(be, DType.F32, new TensorShape(q.NestedQuantMap.Length)),
+                Alloc(be, DType.F32, new TensorShape(1)), q.BlockSize, q.NestedBlockSize, rows, cols);
+            Nf4Weights.Write(be, m, q);
+            return m;
+        }
+        return new Nf4Pair(On(reference), On(candidate));
+    }
+
     /// <summary>Copies the reference's values of <paramref name="from"/> into both sides of <paramref name="to"/> (e.g. to reset an accumulator).</summary>
     public void Set(Pair to, ReadOnlySpan<float> values)
     {
@@ -113,6 +134,9 @@ public sealed class OpComparison(IBackend reference, IBackend candidate) : IDisp
         _rows.Add(row);
         return row;
     }
+
+    /// <summary>Adds a row computed by the caller (e.g. a run-to-run reproducibility check on one backend).</summary>
+    public void Add(SelfTestRow row) => _rows.Add(row);
 
     /// <summary>Records an op that threw on one side as a failure with the message.</summary>
     public void Failed(string op, Exception e) => _rows.Add(new SelfTestRow(op, "-", double.NaN, double.NaN, 0, false, $"{e.GetType().Name}: {e.Message}"));

@@ -1,8 +1,15 @@
+using FineTuneLab.Trainer.Models;
+using FineTuneLab.Trainer.Quantization;
 using FineTuneLab.Trainer.Tensors;
 
 namespace FineTuneLab.Trainer.Backends.Cuda.SelfTest;
 
-/// <summary>Every IBackend op on random inputs, CUDA against the CPU backend, with per-dtype tolerances.</summary>
+/// <summary>
+/// Every IBackend op on random inputs, CUDA against the CPU backend, with per-dtype tolerances; also the memory ops
+/// (upload, download, synchronize) and the run-to-run bit reproducibility of the reductions that feed weight gradients.
+/// A test runs this suite on two CPU backends through a recording proxy and fails when an IBackend method is not
+/// called, so a new op cannot be left out.
+/// </summary>
 public static class OpSuite
 {
     public static IReadOnlyList<SelfTestRow> Run(IBackend cpu, IBackend cuda, bool tf32)
@@ -17,6 +24,28 @@ public static class OpSuite
         void Both(Action<IBackend, bool> body) { body(cpu, false); body(cuda, true); }
         static Tensor Side(OpComparison.Pair p, bool cand) => cand ? p.Cand : p.Ref;
 
+        Try("Upload/Download", () =>
+        {
+            var values = c.RandomValues(777, 3f);
+            var host = new float[values.Length];
+            var y = c.Empty(DType.F32, values.Length);
+            unsafe
+            {
+                fixed (float* src = values)
+                fixed (float* dst = host)
+                {
+                    var hostIn = new Tensor((nint)src, DType.F32, new TensorShape(values.Length));
+                    var hostOut = new Tensor((nint)dst, DType.F32, new TensorShape(values.Length));
+                    cuda.Upload(hostIn, y.Cand);
+                    cuda.Synchronize();
+                    cuda.Download(y.Cand, hostOut);
+                    cpu.Upload(hostIn, y.Ref);
+                    cpu.Synchronize();
+                }
+            }
+            c.Add(SelfTestCompare.Row("Upload/Download round trip", "F32", values, host, 0));
+            c.Compare("Upload", y, 0);
+        });
         Try("Fill", () => { var y = c.Empty(DType.F32, 1000, 37); Both((b, s) => b.Fill(Side(y, s), 0.375f)); c.Compare("Fill", y, 0); });
         Try("Zero", () => { var y = c.Random(DType.BF16, 1f, 333); Both((b, s) => b.Zero(Side(y, s))); c.Compare("Zero", y, 0); });
         Try("Copy", () =>
@@ -223,6 +252,84 @@ public static class OpSuite
                 Both((b, s) => b.DequantizeNf4(Side(pk, s), Side(absmax, s), block, Side(y, s)));
                 c.Compare($"DequantizeNf4 -> {dt.Name()}", y, 0);
             }
+        });
+        Try("GemmNf4", () =>
+        {
+            const int rows = 160, cols = 192, m = 70;
+            var q = Nf4.Quantize(c.RandomValues((long)rows * cols, 0.2f), [rows, cols]);
+            var w = c.Nf4(q, rows, cols).RowSlice(16, 96); // a row slice, as fused projections use
+            var x = c.Random(DType.F32, 1f, m, cols); var y = c.Random(DType.F32, 1f, m, 96);
+            Both((b, s) => b.GemmNf4(Side(x, s), s ? w.Cand : w.Ref, true, Side(y, s), 0.5f, 1f));
+            c.Compare("GemmNf4 x·Wᵀ (row slice, alpha 0.5, beta 1)", y, SelfTestTolerance.F32);
+            var dy = c.Random(DType.F32, 1f, m, 96); var dx = c.Empty(DType.F32, m, cols);
+            Both((b, s) => b.GemmNf4(Side(dy, s), s ? w.Cand : w.Ref, false, Side(dx, s)));
+            c.Compare("GemmNf4 dy·W", dx, SelfTestTolerance.F32);
+        });
+        Try("Attention sliding window", () =>
+        {
+            const int bsz = 1, t = 90, hq = 4, hkv = 1, d = 64, window = 24;
+            var q = c.Random(DType.F32, 1f, bsz, t, hq, d); var k = c.Random(DType.F32, 1f, bsz, t, hkv, d); var v = c.Random(DType.F32, 1f, bsz, t, hkv, d);
+            var o = c.Empty(DType.F32, bsz, t, hq, d); var lse = c.Empty(DType.F32, bsz, hq, t);
+            var scale = 1f / MathF.Sqrt(d);
+            Both((b, s) => b.AttentionForward(Side(q, s), Side(k, s), Side(v, s), default, scale, window, Side(o, s), Side(lse, s)));
+            c.Compare($"AttentionForward window {window} output", o, SelfTestTolerance.F32);
+            var dO = c.Random(DType.F32, 1f, bsz, t, hq, d);
+            var dq = c.Empty(DType.F32, bsz, t, hq, d); var dk = c.Empty(DType.F32, bsz, t, hkv, d); var dv = c.Empty(DType.F32, bsz, t, hkv, d);
+            Both((b, s) => b.AttentionBackward(Side(dO, s), Side(q, s), Side(k, s), Side(v, s), default, scale, window, Side(o, s), Side(lse, s),
+                Side(dq, s), Side(dk, s), Side(dv, s)));
+            c.Compare($"AttentionBackward window {window} dQ", dq, SelfTestTolerance.F32);
+            c.Compare($"AttentionBackward window {window} dK", dk, SelfTestTolerance.F32);
+            c.Compare($"AttentionBackward window {window} dV", dv, SelfTestTolerance.F32);
+        });
+        Try("Attention head_dim 80", () =>
+        {
+            const int t = 40, hq = 2, hkv = 1, d = 80;
+            var q = c.Random(DType.F32, 1f, 1, t, hq, d); var k = c.Random(DType.F32, 1f, 1, t, hkv, d); var v = c.Random(DType.F32, 1f, 1, t, hkv, d);
+            var o = c.Empty(DType.F32, 1, t, hq, d); var lse = c.Empty(DType.F32, 1, hq, t);
+            var scale = 1f / MathF.Sqrt(d);
+            Both((b, s) => b.AttentionForward(Side(q, s), Side(k, s), Side(v, s), default, scale, 0, Side(o, s), Side(lse, s)));
+            c.Compare("AttentionForward head_dim 80 output", o, SelfTestTolerance.F32);
+            var dO = c.Random(DType.F32, 1f, 1, t, hq, d);
+            var dq = c.Empty(DType.F32, 1, t, hq, d); var dk = c.Empty(DType.F32, 1, t, hkv, d); var dv = c.Empty(DType.F32, 1, t, hkv, d);
+            Both((b, s) => b.AttentionBackward(Side(dO, s), Side(q, s), Side(k, s), Side(v, s), default, scale, 0, Side(o, s), Side(lse, s),
+                Side(dq, s), Side(dk, s), Side(dv, s)));
+            c.Compare("AttentionBackward head_dim 80 dQ", dq, SelfTestTolerance.F32);
+            c.Compare("AttentionBackward head_dim 80 dK", dk, SelfTestTolerance.F32);
+        });
+        Try("Attention decode", () =>
+        {
+            // A KV-cache decode step (1 query over 77 cached keys) and a 6-query chunk, as generation runs them.
+            const int tk = 77, hq = 8, hkv = 2, d = 64;
+            var k = c.Random(DType.F32, 1f, 1, tk, hkv, d); var v = c.Random(DType.F32, 1f, 1, tk, hkv, d);
+            var scale = 1f / MathF.Sqrt(d);
+            foreach (var tq in new[] { 1, 6 })
+            {
+                var q = c.Random(DType.F32, 1f, 1, tq, hq, d);
+                var o = c.Empty(DType.F32, 1, tq, hq, d); var lse = c.Empty(DType.F32, 1, hq, tq);
+                Both((b, s) => b.AttentionForward(Side(q, s), Side(k, s), Side(v, s), default, scale, 0, Side(o, s), Side(lse, s)));
+                c.Compare($"AttentionForward Tq={tq} over Tk={tk} output", o, SelfTestTolerance.F32);
+                c.Compare($"AttentionForward Tq={tq} over Tk={tk} logSumExp", lse, SelfTestTolerance.F32);
+            }
+        });
+        Try("Reproducibility", () =>
+        {
+            // Weight gradients of norms are reduced in a fixed order: two runs give the same bits.
+            const int rows = 300, cols = 256;
+            var x = c.Random(DType.F32, 2f, rows, cols); var w = c.Random(DType.F32, 1f, cols);
+            var y = c.Empty(DType.F32, rows, cols); var rstd = c.Empty(DType.F32, rows);
+            var dy = c.Random(DType.F32, 1f, rows, cols); var dx = c.Empty(DType.F32, rows, cols);
+            cuda.RmsNormForward(x.Cand, w.Cand, 1e-5f, y.Cand, rstd.Cand);
+            var runs = new float[2][];
+            for (var run = 0; run < 2; run++)
+            {
+                var dw = c.Empty(DType.F32, cols);
+                cuda.RmsNormBackward(dy.Cand, x.Cand, w.Cand, rstd.Cand, dx.Cand, dw.Cand);
+                runs[run] = HostTransfer.Read(cuda, dw.Cand);
+            }
+            c.Add(SelfTestCompare.Row("RmsNormBackward dWeight run to run (bit-identical)", "F32", runs[0], runs[1], 0) with
+            {
+                Pass = runs[0].AsSpan().SequenceEqual(runs[1]),
+            });
         });
         return [.. c.Rows];
     }

@@ -10,28 +10,30 @@ namespace FineTuneLab.Trainer.Backends.Cuda.SelfTest;
 /// </summary>
 public static class TrainingComparison
 {
-    public static IReadOnlyList<SelfTestRow> Run(IBackend cpu, IBackend cuda, BenchPreset preset, int steps, ulong seed = 7)
+    /// <param name="qlora">Hold the block linear weights in NF4 (QLoRA), so the NF4 GEMM runs in every layer.</param>
+    public static IReadOnlyList<SelfTestRow> Run(IBackend cpu, IBackend cuda, BenchPreset preset, int steps, bool qlora = false, ulong seed = 7)
     {
-        var (cpuLosses, cpuLora) = Train(cpu, preset, steps, seed);
-        var (gpuLosses, gpuLora) = Train(cuda, preset, steps, seed);
+        var (cpuLosses, cpuLora) = Train(cpu, preset, steps, qlora, seed);
+        var (gpuLosses, gpuLora) = Train(cuda, preset, steps, qlora, seed);
+        var name = $"train {preset.Name} {(qlora ? "qlora" : "lora")}";
         var rows = new List<SelfTestRow>();
         for (var i = 0; i < steps; i++)
         {
             var abs = Math.Abs(cpuLosses[i] - gpuLosses[i]);
             var rel = abs / Math.Abs(cpuLosses[i]);
-            rows.Add(new SelfTestRow($"train {preset.Name} step {i + 1} loss", "F32", abs, rel, SelfTestTolerance.TrainingSteps,
+            rows.Add(new SelfTestRow($"{name} step {i + 1} loss", "F32", abs, rel, SelfTestTolerance.TrainingSteps,
                 rel <= SelfTestTolerance.TrainingSteps, $"cpu {cpuLosses[i]:F5} cuda {gpuLosses[i]:F5}"));
         }
         // LoRA B starts at zero and moves by ~lr per step, so compare the update (weights after - A init is not zero).
-        rows.Add(SelfTestCompare.Row($"train {preset.Name} LoRA weights after {steps} steps", "F32", cpuLora, gpuLora, SelfTestTolerance.TrainingSteps)
+        rows.Add(SelfTestCompare.Row($"{name} LoRA weights after {steps} steps", "F32", cpuLora, gpuLora, SelfTestTolerance.TrainingSteps)
             with { Note = $"{cpuLora.Length} values" });
         return rows;
     }
 
-    private static (double[] Losses, float[] Lora) Train(IBackend backend, BenchPreset preset, int steps, ulong seed)
+    private static (double[] Losses, float[] Lora) Train(IBackend backend, BenchPreset preset, int steps, bool qlora, ulong seed)
     {
         var lora = new LoraOptions(preset.Rank, preset.Alpha, LoraOptions.LlamaAllLinear);
-        var options = new EngineOptions { Lora = lora, WeightDType = DType.F32, MaxBatch = preset.Batch, MaxSeq = preset.Seq, Seed = seed };
+        var options = new EngineOptions { Lora = lora, WeightDType = DType.F32, QuantizeBase = qlora, MaxBatch = preset.Batch, MaxSeq = preset.Seq, Seed = seed };
         using var model = new TransformerModel(preset.Model, backend, options, DType.F32);
         model.InitRandomWeights(seed);
         model.InitLora(seed + 1);
