@@ -9,7 +9,9 @@ public sealed record AgentOptions(
     string Provider,
     double PricePerHour,
     string Device,
-    IReadOnlyList<string> TrainerCommand)
+    IReadOnlyList<string> TrainerCommand,
+    TimeSpan? IdleShutdownAfter = null,
+    string? IdleShutdownCommand = null)
 {
     public string OutboxDir => Path.Combine(DataDir, "outbox");
     public string CacheDir => Path.Combine(DataDir, "cache");

@@ -18,11 +18,13 @@ var provider = new Option<string>("--provider") { Description = "Where this node
 var price = new Option<string>("--price-per-hour") { Description = "Price of this node in USD per hour (FTL_AGENT_PRICE_PER_HOUR)" };
 var device = new Option<string>("--device") { Description = "auto, cuda or cpu (FTL_AGENT_DEVICE)" };
 var trainer = new Option<string>("--trainer-command") { Description = "How to run ftl-train, default the ftl-train built beside the agent (FTL_AGENT_TRAINER_COMMAND)" };
+var idleAfter = new Option<string>("--idle-shutdown-after") { Description = "Run --idle-shutdown-command after no job for this long, e.g. 30m, 1h, 90s (FTL_AGENT_IDLE_SHUTDOWN_AFTER)" };
+var idleCommand = new Option<string>("--idle-shutdown-command") { Description = "Shell command that stops this node, e.g. \"sudo shutdown -h now\" (FTL_AGENT_IDLE_SHUTDOWN_COMMAND)" };
 var config = new Option<string>("--config") { Description = "Optional JSON config file (FTL_AGENT_CONFIG)" };
 
 var root = new RootCommand("FineTuneLab agent: runs fine-tuning jobs on this node for a coordinator")
 {
-    coordinator, token, dataDir, name, provider, price, device, trainer, config,
+    coordinator, token, dataDir, name, provider, price, device, trainer, idleAfter, idleCommand, config,
 };
 
 root.SetAction(async parseResult =>
@@ -69,8 +71,14 @@ root.SetAction(async parseResult =>
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             throw new ArgumentException($"--coordinator '{url}' is not an http:// or https:// URL");
 
+        var idleAfterText = Get(idleAfter);
+        var idleCommandText = Get(idleCommand);
+        if ((idleAfterText is null) != (idleCommandText is null))
+            throw new ArgumentException("--idle-shutdown-after and --idle-shutdown-command go together: give both or neither");
+        var idleAfterValue = idleAfterText is null ? (TimeSpan?)null : FineTuneLab.Agent.Node.IdleShutdown.ParseDuration(idleAfterText, "--idle-shutdown-after");
+
         var options = new AgentOptions(uri, Get(token)!, Path.GetFullPath(Get(dataDir)!), Get(name) ?? Environment.MachineName,
-            Get(provider) ?? "local", priceValue, deviceValue, AgentOptions.ResolveTrainer(Get(trainer)));
+            Get(provider) ?? "local", priceValue, deviceValue, AgentOptions.ResolveTrainer(Get(trainer)), idleAfterValue, idleCommandText);
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();

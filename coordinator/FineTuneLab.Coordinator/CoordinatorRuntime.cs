@@ -20,9 +20,12 @@ public sealed partial class CoordinatorRuntime(CoordinatorStore store, Coordinat
     public AgentStore Agents { get; } = new(store);
     public TelemetryIngest Ingest { get; } = new(store);
     // Job transitions write their events into the feed whose order the ingest keeps.
-    public JobStore Jobs => field ??= new(Store, Ingest);
+    public JobStore Jobs => field ??= new(Store, Ingest) { MaxRestarts = Options.RestartCap };
     public AgentSessions Sessions { get; } = new();
     public AgentCommands Commands => field ??= new(Store, Sessions);
+    /// <summary>Classifies trainer failures: the user's rules (<c>--failure-rules</c>) before the built-in table.</summary>
+    public FineTuneLab.Shared.Jobs.FailureClassifier Failures { get; } =
+        new(options.FailureRulesFile is { } rules ? FineTuneLab.Shared.Jobs.FailureClassifier.LoadRules(rules) : null);
     public ILogger Log { get; } = log;
 
     /// <summary>Asks the scheduler loop to run now (a job was queued, an agent came or a job ended).</summary>

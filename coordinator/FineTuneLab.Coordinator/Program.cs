@@ -11,11 +11,14 @@ var agentToken = new Option<string>("--agent-token") { Description = "Join token
 var tlsCert = new Option<string>("--tls-cert") { Description = "Certificate (PEM with --tls-key, or PFX) for https URLs (env FTL_TLS_CERT)" };
 var tlsKey = new Option<string>("--tls-key") { Description = "PEM private key of --tls-cert (env FTL_TLS_KEY)" };
 var heartbeatTimeout = new Option<string>("--heartbeat-timeout") { Description = "Seconds without a heartbeat before an agent is lost and its job re-queued, default 15 (env FTL_HEARTBEAT_TIMEOUT)" };
+var maxRestarts = new Option<string>("--max-restarts") { Description = "Times a job is re-queued after losing its agent before it fails, default 3 (env FTL_MAX_RESTARTS)" };
+var anomalyPolicy = new Option<string>("--anomaly-policy") { Description = "Default action per anomaly kind, e.g. nan_loss=pause,gpu_memory_near_limit=warn; actions warn, pause, stop, fail (env FTL_ANOMALY_POLICY)" };
+var failureRules = new Option<string>("--failure-rules") { Description = "JSON file of failure rules (pattern, exit codes or signals → class and retry/fail) read before the built-in table (env FTL_FAILURE_RULES)" };
 var trainerCommand = new Option<string>("--trainer-command") { Description = "How to run ftl-train for spec validation, default: the built ftl-train (env FTL_TRAINER_COMMAND)" };
 
 var root = new RootCommand("FineTuneLab coordinator: REST API, dashboard and the gRPC endpoint agents connect to")
 {
-    dataDir, httpUrl, grpcUrl, apiKey, agentToken, tlsCert, tlsKey, heartbeatTimeout, trainerCommand,
+    dataDir, httpUrl, grpcUrl, apiKey, agentToken, tlsCert, tlsKey, heartbeatTimeout, trainerCommand, maxRestarts, anomalyPolicy, failureRules,
 };
 
 root.SetAction(async parseResult =>
@@ -48,7 +51,11 @@ root.SetAction(async parseResult =>
             Get(tlsCert, "FTL_TLS_CERT"),
             Get(tlsKey, "FTL_TLS_KEY"),
             Get(heartbeatTimeout, "FTL_HEARTBEAT_TIMEOUT") is { } hb ? TimeSpan.FromSeconds(double.Parse(hb, System.Globalization.CultureInfo.InvariantCulture)) : null,
-            Get(trainerCommand, "FTL_TRAINER_COMMAND"));
+            Get(trainerCommand, "FTL_TRAINER_COMMAND"),
+            Get(maxRestarts, "FTL_MAX_RESTARTS") is { } mr ? (int.TryParse(mr, System.Globalization.CultureInfo.InvariantCulture, out var m) && m >= 0 ? m
+                : throw new ArgumentException($"--max-restarts '{mr}' is not a non-negative whole number")) : null,
+            Get(anomalyPolicy, "FTL_ANOMALY_POLICY") is { } ap ? FineTuneLab.Coordinator.Anomalies.AnomalyPolicy.ParseOption(ap, "--anomaly-policy").ToOptionText() : null,
+            Get(failureRules, "FTL_FAILURE_RULES") is { } fr ? Path.GetFullPath(fr) : null);
 
         await using var host = CoordinatorHost.Create(options, Log.Logger);
         await host.StartAsync();

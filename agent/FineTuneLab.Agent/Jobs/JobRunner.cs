@@ -21,6 +21,9 @@ namespace FineTuneLab.Agent.Jobs;
 public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Outgoing outgoing, ArtifactClient artifacts, ILogger log)
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan BudgetCheckInterval = TimeSpan.FromMilliseconds(250);
+    /// <summary>A failed checkpoint upload is retried (the coordinator may be unreachable) until a newer one supersedes it.</summary>
+    private static readonly TimeSpan UploadRetryMax = TimeSpan.FromSeconds(5);
     private readonly Stopwatch _uptime = new();
     private readonly Channel<(long Step, string Path)> _checkpoints = Channel.CreateUnbounded<(long, string)>();
     private TrainerProcess? _trainer;
@@ -28,6 +31,8 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
     private bool _cancelled;
     private DateTime? _lastStepAt;
     private double _maxStepSeconds;
+    private double? _checkpointSeconds;
+    private long _lastStep;
 
     public string JobId => assignment.JobId;
     public double UptimeSeconds => _uptime.Elapsed.TotalSeconds;
@@ -49,7 +54,13 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
             _trainer = TrainerProcess.Start(new TrainerProcess.StartInfo(options.TrainerCommand[0], args, dir), OnEventAsync, OnLogAsync);
             Report(JobState.Running, "started");
             var uploader = UploadCheckpointsAsync(outDir, cancellationToken);
+            using var trainerDone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var budgetWatch = WatchBudgetAsync(trainerDone.Token);
             var exit = await _trainer.WaitAsync(cancellationToken);
+            // The node is billed while the trainer holds it; uploads after its exit (which may wait for the network) are not.
+            _uptime.Stop();
+            await trainerDone.CancelAsync();
+            await budgetWatch;
             _checkpoints.Writer.TryComplete();
             await uploader;
             await FinishAsync(exit, outDir, cancellationToken);
@@ -75,9 +86,10 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
                 RequestStop(string.IsNullOrEmpty(command.Reason) ? "user" : command.Reason);
                 break;
             case CommandKind.Pause when _trainer is not null && _stopReason is null:
-                if (_trainer.Pause()) { _uptime.Stop(); Report(JobState.Paused, "user"); _uptime.Start(); }
+                // A paused trainer still holds the node: its uptime (and cost) goes on, and the budget watch stops it if need be.
+                if (_trainer.Pause()) Report(JobState.Paused, string.IsNullOrEmpty(command.Reason) ? "user" : command.Reason);
                 break;
-            case CommandKind.Resume when _trainer is not null:
+            case CommandKind.Resume when _trainer is not null && _stopReason is null:
                 if (_trainer.Resume()) Report(JobState.Running, "resumed");
                 break;
             case CommandKind.Cancel:
@@ -135,28 +147,55 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         switch (e.Type)
         {
             case "checkpoint" when e.GetString("path") is { } path && e.GetDouble("step") is { } step:
+                ObserveCheckpoint(e);
                 _checkpoints.Writer.TryWrite(((long)step, path));
                 break;
             case "step":
                 var now = DateTime.UtcNow;
+                // Between two step events lie one step and whatever ran after the earlier one (an eval, a checkpoint):
+                // the larger recent gap is the safe estimate of the time until the step in flight ends.
                 if (_lastStepAt is { } last) _maxStepSeconds = Math.Max(_maxStepSeconds * 0.9, (now - last).TotalSeconds);
                 _lastStepAt = now;
+                _lastStep = e.GetDouble("step") is { } s ? (long)s : _lastStep;
                 CheckBudget();
                 break;
         }
         return Task.CompletedTask;
     }
 
+    private void ObserveCheckpoint(TrainerEventLine e)
+    {
+        // A checkpoint is written right after its step's event: the gap is how long writing one takes.
+        if (_lastStepAt is { } at && e.GetDouble("step") is { } step && (long)step == _lastStep)
+            _checkpointSeconds = (DateTime.UtcNow - at).TotalSeconds;
+    }
+
+    /// <summary>Checks the budget between steps too: during a long first step, an evaluation or a pause the spend goes on.</summary>
+    private async Task WatchBudgetAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(BudgetCheckInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken)) CheckBudget();
+        }
+        catch (OperationCanceledException) { }
+    }
+
     private void CheckBudget()
     {
+        if (_stopReason is not null) return;
         var budget = new Budget(assignment.Budget?.MaxUsd is > 0 ? assignment.Budget.MaxUsd : null, assignment.Budget?.MaxHours is > 0 ? assignment.Budget.MaxHours : null);
+        if (!budget.IsLimited) return;
         var price = assignment.PricePerHourUsd;
-        var hoursBefore = price > 0 ? assignment.SpentUsdBefore / price : 0;
-        var hours = hoursBefore + UptimeSeconds / 3600.0;
-        if (BudgetGuard.MustStop(budget, assignment.SpentUsdBefore + price * UptimeSeconds / 3600.0, hours, price, _maxStepSeconds, checkpointSeconds: 5))
+        var hoursNow = UptimeSeconds / 3600.0;
+        // Until a checkpoint was measured, assume it takes as long as a step (at least a second).
+        var checkpointSeconds = _checkpointSeconds ?? Math.Max(1.0, _maxStepSeconds);
+        if (BudgetGuard.MustStop(budget, assignment.SpentUsdBefore + price * hoursNow, assignment.HoursBefore + hoursNow, price, _maxStepSeconds, checkpointSeconds))
         {
-            log.LogWarning("job {Job}: budget reached, checkpoint and stop", JobId);
-            RequestStop("budget");
+            log.LogWarning("job {Job}: the budget would be crossed before the next step and a checkpoint end (spent ${Spent:0.####} of ${Max}): checkpoint and stop",
+                JobId, assignment.SpentUsdBefore + price * hoursNow, budget.MaxUsd);
+            outgoing.Log(JobId, LogLevel.Warning, "agent", $"budget: stopping before spend would cross it (step {_lastStep}, uptime {UptimeSeconds:0.0} s, step {_maxStepSeconds:0.00} s, checkpoint {checkpointSeconds:0.00} s)");
+            RequestStop(StopReasons.Budget);
         }
     }
 
@@ -170,26 +209,34 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
     {
         await foreach (var (step, announced) in _checkpoints.Reader.ReadAllAsync(cancellationToken))
         {
-            try
+            var wait = TimeSpan.FromMilliseconds(250);
+            for (var attempt = 1; ; attempt++)
             {
-                var folder = Path.IsPathRooted(announced) ? announced : Path.Combine(outDir, announced);
-                var tar = Path.Combine(Path.GetDirectoryName(outDir)!, $"checkpoint-{step}.tar");
-                await TarFolder.CreateAsync(folder, tar, cancellationToken);
-                var sha = await artifacts.UploadAsync(tar, $"{JobId}-checkpoint-{step}", JobId, $"checkpoint-{step}.tar", "checkpoint", cancellationToken);
-                File.Delete(tar);
-                outgoing.Log(JobId, LogLevel.Info, "agent", $"checkpoint {step} uploaded (sha256 {sha})");
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or FineTuneLab.Shared.Grpc.RpcException or UnauthorizedAccessException)
-            {
-                // A later checkpoint supersedes this one; the run goes on.
-                outgoing.Log(JobId, LogLevel.Warning, "agent", $"checkpoint {step} upload failed: {e.Message}");
+                try
+                {
+                    var folder = Path.IsPathRooted(announced) ? announced : Path.Combine(outDir, announced);
+                    var tar = Path.Combine(Path.GetDirectoryName(outDir)!, $"checkpoint-{step}.tar");
+                    if (attempt == 1 || !File.Exists(tar)) await TarFolder.CreateAsync(folder, tar, cancellationToken);
+                    var sha = await artifacts.UploadAsync(tar, $"{JobId}-checkpoint-{step}", JobId, $"checkpoint-{step}.tar", "checkpoint", cancellationToken);
+                    File.Delete(tar);
+                    outgoing.Log(JobId, LogLevel.Info, "agent", $"checkpoint {step} uploaded (sha256 {sha})");
+                    break;
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or FineTuneLab.Shared.Grpc.RpcException or UnauthorizedAccessException)
+                {
+                    if (attempt == 1) outgoing.Log(JobId, LogLevel.Warning, "agent", $"checkpoint {step} upload failed: {e.Message}; retrying until it is uploaded or a newer one supersedes it");
+                    // A newer checkpoint supersedes this one; the last one (the one a stop wrote) is retried until the
+                    // coordinator is back, so a resume finds it.
+                    if (_checkpoints.Reader.Count > 0 || e is DirectoryNotFoundException) break;
+                    await Task.Delay(wait, cancellationToken);
+                    wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, UploadRetryMax.Ticks));
+                }
             }
         }
     }
 
     private async Task FinishAsync(TrainerExit exit, string outDir, CancellationToken cancellationToken)
     {
-        _uptime.Stop();
         if (_cancelled) { Report(JobState.Cancelled, "cancelled", exit.ExitCode, exit.Signal); return; }
         if (exit.Succeeded)
         {
@@ -205,6 +252,12 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         }
         if (exit is { ExitCode: 0, Signal: 0, DoneReason: "stopped" })
         {
+            if (_stopReason?.StartsWith(StopReasons.FailPrefix, StringComparison.Ordinal) == true)
+            {
+                var why = _stopReason[StopReasons.FailPrefix.Length..];
+                Report(JobState.Failed, why, 0, 0, $"failed by policy: {why}");
+                return;
+            }
             Report(JobState.Stopped, _stopReason ?? "stopped", 0, 0);
             return;
         }

@@ -50,6 +50,13 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
         _artifacts = new ArtifactClient(() => _channel.CreateCallInvoker(), Auth, options.CacheDir);
         var nvml = new NvmlSampler();
         var telemetry = Task.Run(() => SampleAsync(nvml, stoppingToken), stoppingToken);
+        var idle = Task.CompletedTask;
+        if (options is { IdleShutdownAfter: { } after, IdleShutdownCommand: { } command })
+        {
+            var watcher = new IdleShutdown(after, command, () => { lock (_jobGate) return _job is not null; },
+                text => _outgoing.Log(null, FineTuneLab.Shared.Protos.Agent.V1.LogLevel.Warning, "agent", text), log);
+            idle = Task.Run(() => watcher.RunAsync(stoppingToken), CancellationToken.None);
+        }
         // The inventory lists the GPUs NVML found: wait for its first answer (a node without a driver answers at once).
         await Task.WhenAny(_gpusKnown.Task, Task.Delay(TimeSpan.FromSeconds(5), stoppingToken));
 
@@ -86,6 +93,7 @@ public sealed class AgentService(AgentOptions options, ILogger<AgentService> log
             await Task.WhenAny(runningTask, Task.Delay(TimeSpan.FromSeconds(20), CancellationToken.None));
         }
         try { await telemetry; } catch (OperationCanceledException) { }
+        await idle;
     }
 
     private async Task RegisterAsync(CancellationToken cancellationToken)

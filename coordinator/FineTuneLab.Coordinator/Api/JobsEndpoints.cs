@@ -56,6 +56,11 @@ public static class JobsEndpoints
         var maxHours = Num(budget?["max_hours"]);
         if (maxUsd is <= 0) problems.Add(new JsonObject { ["path"] = "$.budget.max_usd", ["message"] = "must be positive" });
         if (maxHours is <= 0) problems.Add(new JsonObject { ["path"] = "$.budget.max_hours", ["message"] = "must be positive" });
+        var policyProblems = new List<(string Path, string Message)>();
+        var anomalyPolicy = Anomalies.AnomalyPolicy.ParseJson(body["anomaly_policy"], "$.anomaly_policy", policyProblems);
+        foreach (var (path, message) in policyProblems) problems.Add(new JsonObject { ["path"] = path, ["message"] = message });
+        // The policy is coordinator-only (the trainer never sees it): it is kept with the job's resources.
+        if (anomalyPolicy.Actions.Count > 0) resources[Anomalies.AnomalyWatcher.JobPolicyKey] = anomalyPolicy.ToJson();
         foreach (var sha in AssignmentBuilder.ArtifactRefs(spec.ToJsonString()))
         {
             if (!rt.Blobs.Exists(sha)) problems.Add(new JsonObject { ["path"] = "$.spec", ["message"] = $"artifact:{sha} is not in the blob store (POST /api/artifacts first)" });

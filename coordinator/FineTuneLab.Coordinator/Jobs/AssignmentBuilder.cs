@@ -37,6 +37,7 @@ public static class AssignmentBuilder
             PricePerHourUsd = job.PricePerHour ?? 0,
             Budget = new Budget { MaxUsd = job.BudgetUsd ?? 0, MaxHours = job.BudgetHours ?? 0 },
             SpentUsdBefore = job.SpentBeforeUsd,
+            HoursBefore = job.HoursBefore,
             Device = JsonNode.Parse(job.ResourcesJson)?["device"]?.GetValue<string>() ?? "auto",
         };
         using var c = store.OpenConnection();

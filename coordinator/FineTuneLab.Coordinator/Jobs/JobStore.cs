@@ -20,7 +20,7 @@ public sealed record CheckpointRow(long Step, string Sha256, long Bytes, string 
 /// </summary>
 public sealed class JobStore(CoordinatorStore store, IIngestOrder ids)
 {
-    /// <summary>Re-queues after a lost agent before the job fails.</summary>
+    /// <summary>Re-queues after a lost agent or a retryable failure before the job fails (<see cref="CoordinatorOptions.RestartCap"/>).</summary>
     public int MaxRestarts { get; init; } = 3;
 
     public string Create(JobSubmission s) => Transition((c, next) =>
@@ -237,8 +237,41 @@ public sealed class JobStore(CoordinatorStore store, IIngestOrder ids)
         return jobs.Select(j => j.Id).ToList();
     });
 
+    /// <summary>
+    /// Re-queues a failed job whose failure class is retryable (it resumes from its last uploaded checkpoint), counting
+    /// a restart; false when it is no longer failed or has used its restarts.
+    /// </summary>
+    public bool RequeueRetryable(string id, string why, JsonObject error) => Transition((c, next) =>
+    {
+        var moved = Sql.Execute(c, """
+            UPDATE jobs SET state = 'queued', restarts = restarts + 1, reason = $why, stop_reason = NULL, finished_at = NULL,
+                            error_json = NULL, updated_at = $now,
+                            resume_checkpoint = (SELECT sha256 FROM checkpoints WHERE job_id = $id ORDER BY step DESC LIMIT 1)
+            WHERE id = $id AND state = 'failed' AND restarts < $max
+            """, ("$why", why), ("$now", Sql.Now()), ("$id", id), ("$max", MaxRestarts)) == 1;
+        if (!moved) return false;
+        var after = Get(c, id)!;
+        JobEvents.Insert(c, next(), id, JobEvents.State, StateEvent(JobStates.Failed, JobStates.Queued, why, "coordinator"));
+        var resume = after.ResumeCheckpoint is { } sha ? Checkpoints(c, id).LastOrDefault(k => k.Sha256 == sha) : null;
+        // The failure stays in the job's feed; the job itself carries no error while it runs again.
+        JobEvents.Insert(c, next(), id, JobEvents.Requeued, new JsonObject
+        {
+            ["reason"] = "retryable_failure", ["message"] = why, ["error"] = error.DeepClone(), ["restarts"] = after.Restarts, ["max_restarts"] = MaxRestarts,
+            ["resume_checkpoint"] = resume is null ? null : new JsonObject { ["step"] = resume.Step, ["sha256"] = resume.Sha256 },
+            ["spent_usd"] = after.SpentBeforeUsd,
+        });
+        return true;
+    });
+
+    /// <summary>Replaces a failed job's error (its class and advice after the user's failure rules).</summary>
+    public void SetError(string id, string errorJson)
+    {
+        using var c = store.OpenConnection();
+        Sql.Execute(c, "UPDATE jobs SET error_json = $err WHERE id = $id AND state = 'failed'", ("$err", errorJson), ("$id", id));
+    }
+
     /// <summary>A user's move: sets the new state directly when no agent needs to act (queued → cancelled, stopped → queued).</summary>
-    /// <remarks>A move with reason <c>budget</c> is the coordinator's own (its budget guard), recorded as by: coordinator.</remarks>
+    /// <remarks>A move with reason <c>budget</c>, <c>anomaly:KIND</c> or <c>fail:KIND</c> is the coordinator's own (its budget guard, an anomaly policy), recorded as by: coordinator.</remarks>
     public bool TryUserMove(string id, string from, string to, string? stopReason, double? budgetUsd = null, double? budgetHours = null) => Transition((c, next) =>
     {
         var finished = JobStates.IsTerminal(to) ? Sql.Now() : null;
@@ -251,7 +284,7 @@ public sealed class JobStore(CoordinatorStore store, IIngestOrder ids)
             """, ("$to", to), ("$r", stopReason), ("$now", Sql.Now()), ("$fin", finished), ("$bu", budgetUsd), ("$bh", budgetHours),
             ("$id", id), ("$from", from)) == 1;
         if (!moved) return false;
-        var data = StateEvent(from, to, stopReason ?? (to == JobStates.Queued ? "resumed" : null), stopReason == "budget" ? "coordinator" : "user");
+        var data = StateEvent(from, to, stopReason ?? (to == JobStates.Queued ? "resumed" : null), stopReason is not null && (stopReason == "budget" || stopReason.Contains(':', StringComparison.Ordinal)) ? "coordinator" : "user");
         if (budgetUsd is not null || budgetHours is not null)
         {
             var job = Get(c, id)!;

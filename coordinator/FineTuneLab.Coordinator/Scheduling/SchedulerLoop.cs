@@ -1,3 +1,4 @@
+using FineTuneLab.Coordinator.Anomalies;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Microsoft.Extensions.Logging;
@@ -7,10 +8,16 @@ namespace FineTuneLab.Coordinator.Scheduling;
 /// <summary>
 /// The coordinator's control loop: marks agents lost after missed heartbeats (re-queueing their jobs), places queued
 /// jobs with <see cref="Scheduler"/> on connected idle agents and sends the assignments, records why the others wait,
-/// and orders checkpoint-and-stop for a job whose budget is spent.
+/// keeps running jobs within their budgets (<see cref="BudgetEnforcer"/>) and acts on anomalies (<see cref="AnomalyWatcher"/>).
 /// </summary>
 public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeatTimeout)
 {
+    private readonly BudgetEnforcer _budgets = new(runtime);
+    private readonly AnomalyWatcher _anomalies = new(runtime);
+    private readonly FailureRetry _failures = new(runtime);
+    private HashSet<string> _onAgent = new(StringComparer.Ordinal);
+    private readonly DateTime _startedAt = DateTime.UtcNow;
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
@@ -30,7 +37,10 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
 
     public void Tick()
     {
-        foreach (var agent in runtime.Agents.MarkLost(heartbeatTimeout))
+        // Silence while the coordinator itself was down is no agent's fault: after a (re)start every agent gets a full
+        // timeout to reconnect before it can be lost (else a restart mid-run would re-queue jobs that are running fine).
+        var lostCandidates = DateTime.UtcNow - _startedAt >= heartbeatTimeout ? runtime.Agents.MarkLost(heartbeatTimeout) : [];
+        foreach (var agent in lostCandidates)
         {
             var jobs = runtime.Jobs.RequeueJobsOf(agent);
             runtime.Log.LogWarning("agent {Agent} lost (no heartbeat for {Timeout}); re-queued [{Jobs}]", agent, heartbeatTimeout, string.Join(",", jobs));
@@ -52,13 +62,18 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
             foreach (var w in plan.Waiting) runtime.Jobs.SetWaitingReason(w.JobId, w.Reason);
         }
 
-        foreach (var job in runtime.Jobs.InState(JobStates.Running))
-        {
-            if (job.AgentId is { } agent && job.Budget.IsLimited && job.Cost().FractionOfBudget >= 1.0)
+        var onAgent = runtime.Jobs.InState(JobStates.Assigned, JobStates.Running, JobStates.Paused, JobStates.Stopping);
+        foreach (var job in onAgent) _budgets.Check(job);
+        // A job that left its agent since the last tick: the alerts of its final spend (the agent may have stopped it on
+        // its own), and a retry when it failed in a way that retrying can fix.
+        foreach (var id in _onAgent.Where(id => onAgent.All(j => j.Id != id)))
+            if (runtime.Jobs.Get(id) is { } gone)
             {
-                runtime.Jobs.TryUserMove(job.Id, JobStates.Running, JobStates.Stopping, "budget");
-                runtime.Sessions.Send(agent, new CoordinatorMessage { Command = new JobCommand { JobId = job.Id, Kind = CommandKind.Stop, Reason = "budget" } });
+                _budgets.Finished(gone);
+                _failures.Handle(gone);
             }
-        }
+        _onAgent = onAgent.Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
+
+        _anomalies.Tick();
     }
 }

@@ -42,10 +42,12 @@ public sealed class CommandDeliveryTests
         await ControlPlaneCluster.WaitUntilAsync(async () => await CommandsAsync(cluster) == "pause:acked,stop:acked", TimeSpan.FromMinutes(1),
             () => $"the stop was not acked\n{cluster.Logs()}");
         // Each command reached the trainer once: one pause, then the stop's checkpoint-and-exit.
-        var states = (await cluster.GetJsonAsync($"/api/jobs/{id}/events?type=state"))["events"]!.AsArray()
-            .Select(e => e!["data"]!["state"]!.GetValue<string>()).ToList();
-        Assert.Equal(1, states.Count(s => s == "JOB_STATE_PAUSED"));
-        Assert.Equal(1, states.Count(s => s == "JOB_STATE_STOPPED"));
+        // The agent's reports are stored as `state` events (or `state_report` when they moved nothing) with by: agent.
+        var reported = (await cluster.GetJsonAsync($"/api/jobs/{id}/events"))["events"]!.AsArray()
+            .Where(e => e!["type"]!.GetValue<string>() is "state" or "state_report" && e["data"]?["by"]?.GetValue<string>() == "agent")
+            .Select(e => e!["data"]!["to"]?.GetValue<string>()).ToList();
+        Assert.Equal(1, reported.Count(s => s == "paused"));
+        Assert.Equal(1, reported.Count(s => s == "stopped"));
     }
 
     /// <summary>Cuts the network and waits until the coordinator has seen the agent's session end.</summary>

@@ -47,11 +47,11 @@ public sealed class ControlPlaneCluster : IAsyncDisposable
         r.EnsureSuccess("scripts/ftl-train --help (building the trainer)");
     }
 
-    public async Task StartCoordinatorAsync()
+    public async Task StartCoordinatorAsync(IEnumerable<string>? extraArgs = null)
     {
         _coordinator = RunningProcess.Start(Path.Combine(RepoPaths.Scripts, "ftl-coordinator"),
             ["--data-dir", CoordinatorDataDir, "--http-url", $"http://127.0.0.1:{HttpPort}", "--grpc-url", GrpcUrl,
-             "--agent-token", JoinToken, "--trainer-command", TrainerCommand], null);
+             "--agent-token", JoinToken, "--trainer-command", TrainerCommand, .. extraArgs ?? []], null);
         var until = DateTime.UtcNow.AddMinutes(4); // the wrapper may build first
         while (DateTime.UtcNow < until)
         {
@@ -194,6 +194,7 @@ public sealed class RunningProcess
 
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
+    public int Id => _process.Id;
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     public static RunningProcess Start(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment)

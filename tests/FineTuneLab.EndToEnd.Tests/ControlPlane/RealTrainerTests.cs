@@ -14,6 +14,7 @@ public sealed class FactRequiringFileAttribute : FactAttribute
 }
 
 /// <summary>The real <c>ftl-train train</c> under a real agent and coordinator, on the sample job.</summary>
+[Collection(RealTrainerCollection.Name)]
 public sealed class RealTrainerTests
 {
     [FactRequiringFile("samples/jobs/tiny-lora.json")]
@@ -45,4 +46,11 @@ public sealed class RealTrainerTests
         Assert.Equal(done["progress"]!["total_steps"]!.GetValue<int>(), csv.Length - 1);
         Assert.NotNull(done["adapter_sha256"]?.GetValue<string>());
     }
+}
+
+/// <summary>Tests that run real trainers under a real cluster: one at a time, alone, so a 2-core machine keeps their timings sane.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RealTrainerCollection
+{
+    public const string Name = "real trainer clusters";
 }
