@@ -26,7 +26,7 @@ public sealed class HfTokenizer : ITokenizer
         _decoder = parts.Decoder;
         _added = parts.Added;
         SourcePath = path;
-        var max = _model.IdToToken.Length - 1;
+        var max = _model.IdCount - 1;
         foreach (var t in _added.Tokens) max = Math.Max(max, t.Id);
         VocabSize = max + 1;
     }
@@ -193,7 +193,7 @@ public sealed class HfTokenizer : ITokenizer
     public string? IdToToken(int id)
     {
         if (_added.ById(id) is { } t) return t.Content;
-        return (uint)id < (uint)_model.IdToToken.Length ? _model.IdToToken[id] : null;
+        return _model.IdToToken(id);
     }
 
     public bool IsSpecialToken(int id) => _added.IsSpecial(id);

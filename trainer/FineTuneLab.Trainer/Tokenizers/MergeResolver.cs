@@ -1,0 +1,147 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace FineTuneLab.Trainer.Tokenizers;
+
+/// <summary>Turns scanned merges into the merge table: finds the ids of a, b and the merged token (a + b less the
+/// continuing-subword prefix, as bpe/model.rs builds it). A helper thread starts on the chunks as soon as the
+/// vocabulary is built, while the scanner is still reading later merges; the scanning thread joins in when it is done,
+/// and the two fill the table. A pair listed twice keeps its later rank, as HF's HashMap collect does; nothing in the
+/// result depends on thread timing.</summary>
+internal sealed class MergeResolver
+{
+    private const int Batch = 16;
+
+    private readonly ScannedMerges _merges;
+    private readonly Task<Utf8Vocabulary> _vocabulary;
+    private readonly byte[] _json;
+    private readonly int _prefixBytes;
+    private readonly Task _helper;
+    private int[]?[] _ids = new int[]?[64]; // per chunk: a, b, merged id of each merge
+    private readonly object _idsLock = new();
+    private int _nextChunk = -1;
+    private int _firstBad = int.MaxValue;
+    private volatile bool _abandoned;
+
+    private MergeResolver(ScannedMerges merges, Task<Utf8Vocabulary> vocabulary, byte[] json, int prefixBytes)
+    {
+        _merges = merges;
+        _vocabulary = vocabulary;
+        _json = json;
+        _prefixBytes = prefixBytes;
+        _helper = Task.Run(Work);
+    }
+
+    /// <summary>Starts resolving on a helper thread; chunks are taken as the scanner publishes them.</summary>
+    public static MergeResolver Start(ScannedMerges merges, Task<Utf8Vocabulary> vocabulary, byte[] json, int prefixBytes) =>
+        new(merges, vocabulary, json, prefixBytes);
+
+    /// <summary>Stops the helper after a failed load.</summary>
+    public void Abandon() => _abandoned = true;
+
+    public int PrefixBytes => _prefixBytes;
+
+    /// <summary>Called once the scan is complete: resolves the remaining chunks on this thread too, then fills the
+    /// table on both.</summary>
+    public MergeTable Finish(string file)
+    {
+        Work();
+        _helper.GetAwaiter().GetResult();
+        var count = _merges.TotalCount;
+        var vocab = _vocabulary.GetAwaiter().GetResult();
+        if (_firstBad != int.MaxValue) throw NotInVocabulary(vocab, file, _firstBad);
+
+        var table = new MergeTable(count);
+        var repeated = new List<(int A, int B, int Rank, int Merged)>();
+        Parallel.For(0, (count + ScannedMerges.ChunkSize - 1) / ScannedMerges.ChunkSize, chunk => Fill(chunk, table, repeated));
+        repeated.Sort((x, y) => x.Rank.CompareTo(y.Rank));
+        foreach (var (a, b, rank, merged) in repeated) table.KeepLaterRank(a, b, rank, merged);
+        table.CompleteConcurrentFill(count - repeated.Count);
+        return table;
+    }
+
+    private void Work()
+    {
+        var vocab = _vocabulary.GetAwaiter().GetResult();
+        while (!_abandoned)
+        {
+            var chunk = Interlocked.Increment(ref _nextChunk);
+            if (!_merges.WaitForChunk(chunk)) return;
+            var (spans, length) = _merges.Chunk(chunk);
+            var ids = GC.AllocateUninitializedArray<int>(3 * length);
+            var bad = Resolve(vocab, spans, length, ids);
+            lock (_idsLock)
+            {
+                if (chunk >= _ids.Length) Array.Resize(ref _ids, Math.Max(_ids.Length * 2, chunk + 1));
+                _ids[chunk] = ids;
+                if (bad >= 0) _firstBad = Math.Min(_firstBad, chunk * ScannedMerges.ChunkSize + bad);
+            }
+        }
+    }
+
+    /// <summary>Looks up one chunk a batch at a time: hash every key of the batch and prefetch its slot, then compare,
+    /// so that the cache misses (the cost of this phase) overlap instead of queueing. Returns the index of the first
+    /// merge with a token not in the vocabulary, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int Resolve(Utf8Vocabulary vocab, int[] spans, int length, int[] ids)
+    {
+        Span<uint> hashes = stackalloc uint[3 * Batch];
+        var json = _json;
+        var prefix = _prefixBytes;
+        for (var first = 0; first < length; first += Batch)
+        {
+            var n = Math.Min(Batch, length - first);
+            for (var j = 0; j < n; j++)
+            {
+                var r = 4 * (first + j);
+                var a = _merges.Span(json, spans[r], spans[r + 1]);
+                var b = _merges.Span(json, spans[r + 2], spans[r + 3]);
+                var aState = Utf8Vocabulary.HashStep(Utf8Vocabulary.HashSeed, a);
+                vocab.Prefetch(hashes[3 * j] = Utf8Vocabulary.HashFinish(aState));
+                vocab.Prefetch(hashes[3 * j + 1] = Utf8Vocabulary.HashFinish(Utf8Vocabulary.HashStep(Utf8Vocabulary.HashSeed, b)));
+                vocab.Prefetch(hashes[3 * j + 2] = Utf8Vocabulary.HashFinish(Utf8Vocabulary.HashStep(aState, b[Math.Min(prefix, b.Length)..])));
+            }
+            for (var j = 0; j < n; j++)
+            {
+                var r = 4 * (first + j);
+                var a = _merges.Span(json, spans[r], spans[r + 1]);
+                var b = _merges.Span(json, spans[r + 2], spans[r + 3]);
+                var at = 3 * (first + j);
+                if (!vocab.TryGetId(a, [], hashes[3 * j], out ids[at]) || !vocab.TryGetId(b, [], hashes[3 * j + 1], out ids[at + 1]) ||
+                    !vocab.TryGetId(a, b[Math.Min(prefix, b.Length)..], hashes[3 * j + 2], out ids[at + 2]))
+                    return first + j;
+            }
+        }
+        return -1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Fill(int chunk, MergeTable table, List<(int, int, int, int)> repeated)
+    {
+        var ids = _ids[chunk]!;
+        var rank0 = chunk * ScannedMerges.ChunkSize;
+        List<(int, int, int, int)>? seenAgain = null;
+        for (var first = 0; first < ids.Length; first += 3 * Batch)
+        {
+            var end = Math.Min(ids.Length, first + 3 * Batch);
+            for (var i = first; i < end; i += 3) table.Prefetch(ids[i], ids[i + 1]);
+            for (var i = first; i < end; i += 3)
+                if (!table.TryAddConcurrent(ids[i], ids[i + 1], rank0 + i / 3, ids[i + 2]))
+                    (seenAgain ??= []).Add((ids[i], ids[i + 1], rank0 + i / 3, ids[i + 2]));
+        }
+        if (seenAgain is not null) lock (repeated) repeated.AddRange(seenAgain);
+    }
+
+    private TokenizerFormatException NotInVocabulary(Utf8Vocabulary vocab, string file, int rank)
+    {
+        var (spans, _) = _merges.Chunk(rank / ScannedMerges.ChunkSize);
+        var r = 4 * (rank % ScannedMerges.ChunkSize);
+        var a = _merges.Span(_json, spans[r], spans[r + 1]);
+        var b = _merges.Span(_json, spans[r + 2], spans[r + 3]);
+        var rest = b[Math.Min(_prefixBytes, b.Length)..];
+        var what = !vocab.TryGetId(a, out _) ? $"\"{Encoding.UTF8.GetString(a)}\""
+            : !vocab.TryGetId(b, out _) ? $"\"{Encoding.UTF8.GetString(b)}\""
+            : $"the merged token \"{Encoding.UTF8.GetString(a)}{Encoding.UTF8.GetString(rest)}\"";
+        return new TokenizerFormatException(file, $"$.model.merges[{rank}]", $"{what} is not in the vocabulary");
+    }
+}
