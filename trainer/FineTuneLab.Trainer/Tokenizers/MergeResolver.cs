@@ -14,7 +14,7 @@ internal sealed class MergeResolver
 
     private readonly ScannedMerges _merges;
     private readonly Task<Utf8Vocabulary> _vocabulary;
-    private readonly byte[] _json;
+    private readonly MappedFile _file;
     private readonly int _prefixBytes;
     private readonly Task _helper;
     private int[]?[] _ids = new int[]?[64]; // per chunk: a, b, merged id of each merge
@@ -23,21 +23,26 @@ internal sealed class MergeResolver
     private int _firstBad = int.MaxValue;
     private volatile bool _abandoned;
 
-    private MergeResolver(ScannedMerges merges, Task<Utf8Vocabulary> vocabulary, byte[] json, int prefixBytes)
+    private MergeResolver(ScannedMerges merges, Task<Utf8Vocabulary> vocabulary, MappedFile file, int prefixBytes)
     {
         _merges = merges;
         _vocabulary = vocabulary;
-        _json = json;
+        _file = file;
         _prefixBytes = prefixBytes;
         _helper = Task.Run(Work);
     }
 
     /// <summary>Starts resolving on a helper thread; chunks are taken as the scanner publishes them.</summary>
-    public static MergeResolver Start(ScannedMerges merges, Task<Utf8Vocabulary> vocabulary, byte[] json, int prefixBytes) =>
-        new(merges, vocabulary, json, prefixBytes);
+    public static MergeResolver Start(ScannedMerges merges, Task<Utf8Vocabulary> vocabulary, MappedFile file, int prefixBytes) =>
+        new(merges, vocabulary, file, prefixBytes);
 
-    /// <summary>Stops the helper after a failed load.</summary>
-    public void Abandon() => _abandoned = true;
+    /// <summary>Stops the helper (after a failed load, or before the file is unmapped) and waits for it.</summary>
+    public void Abandon()
+    {
+        _abandoned = true;
+        try { _helper.Wait(); }
+        catch (AggregateException) { } // its error, if any, is the load's error and was thrown there
+    }
 
     public int PrefixBytes => _prefixBytes;
 
@@ -45,7 +50,12 @@ internal sealed class MergeResolver
     /// table on both.</summary>
     public MergeTable Finish(string file)
     {
-        Work();
+        try { Work(); }
+        catch
+        {
+            Abandon();
+            throw;
+        }
         _helper.GetAwaiter().GetResult();
         var count = _merges.TotalCount;
         var vocab = _vocabulary.GetAwaiter().GetResult();
@@ -86,7 +96,7 @@ internal sealed class MergeResolver
     private int Resolve(Utf8Vocabulary vocab, int[] spans, int length, int[] ids)
     {
         Span<uint> hashes = stackalloc uint[3 * Batch];
-        var json = _json;
+        var json = _file.Span;
         var prefix = _prefixBytes;
         for (var first = 0; first < length; first += Batch)
         {
@@ -136,8 +146,8 @@ internal sealed class MergeResolver
     {
         var (spans, _) = _merges.Chunk(rank / ScannedMerges.ChunkSize);
         var r = 4 * (rank % ScannedMerges.ChunkSize);
-        var a = _merges.Span(_json, spans[r], spans[r + 1]);
-        var b = _merges.Span(_json, spans[r + 2], spans[r + 3]);
+        var a = _merges.Span(_file.Span, spans[r], spans[r + 1]);
+        var b = _merges.Span(_file.Span, spans[r + 2], spans[r + 3]);
         var rest = b[Math.Min(_prefixBytes, b.Length)..];
         var what = !vocab.TryGetId(a, out _) ? $"\"{Encoding.UTF8.GetString(a)}\""
             : !vocab.TryGetId(b, out _) ? $"\"{Encoding.UTF8.GetString(b)}\""

@@ -11,15 +11,15 @@ namespace FineTuneLab.Trainer.Tokenizers;
 /// merges are scanned. Malformed JSON is reported with its line, a wrong shape with its JSON path.</summary>
 internal sealed class ModelJsonScanner
 {
-    private readonly string _file;
-    private readonly byte[] _json;
+    private readonly string _fileName;
+    private readonly MappedFile _file;
     private int _pos;
     private byte[] _scratch = new byte[256];
 
-    private ModelJsonScanner(string file, byte[] json, int start)
+    private ModelJsonScanner(string fileName, MappedFile file, int start)
     {
+        _fileName = fileName;
         _file = file;
-        _json = json;
         _pos = start;
     }
 
@@ -35,8 +35,10 @@ internal sealed class ModelJsonScanner
 
     /// <summary>Scans the model object starting at <paramref name="start"/> (its '{'); documents made for its other
     /// fields are added to <paramref name="documents"/> for the caller to dispose.</summary>
-    public static ScannedModel Scan(string file, byte[] json, int start, Dictionary<string, JsonDocument> documents) =>
-        new ModelJsonScanner(file, json, start).ScanModel(documents);
+    public static ScannedModel Scan(string fileName, MappedFile file, int start, Dictionary<string, JsonDocument> documents) =>
+        new ModelJsonScanner(fileName, file, start).ScanModel(documents);
+
+    private ReadOnlySpan<byte> Json => _file.Span;
 
     private ScannedModel ScanModel(Dictionary<string, JsonDocument> documents)
     {
@@ -52,22 +54,17 @@ internal sealed class ModelJsonScanner
                 switch (name)
                 {
                     case "vocab" or "merges" when model.Fields.ContainsKey(name) || (name == "vocab" ? model.Vocabulary is not null : model.Merges is not null):
-                        throw new TokenizerFormatException(_file, $"$.model.{name}", "given twice");
+                        throw new TokenizerFormatException(_fileName, $"$.model.{name}", "given twice");
                     case "vocab" when Peek() == '{':
                         var builder = new Utf8Vocabulary.Builder();
                         ScanVocab(builder);
-                        model.Vocabulary = Task.Run(() => builder.Build(_file));
+                        model.Vocabulary = Task.Run(() => builder.Build(_fileName));
                         break;
                     case "merges" when Peek() == '[':
                         var merges = model.Merges = new ScannedMerges();
-                        if (model.Vocabulary is not null) model.Resolver = MergeResolver.Start(merges, model.Vocabulary, _json, PrefixBytes(model));
+                        if (model.Vocabulary is not null) model.Resolver = MergeResolver.Start(merges, model.Vocabulary, _file, PrefixBytes(model));
                         try { ScanMerges(merges); }
-                        catch
-                        {
-                            model.Resolver?.Abandon();
-                            throw;
-                        }
-                        finally { merges.Complete(); }
+                        finally { merges.Complete(); } // a failed scan lets the resolver's helper stop waiting
                         break;
                     default:
                         var doc = ParseValue();
@@ -94,7 +91,7 @@ internal sealed class ModelJsonScanner
         _pos++;
         SkipWhitespace();
         if (Peek() == '}') { _pos++; return; }
-        var json = _json;
+        var json = Json;
         while (true)
         {
             var key = ReadString(out _);
@@ -123,7 +120,7 @@ internal sealed class ModelJsonScanner
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int ReadTokenId(ReadOnlySpan<byte> key)
     {
-        var json = _json;
+        var json = Json;
         var p = _pos;
         var negative = p < json.Length && json[p] == '-';
         if (negative) p++;
@@ -143,7 +140,7 @@ internal sealed class ModelJsonScanner
     }
 
     private TokenizerFormatException NotAnId(ReadOnlySpan<byte> key) =>
-        new(_file, $"$.model.vocab[\"{Encoding.UTF8.GetString(key)}\"]", "not a non-negative integer id");
+        new(_fileName, $"$.model.vocab[\"{Encoding.UTF8.GetString(key)}\"]", "not a non-negative integer id");
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ScanMerges(ScannedMerges merges)
@@ -190,7 +187,7 @@ internal sealed class ModelJsonScanner
         }
         else
         {
-            text = _json.AsSpan(start, end - start);
+            text = Json.Slice(start, end - start);
             offset = start;
         }
         var space = text.IndexOf((byte)' ');
@@ -230,7 +227,7 @@ internal sealed class ModelJsonScanner
         return (merges.CommitSide(length), length);
     }
 
-    private TokenizerFormatException ShapeError(int rank, string message) => new(_file, $"$.model.merges[{rank}]", message);
+    private TokenizerFormatException ShapeError(int rank, string message) => new(_fileName, $"$.model.merges[{rank}]", message);
 
     /// <summary>Reads the string at the cursor: the file's bytes when it has no escapes, else its unescaped bytes in a
     /// scratch buffer (valid until the next call).</summary>
@@ -239,7 +236,7 @@ internal sealed class ModelJsonScanner
     {
         var start = _pos + 1;
         escaped = ScanString(out var end);
-        if (!escaped) return _json.AsSpan(start, end - start);
+        if (!escaped) return Json.Slice(start, end - start);
         if (_scratch.Length < end - start) _scratch = new byte[Math.Max(_scratch.Length * 2, end - start)];
         return _scratch.AsSpan(0, Unescape(start, end, _scratch));
     }
@@ -259,7 +256,7 @@ internal sealed class ModelJsonScanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool ScanString(out int end)
     {
-        var json = _json;
+        var json = Json;
         var p = _pos;
         if (p >= json.Length || json[p] != '"') throw Malformed(p, "expected a string");
         p++;
@@ -287,7 +284,7 @@ internal sealed class ModelJsonScanner
     /// must hold end - start bytes: no escape is shorter unescaped) and returns its length.</summary>
     private int Unescape(int start, int end, Span<byte> output)
     {
-        var json = _json;
+        var json = Json;
         var n = 0;
         for (var p = start; p < end;)
         {
@@ -333,7 +330,7 @@ internal sealed class ModelJsonScanner
         var value = 0;
         for (var i = p; i < p + 4; i++)
         {
-            var digit = HexDigit(_json[i]);
+            var digit = HexDigit(Json[i]);
             if (digit < 0) throw Malformed(i, "a \\u escape needs four hex digits");
             value = value * 16 + digit;
         }
@@ -351,7 +348,7 @@ internal sealed class ModelJsonScanner
     /// <summary>Any other value of the model: one small document, parsed by System.Text.Json from the cursor.</summary>
     private JsonDocument ParseValue()
     {
-        var reader = new Utf8JsonReader(_json.AsSpan(_pos), new JsonReaderOptions { MaxDepth = 256 });
+        var reader = new Utf8JsonReader(Json[_pos..], new JsonReaderOptions { MaxDepth = 256 });
         try
         {
             var doc = JsonDocument.ParseValue(ref reader);
@@ -363,7 +360,7 @@ internal sealed class ModelJsonScanner
             var (line, column) = LineAndColumn(_pos);
             var eLine = e.LineNumber ?? 0;
             var eColumn = e.BytePositionInLine ?? 0;
-            throw new TokenizerFormatException(_file, $"line {line + eLine}, byte {(eLine == 0 ? column + eColumn : eColumn + 1)}",
+            throw new TokenizerFormatException(_fileName, $"line {line + eLine}, byte {(eLine == 0 ? column + eColumn : eColumn + 1)}",
                 $"malformed JSON: {e.Message}", e);
         }
     }
@@ -371,7 +368,7 @@ internal sealed class ModelJsonScanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SkipWhitespace()
     {
-        var json = _json;
+        var json = Json;
         var p = _pos;
         while ((uint)p < (uint)json.Length && json[p] is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t') p++;
         _pos = p;
@@ -380,8 +377,8 @@ internal sealed class ModelJsonScanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private byte Peek()
     {
-        if ((uint)_pos >= (uint)_json.Length) throw Malformed(_pos, "unexpected end of the file");
-        return _json[_pos];
+        if ((uint)_pos >= (uint)Json.Length) throw Malformed(_pos, "unexpected end of the file");
+        return Json[_pos];
     }
 
     private void Expect(byte c)
@@ -393,7 +390,7 @@ internal sealed class ModelJsonScanner
     /// <summary>1-based line and byte-in-line of a file offset.</summary>
     private (long Line, long Column) LineAndColumn(int offset)
     {
-        var before = _json.AsSpan(0, Math.Min(offset, _json.Length));
+        var before = Json.Slice(0, Math.Min(offset, Json.Length));
         var lastNewline = before.LastIndexOf((byte)'\n');
         return (before.Count((byte)'\n') + 1, offset - lastNewline);
     }
@@ -401,7 +398,7 @@ internal sealed class ModelJsonScanner
     private TokenizerFormatException Malformed(int offset, string message)
     {
         var (line, column) = LineAndColumn(offset);
-        var found = offset < _json.Length ? $", found '{(char)_json[offset]}'" : "";
-        return new TokenizerFormatException(_file, $"line {line}, byte {column}", $"malformed JSON: {message}{found}");
+        var found = offset < Json.Length ? $", found '{(char)Json[offset]}'" : "";
+        return new TokenizerFormatException(_fileName, $"line {line}, byte {column}", $"malformed JSON: {message}{found}");
     }
 }

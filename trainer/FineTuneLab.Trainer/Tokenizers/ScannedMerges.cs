@@ -101,6 +101,6 @@ internal sealed class ScannedMerges
 
     /// <summary>A side of a merge (call after the chunk holding it was published).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ReadOnlySpan<byte> Span(byte[] json, int offset, int length) =>
-        offset >= 0 ? json.AsSpan(offset, length) : Volatile.Read(ref _side).AsSpan(~offset, length);
+    public ReadOnlySpan<byte> Span(ReadOnlySpan<byte> json, int offset, int length) =>
+        offset >= 0 ? json.Slice(offset, length) : Volatile.Read(ref _side).AsSpan(~offset, length);
 }

@@ -10,6 +10,8 @@ internal sealed class TokenizerJsonLoader
 {
     private readonly string _file;
 
+    private ModelJsonScanner.ScannedModel? _scanned;
+
     private TokenizerJsonLoader(string file) => _file = file;
 
     internal sealed record Parts(BpeModel Model, Normalizer? Normalizer, PreTokenizer? PreTokenizer, PostProcessor? PostProcessor,
@@ -17,8 +19,8 @@ internal sealed class TokenizerJsonLoader
 
     public static Parts Load(string file)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(file); }
+        MappedFile bytes;
+        try { bytes = MappedFile.Open(file); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new TokenizerFormatException(file, "$", $"cannot read the file: {e.Message}", e);
@@ -35,56 +37,51 @@ internal sealed class TokenizerJsonLoader
         }
         finally
         {
+            // Nothing may read the mapped file once it is closed: a failed load stops the merge resolver first.
+            loader._scanned?.Resolver?.Abandon();
+            bytes.Dispose();
             foreach (var d in sections.Values) d.Dispose();
         }
     }
 
     /// <summary>One pass of Utf8JsonReader over the file's small sections (each becomes a small JsonDocument); the model
     /// object (nearly all of a large file) goes to <see cref="ModelJsonScanner"/>, which reads it from the bytes.</summary>
-    private Parts Read(byte[] bytes, Dictionary<string, JsonDocument> sections)
+    private Parts Read(MappedFile bytes, Dictionary<string, JsonDocument> sections)
     {
-        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+        var reader = new Utf8JsonReader(bytes.Span, new JsonReaderOptions { MaxDepth = 256 });
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw Error("$", "the root must be an object");
-        ModelJsonScanner.ScannedModel? scanned = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var name = reader.GetString()!;
             reader.Read();
             if (name == "model" && reader.TokenType == JsonTokenType.StartObject)
             {
-                scanned = ModelJsonScanner.Scan(_file, bytes, (int)reader.TokenStartIndex, sections);
+                if (_scanned is not null) throw Error("$.model", "given twice");
+                var scanned = _scanned = ModelJsonScanner.Scan(_file, bytes, (int)reader.TokenStartIndex, sections);
                 // The model is the last section in files HF writes: then the reader need not go over it again.
-                if (OnlyRootEndFollows(bytes, scanned.End)) break;
+                if (OnlyRootEndFollows(bytes.Span, scanned.End)) break;
                 reader.Skip();
             }
             else sections[name] = JsonDocument.ParseValue(ref reader);
         }
-        if (scanned is null) throw Error("$.model", "missing the model object");
+        if (_scanned is null) throw Error("$.model", "missing the model object");
 
-        try
-        {
-            var normalizer = Section(sections, "normalizer") is { } n ? ReadNormalizer(n, "$.normalizer") : null;
-            var pre = Section(sections, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
-            var model = BuildModel(scanned, bytes);
-            // As HF's add_tokens: a token whose content the model vocabulary already has takes the model's id.
-            var addedTokens = ReadAddedTokens(Section(sections, "added_tokens"));
-            for (var i = 0; i < addedTokens.Count; i++)
-                if (model.TokenToId(addedTokens[i].Content) is { } id && id != addedTokens[i].Id) addedTokens[i] = addedTokens[i] with { Id = id };
-            var added = new AddedVocabulary(addedTokens, normalizer);
-            var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
-            var decoder = Section(sections, "decoder") is { } d ? ReadDecoder(d, "$.decoder") : null;
-            return new Parts(model, normalizer, pre, post, decoder, added);
-        }
-        catch
-        {
-            scanned.Resolver?.Abandon(); // a failed load leaves no work behind on the thread pool
-            throw;
-        }
+        var normalizer = Section(sections, "normalizer") is { } n ? ReadNormalizer(n, "$.normalizer") : null;
+        var pre = Section(sections, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
+        var model = BuildModel(_scanned, bytes);
+        // As HF's add_tokens: a token whose content the model vocabulary already has takes the model's id.
+        var addedTokens = ReadAddedTokens(Section(sections, "added_tokens"));
+        for (var i = 0; i < addedTokens.Count; i++)
+            if (model.TokenToId(addedTokens[i].Content) is { } id && id != addedTokens[i].Id) addedTokens[i] = addedTokens[i] with { Id = id };
+        var added = new AddedVocabulary(addedTokens, normalizer);
+        var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
+        var decoder = Section(sections, "decoder") is { } d ? ReadDecoder(d, "$.decoder") : null;
+        return new Parts(model, normalizer, pre, post, decoder, added);
     }
 
-    private static bool OnlyRootEndFollows(byte[] bytes, int at)
+    private static bool OnlyRootEndFollows(ReadOnlySpan<byte> bytes, int at)
     {
-        var rest = bytes.AsSpan(at).TrimStart(" \t\r\n"u8);
+        var rest = bytes[at..].TrimStart(" \t\r\n"u8);
         return rest.Length > 0 && rest[0] == '}' && rest[1..].TrimStart(" \t\r\n"u8).IsEmpty;
     }
 
@@ -340,7 +337,7 @@ internal sealed class TokenizerJsonLoader
         return result;
     }
 
-    private BpeModel BuildModel(ModelJsonScanner.ScannedModel m, byte[] bytes)
+    private BpeModel BuildModel(ModelJsonScanner.ScannedModel m, MappedFile bytes)
     {
         const string path = "$.model";
         string? Str(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
@@ -367,10 +364,12 @@ internal sealed class TokenizerJsonLoader
         {
             // The resolver started during the scan used the prefix known then; a prefix given after the merges means
             // starting over.
-            if (m.Resolver is not null && m.Resolver.PrefixBytes != prefixBytes) m.Resolver.Abandon();
-            var resolver = m.Resolver is not null && m.Resolver.PrefixBytes == prefixBytes ? m.Resolver
-                : MergeResolver.Start(m.Merges, m.Vocabulary, bytes, prefixBytes);
-            merges = resolver.Finish(_file);
+            if (m.Resolver is null || m.Resolver.PrefixBytes != prefixBytes)
+            {
+                m.Resolver?.Abandon();
+                m.Resolver = MergeResolver.Start(m.Merges, m.Vocabulary, bytes, prefixBytes);
+            }
+            merges = m.Resolver.Finish(_file);
         }
         var unk = Str("unk_token");
         if (unk is not null && vocab.TokenToId(unk) is null) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
