@@ -5,9 +5,9 @@ namespace FineTuneLab.Trainer.Tokenizers;
 
 /// <summary>Turns scanned merges into the merge table: finds the ids of a, b and the merged token (a + b less the
 /// continuing-subword prefix, as bpe/model.rs builds it). A helper thread starts on the chunks as soon as the
-/// vocabulary is built, while the scanner is still reading later merges; the scanning thread joins in when it is done,
-/// and the two fill the table. A pair listed twice keeps its later rank, as HF's HashMap collect does; nothing in the
-/// result depends on thread timing.</summary>
+/// vocabulary is built, while the scanner is still reading later merges; the scanning thread joins in when it is done.
+/// The table is then filled in rank order on a pool thread while the loader builds the other components; nothing in
+/// the result depends on thread timing.</summary>
 internal sealed class MergeResolver
 {
     private const int Batch = 16;
@@ -29,7 +29,8 @@ internal sealed class MergeResolver
         _vocabulary = vocabulary;
         _file = file;
         _prefixBytes = prefixBytes;
-        _helper = Task.Run(Work);
+        // A thread of its own: it blocks while it waits for the scanner.
+        _helper = Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>Starts resolving on a helper thread; chunks are taken as the scanner publishes them.</summary>
@@ -46,9 +47,9 @@ internal sealed class MergeResolver
 
     public int PrefixBytes => _prefixBytes;
 
-    /// <summary>Called once the scan is complete: resolves the remaining chunks on this thread too, then fills the
-    /// table on both.</summary>
-    public MergeTable Finish(string file)
+    /// <summary>Called once the scan is complete: resolves the remaining chunks on this thread too, checks every merge
+    /// was found, and starts filling the table.</summary>
+    public Task<MergeTable> Finish(string file)
     {
         try { Work(); }
         catch
@@ -58,16 +59,8 @@ internal sealed class MergeResolver
         }
         _helper.GetAwaiter().GetResult();
         var count = _merges.TotalCount;
-        var vocab = _vocabulary.GetAwaiter().GetResult();
-        if (_firstBad != int.MaxValue) throw NotInVocabulary(vocab, file, _firstBad);
-
-        var table = new MergeTable(count);
-        var repeated = new List<(int A, int B, int Rank, int Merged)>();
-        Parallel.For(0, (count + ScannedMerges.ChunkSize - 1) / ScannedMerges.ChunkSize, chunk => Fill(chunk, table, repeated));
-        repeated.Sort((x, y) => x.Rank.CompareTo(y.Rank));
-        foreach (var (a, b, rank, merged) in repeated) table.KeepLaterRank(a, b, rank, merged);
-        table.CompleteConcurrentFill(count - repeated.Count);
-        return table;
+        if (_firstBad != int.MaxValue) throw NotInVocabulary(_vocabulary.GetAwaiter().GetResult(), file, _firstBad);
+        return Task.Run(() => Fill(count));
     }
 
     private void Work()
@@ -125,21 +118,24 @@ internal sealed class MergeResolver
         return -1;
     }
 
+    /// <summary>Fills the table in rank order (a pair listed twice keeps its later rank), prefetching a batch of
+    /// entries before writing them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Fill(int chunk, MergeTable table, List<(int, int, int, int)> repeated)
+    private MergeTable Fill(int count)
     {
-        var ids = _ids[chunk]!;
-        var rank0 = chunk * ScannedMerges.ChunkSize;
-        List<(int, int, int, int)>? seenAgain = null;
-        for (var first = 0; first < ids.Length; first += 3 * Batch)
+        var table = new MergeTable(count);
+        for (var chunk = 0; chunk * ScannedMerges.ChunkSize < count; chunk++)
         {
-            var end = Math.Min(ids.Length, first + 3 * Batch);
-            for (var i = first; i < end; i += 3) table.Prefetch(ids[i], ids[i + 1]);
-            for (var i = first; i < end; i += 3)
-                if (!table.TryAddConcurrent(ids[i], ids[i + 1], rank0 + i / 3, ids[i + 2]))
-                    (seenAgain ??= []).Add((ids[i], ids[i + 1], rank0 + i / 3, ids[i + 2]));
+            var ids = _ids[chunk]!;
+            var rank0 = chunk * ScannedMerges.ChunkSize;
+            for (var first = 0; first < ids.Length; first += 3 * Batch)
+            {
+                var end = Math.Min(ids.Length, first + 3 * Batch);
+                for (var i = first; i < end; i += 3) table.Prefetch(ids[i], ids[i + 1]);
+                for (var i = first; i < end; i += 3) table.Set(ids[i], ids[i + 1], rank0 + i / 3, ids[i + 2]);
+            }
         }
-        if (seenAgain is not null) lock (repeated) repeated.AddRange(seenAgain);
+        return table;
     }
 
     private TokenizerFormatException NotInVocabulary(Utf8Vocabulary vocab, string file, int rank)

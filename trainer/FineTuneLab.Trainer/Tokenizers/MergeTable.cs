@@ -5,8 +5,7 @@ namespace FineTuneLab.Trainer.Tokenizers;
 
 /// <summary>BPE merges as an open-addressing hash map from an id pair to (rank, merged id): one probe sequence over
 /// one flat array of 16-byte entries (key, rank and merged id share a cache line, so a probe is one memory access),
-/// no allocation on lookup. Sized once for the number of merges (at most half full) and filled by several threads at
-/// load time.</summary>
+/// no allocation on lookup. Sized once for the number of merges (at most half full).</summary>
 internal sealed class MergeTable
 {
     private struct Entry
@@ -27,6 +26,7 @@ internal sealed class MergeTable
         _mask = size - 1;
     }
 
+    /// <summary>Distinct pairs.</summary>
     public int Count { get; private set; }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -42,17 +42,17 @@ internal sealed class MergeTable
         return (int)(h ^ (h >> 31)) & mask;
     }
 
-    /// <summary>Starts fetching the entry where the pair's probe begins (a hint for batched filling).</summary>
+    /// <summary>Starts fetching the entry where the pair's probe begins (a hint: the table is filled in batches so that
+    /// its cache misses overlap).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe void Prefetch(int a, int b)
     {
         if (Sse.IsSupported) Sse.Prefetch0(Unsafe.AsPointer(ref _entries[Slot(Key(a, b), _mask)]));
     }
 
-    /// <summary>Adds a merge; safe to call from several threads at once. Returns false when the pair is already in the
-    /// table (its entry is left as it is: see <see cref="KeepLaterRank"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public bool TryAddConcurrent(int a, int b, int rank, int merged)
+    /// <summary>Sets a merge; a pair listed twice keeps the later entry, as HF's HashMap collect does. The table is
+    /// sized for the count given to the constructor.</summary>
+    public void Set(int a, int b, int rank, int merged)
     {
         var key = Key(a, b);
         var entries = _entries;
@@ -60,34 +60,21 @@ internal sealed class MergeTable
         while (true)
         {
             ref var e = ref entries[i];
-            var current = Volatile.Read(ref e.Key);
-            if (current == 0)
+            if (e.Key == 0)
             {
-                current = Interlocked.CompareExchange(ref e.Key, key, 0);
-                if (current == 0)
-                {
-                    e.Rank = rank;
-                    e.Merged = merged;
-                    return true;
-                }
+                e.Key = key;
+                Count++;
             }
-            if (current == key) return false;
-            i = (i + 1) & _mask;
+            else if (e.Key != key)
+            {
+                i = (i + 1) & _mask;
+                continue;
+            }
+            e.Rank = rank;
+            e.Merged = merged;
+            return;
         }
     }
-
-    /// <summary>For a pair listed more than once (after the concurrent fill): the entry takes the highest rank, as a
-    /// HashMap collected in rank order keeps the last one.</summary>
-    public void KeepLaterRank(int a, int b, int rank, int merged)
-    {
-        var key = Key(a, b);
-        var i = Slot(key, _mask);
-        while (_entries[i].Key != key) i = (i + 1) & _mask;
-        ref var e = ref _entries[i];
-        if (rank > e.Rank) (e.Rank, e.Merged) = (rank, merged);
-    }
-
-    public void CompleteConcurrentFill(int distinctPairs) => Count = distinctPairs;
 
     /// <summary>The rank of merging (a, b), or int.MaxValue when there is no such merge.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

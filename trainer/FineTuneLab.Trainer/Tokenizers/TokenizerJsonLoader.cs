@@ -68,15 +68,17 @@ internal sealed class TokenizerJsonLoader
 
         var normalizer = Section(sections, "normalizer") is { } n ? ReadNormalizer(n, "$.normalizer") : null;
         var pre = Section(sections, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
-        var model = BuildModel(_scanned, bytes);
-        // As HF's add_tokens: a token whose content the model vocabulary already has takes the model's id.
+        var model = StartModel(_scanned, bytes);
+        // While the merge table fills on another thread. As HF's add_tokens: a token whose content the model vocabulary
+        // already has takes the model's id.
         var addedTokens = ReadAddedTokens(Section(sections, "added_tokens"));
         for (var i = 0; i < addedTokens.Count; i++)
-            if (model.TokenToId(addedTokens[i].Content) is { } id && id != addedTokens[i].Id) addedTokens[i] = addedTokens[i] with { Id = id };
+            if (model.Vocabulary.TokenToId(addedTokens[i].Content) is { } id && id != addedTokens[i].Id)
+                addedTokens[i] = addedTokens[i] with { Id = id };
         var added = new AddedVocabulary(addedTokens, normalizer);
-        var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
+        var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor") : null;
         var decoder = Section(sections, "decoder") is { } d ? ReadDecoder(d, "$.decoder") : null;
-        return new Parts(model, normalizer, pre, post, decoder, added);
+        return new Parts(model.Complete(), normalizer, pre, post, decoder, added);
     }
 
     private static bool OnlyRootEndFollows(ReadOnlySpan<byte> bytes, int at)
@@ -262,7 +264,7 @@ internal sealed class TokenizerJsonLoader
         }
     }
 
-    private PostProcessor? ReadPostProcessor(JsonElement e, string path, AddedVocabulary added, BpeModel model)
+    private PostProcessor? ReadPostProcessor(JsonElement e, string path)
     {
         if (e.ValueKind == JsonValueKind.Null) return null;
         var type = Type(e, path);
@@ -270,7 +272,7 @@ internal sealed class TokenizerJsonLoader
         {
             case "Sequence":
                 var arr = GetArray(e, "processors", path);
-                return new SequencePostProcessor(arr.EnumerateArray().Select((x, i) => ReadPostProcessor(x, $"{path}.processors[{i}]", added, model)
+                return new SequencePostProcessor(arr.EnumerateArray().Select((x, i) => ReadPostProcessor(x, $"{path}.processors[{i}]")
                     ?? throw Error($"{path}.processors[{i}]", "null post-processor")).ToArray());
             case "ByteLevel": return new NoTokensPostProcessor();
             case "TemplateProcessing": return ReadTemplate(e, path);
@@ -337,7 +339,15 @@ internal sealed class TokenizerJsonLoader
         return result;
     }
 
-    private BpeModel BuildModel(ModelJsonScanner.ScannedModel m, MappedFile bytes)
+    /// <summary>The model's vocabulary, and its merge table still filling on another thread.</summary>
+    private sealed record PendingModel(Utf8Vocabulary Vocabulary, Task<MergeTable> Merges, string? Unk, bool FuseUnk, bool ByteFallback,
+        bool IgnoreMerges, string? Prefix, string? Suffix)
+    {
+        public BpeModel Complete() =>
+            new(Vocabulary, Merges.GetAwaiter().GetResult(), Unk, FuseUnk, ByteFallback, IgnoreMerges, Prefix, Suffix);
+    }
+
+    private PendingModel StartModel(ModelJsonScanner.ScannedModel m, MappedFile bytes)
     {
         const string path = "$.model";
         string? Str(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
@@ -356,10 +366,9 @@ internal sealed class TokenizerJsonLoader
         if (m.Vocabulary is null) throw Error($"{path}.vocab", "missing or not an object");
         if (m.Fields.ContainsKey("merges")) throw Error($"{path}.merges", "not an array");
 
-        var prefix = Str("continuing_subword_prefix");
         var prefixBytes = ModelJsonScanner.PrefixBytes(m);
         var vocab = m.Vocabulary.GetAwaiter().GetResult();
-        var merges = new MergeTable(0);
+        var merges = Task.FromResult(new MergeTable(0));
         if (m.Merges is not null)
         {
             // The resolver started during the scan used the prefix known then; a prefix given after the merges means
@@ -371,9 +380,10 @@ internal sealed class TokenizerJsonLoader
             }
             merges = m.Resolver.Finish(_file);
         }
+
         var unk = Str("unk_token");
         if (unk is not null && vocab.TokenToId(unk) is null) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
-        return new BpeModel(vocab, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
-            prefix, Str("end_of_word_suffix"));
+        return new PendingModel(vocab, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
+            Str("continuing_subword_prefix"), Str("end_of_word_suffix"));
     }
 }
