@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using System.Runtime.CompilerServices;
 
 namespace FineTuneLab.Trainer.Tokenizers;
 
@@ -42,7 +43,11 @@ internal sealed unsafe class MappedFile : IDisposable
 
     public int Length { get; }
 
-    public ReadOnlySpan<byte> Span => _pointer is null ? [] : new ReadOnlySpan<byte>(_pointer, Length);
+    public ReadOnlySpan<byte> Span
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _pointer is null ? [] : new ReadOnlySpan<byte>(_pointer, Length);
+    }
 
     public void Dispose()
     {

@@ -52,6 +52,7 @@ internal sealed class MergeTable
 
     /// <summary>Sets a merge; a pair listed twice keeps the later entry, as HF's HashMap collect does. The table is
     /// sized for the count given to the constructor.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // filled once at load time: no tier-0 start
     public void Set(int a, int b, int rank, int merged)
     {
         var key = Key(a, b);

@@ -38,7 +38,11 @@ internal sealed class ModelJsonScanner
     public static ScannedModel Scan(string fileName, MappedFile file, int start, Dictionary<string, JsonDocument> documents) =>
         new ModelJsonScanner(fileName, file, start).ScanModel(documents);
 
-    private ReadOnlySpan<byte> Json => _file.Span;
+    private ReadOnlySpan<byte> Json
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _file.Span;
+    }
 
     private ScannedModel ScanModel(Dictionary<string, JsonDocument> documents)
     {
@@ -381,6 +385,7 @@ internal sealed class ModelJsonScanner
         return Json[_pos];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Expect(byte c)
     {
         if (Peek() != c) throw Malformed(_pos, $"expected '{(char)c}'");

@@ -117,7 +117,7 @@ internal sealed class Utf8Vocabulary
             if (s.Tag == tag && (int)s.Key == length)
             {
                 var key = _arena.AsSpan((int)(s.Key >> 32), length);
-                if (key[..first.Length].SequenceEqual(first) && key[first.Length..].SequenceEqual(second))
+                if (key[..first.Length].SequenceEqual(first) && (second.IsEmpty || key[first.Length..].SequenceEqual(second)))
                 {
                     id = s.IdPlus1 - 1;
                     return true;
