@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
 
@@ -10,7 +11,8 @@ namespace FineTuneLab.Trainer.Tokenizers;
 /// the result depends on thread timing.</summary>
 internal sealed class MergeResolver
 {
-    private const int Batch = 16;
+    /// <summary>Prefetch distance, in merges.</summary>
+    private const int Ahead = 16;
 
     private readonly ScannedMerges _merges;
     private readonly Task<Utf8Vocabulary> _vocabulary;
@@ -82,44 +84,44 @@ internal sealed class MergeResolver
         }
     }
 
-    /// <summary>Looks up one chunk a batch at a time: hash every key of the batch and prefetch its slot, then compare,
-    /// so that the cache misses (the cost of this phase) overlap instead of queueing. Returns the index of the first
-    /// merge with a token not in the vocabulary, or -1.</summary>
+    /// <summary>Looks up one chunk: first every key's hash, then the lookups, each prefetching the slots of the merge
+    /// <see cref="Ahead"/> places later, so that the cache misses (the cost of this phase) overlap instead of queueing.
+    /// Returns the index of the first merge with a token not in the vocabulary, or -1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Resolve(Utf8Vocabulary vocab, int[] spans, int length, int[] ids)
     {
-        Span<uint> hashes = stackalloc uint[3 * Batch];
-        var json = _file.Span;
-        var prefix = _prefixBytes;
-        for (var first = 0; first < length; first += Batch)
+        var hashes = ArrayPool<uint>.Shared.Rent(3 * length);
+        try
         {
-            var n = Math.Min(Batch, length - first);
-            for (var j = 0; j < n; j++)
+            var json = _file.Span;
+            var prefix = _prefixBytes;
+            for (var j = 0; j < length; j++)
             {
-                var r = 4 * (first + j);
-                var a = _merges.Span(json, spans[r], spans[r + 1]);
-                var b = _merges.Span(json, spans[r + 2], spans[r + 3]);
+                var a = _merges.Span(json, spans[4 * j], spans[4 * j + 1]);
+                var b = _merges.Span(json, spans[4 * j + 2], spans[4 * j + 3]);
                 var aState = Utf8Vocabulary.HashStep(Utf8Vocabulary.HashSeed, a);
-                vocab.Prefetch(hashes[3 * j] = Utf8Vocabulary.HashFinish(aState));
-                vocab.Prefetch(hashes[3 * j + 1] = Utf8Vocabulary.HashFinish(Utf8Vocabulary.HashStep(Utf8Vocabulary.HashSeed, b)));
-                vocab.Prefetch(hashes[3 * j + 2] = Utf8Vocabulary.HashFinish(Utf8Vocabulary.HashStep(aState, b[Math.Min(prefix, b.Length)..])));
+                hashes[3 * j] = Utf8Vocabulary.HashFinish(aState);
+                hashes[3 * j + 1] = Utf8Vocabulary.HashFinish(Utf8Vocabulary.HashStep(Utf8Vocabulary.HashSeed, b));
+                hashes[3 * j + 2] = Utf8Vocabulary.HashFinish(Utf8Vocabulary.HashStep(aState, b[Math.Min(prefix, b.Length)..]));
             }
-            for (var j = 0; j < n; j++)
+            for (var k = 0; k < 3 * Math.Min(Ahead, length); k++) vocab.Prefetch(hashes[k]);
+            for (var j = 0; j < length; j++)
             {
-                var r = 4 * (first + j);
-                var a = _merges.Span(json, spans[r], spans[r + 1]);
-                var b = _merges.Span(json, spans[r + 2], spans[r + 3]);
-                var at = 3 * (first + j);
-                if (!vocab.TryGetId(a, [], hashes[3 * j], out ids[at]) || !vocab.TryGetId(b, [], hashes[3 * j + 1], out ids[at + 1]) ||
-                    !vocab.TryGetId(a, b[Math.Min(prefix, b.Length)..], hashes[3 * j + 2], out ids[at + 2]))
-                    return first + j;
+                if (j + Ahead < length)
+                    for (var k = 3 * (j + Ahead); k < 3 * (j + Ahead) + 3; k++) vocab.Prefetch(hashes[k]);
+                var a = _merges.Span(json, spans[4 * j], spans[4 * j + 1]);
+                var b = _merges.Span(json, spans[4 * j + 2], spans[4 * j + 3]);
+                if (!vocab.TryGetId(a, [], hashes[3 * j], out ids[3 * j]) || !vocab.TryGetId(b, [], hashes[3 * j + 1], out ids[3 * j + 1]) ||
+                    !vocab.TryGetId(a, b[Math.Min(prefix, b.Length)..], hashes[3 * j + 2], out ids[3 * j + 2]))
+                    return j;
             }
+            return -1;
         }
-        return -1;
+        finally { ArrayPool<uint>.Shared.Return(hashes); }
     }
 
-    /// <summary>Fills the table in rank order (a pair listed twice keeps its later rank), prefetching a batch of
-    /// entries before writing them.</summary>
+    /// <summary>Fills the table in rank order (a pair listed twice keeps its later rank), prefetching the entry of the
+    /// merge <see cref="Ahead"/> places later.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private MergeTable Fill(int count)
     {
@@ -128,11 +130,11 @@ internal sealed class MergeResolver
         {
             var ids = _ids[chunk]!;
             var rank0 = chunk * ScannedMerges.ChunkSize;
-            for (var first = 0; first < ids.Length; first += 3 * Batch)
+            for (var i = 0; i < Math.Min(ids.Length, 3 * Ahead); i += 3) table.Prefetch(ids[i], ids[i + 1]);
+            for (var i = 0; i < ids.Length; i += 3)
             {
-                var end = Math.Min(ids.Length, first + 3 * Batch);
-                for (var i = first; i < end; i += 3) table.Prefetch(ids[i], ids[i + 1]);
-                for (var i = first; i < end; i += 3) table.Set(ids[i], ids[i + 1], rank0 + i / 3, ids[i + 2]);
+                if (i + 3 * Ahead < ids.Length) table.Prefetch(ids[i + 3 * Ahead], ids[i + 3 * Ahead + 1]);
+                table.Set(ids[i], ids[i + 1], rank0 + i / 3, ids[i + 2]);
             }
         }
         return table;

@@ -211,8 +211,13 @@ internal sealed class Utf8Vocabulary
             var keyById = GC.AllocateUninitializedArray<long>(_maxId + 1);
             keyById.AsSpan().Fill(-1);
             var distinct = 0;
+            const int batch = 16;
             for (var e = 0; e < 4 * _count; e += 4)
             {
+                // Prefetch the slots of the next batch, so that its cache misses overlap with inserting this one.
+                if (e % (4 * batch) == 0 && Sse.IsSupported)
+                    for (var next = e + 4 * batch; next < Math.Min(4 * _count, e + 8 * batch); next += 4)
+                        PrefetchSlot(slots, _entries[next + 3] & mask);
                 int start = _entries[e], length = _entries[e + 1], id = _entries[e + 2];
                 var hash = (uint)_entries[e + 3];
                 var tag = TagOf(hash, length);
@@ -243,6 +248,9 @@ internal sealed class Utf8Vocabulary
             }
             return new Utf8Vocabulary(slots, arena, keyById, distinct);
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe void PrefetchSlot(Slot[] slots, int i) => Sse.Prefetch0(Unsafe.AsPointer(ref slots[i]));
 
         private TokenizerFormatException InvalidToken(string file)
         {
