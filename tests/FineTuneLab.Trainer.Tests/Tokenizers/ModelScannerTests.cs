@@ -104,6 +104,23 @@ public sealed class ModelScannerTests
         Assert.Equal(expectedPath, e.JsonPath);
     }
 
+    /// <summary>Malformed JSON at the end of a large file: the merge resolver is busy on another thread when the scan
+    /// fails, and must be stopped before the mapped file is closed (else it would read unmapped memory).</summary>
+    [Fact]
+    public void MalformedJsonAfterManyMergesFailsCleanly()
+    {
+        var text = File.ReadAllText(TokenizerFixtures.TokenizerJson("llama3"));
+        var lastMerge = text.LastIndexOf("\"\n    ]", StringComparison.Ordinal);
+        Assert.True(lastMerge > 0);
+        var path = Write("late-malformed", text.Insert(lastMerge + 1, ",,"));
+        var expectedLine = text[..lastMerge].Count(c => c == '\n') + 1;
+        for (var round = 0; round < 3; round++)
+        {
+            var e = Assert.Throws<TokenizerFormatException>(() => HfTokenizer.Load(path));
+            Assert.StartsWith($"line {expectedLine},", e.JsonPath);
+        }
+    }
+
     [Fact]
     public void ATokenThatIsNotUtf8IsRefused()
     {

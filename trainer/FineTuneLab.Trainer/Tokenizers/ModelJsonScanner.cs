@@ -47,6 +47,22 @@ internal sealed class ModelJsonScanner
     private ScannedModel ScanModel(Dictionary<string, JsonDocument> documents)
     {
         var model = new ScannedModel();
+        try
+        {
+            ScanFields(model, documents);
+            return model;
+        }
+        catch
+        {
+            // The resolver's helper reads the mapped file: it must stop before the caller closes it.
+            model.Merges?.Complete();
+            model.Resolver?.Abandon();
+            throw;
+        }
+    }
+
+    private void ScanFields(ScannedModel model, Dictionary<string, JsonDocument> documents)
+    {
         Expect((byte)'{');
         SkipWhitespace();
         if (Peek() != '}')
@@ -86,7 +102,6 @@ internal sealed class ModelJsonScanner
         }
         else _pos++;
         model.End = _pos;
-        return model;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -95,10 +110,9 @@ internal sealed class ModelJsonScanner
         _pos++;
         SkipWhitespace();
         if (Peek() == '}') { _pos++; return; }
-        var json = Json;
         while (true)
         {
-            var key = ReadString(out _);
+            var key = ReadString();
             SkipWhitespace();
             Expect((byte)':');
             SkipWhitespace();
@@ -116,11 +130,11 @@ internal sealed class ModelJsonScanner
         }
     }
 
-    /// <summary>A vocabulary value: a non-negative integer.</summary>
     /// <summary>The UTF-8 length of continuing_subword_prefix as given so far (merged tokens drop it from b).</summary>
     public static int PrefixBytes(ScannedModel model) =>
         model.Fields.TryGetValue("continuing_subword_prefix", out var p) && p.ValueKind == JsonValueKind.String ? Encoding.UTF8.GetByteCount(p.GetString()!) : 0;
 
+    /// <summary>A vocabulary value: a non-negative integer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int ReadTokenId(ReadOnlySpan<byte> key)
     {
@@ -236,11 +250,10 @@ internal sealed class ModelJsonScanner
     /// <summary>Reads the string at the cursor: the file's bytes when it has no escapes, else its unescaped bytes in a
     /// scratch buffer (valid until the next call).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private ReadOnlySpan<byte> ReadString(out bool escaped)
+    private ReadOnlySpan<byte> ReadString()
     {
         var start = _pos + 1;
-        escaped = ScanString(out var end);
-        if (!escaped) return Json.Slice(start, end - start);
+        if (!ScanString(out var end)) return Json.Slice(start, end - start);
         if (_scratch.Length < end - start) _scratch = new byte[Math.Max(_scratch.Length * 2, end - start)];
         return _scratch.AsSpan(0, Unescape(start, end, _scratch));
     }
@@ -248,7 +261,7 @@ internal sealed class ModelJsonScanner
     private string ReadPropertyName()
     {
         var at = _pos;
-        var name = ReadString(out _);
+        var name = ReadString();
         if (!Utf8.IsValid(name)) throw Malformed(at, "a property name that is not valid UTF-8");
         SkipWhitespace();
         Expect((byte)':');
