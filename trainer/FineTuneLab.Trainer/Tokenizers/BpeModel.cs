@@ -6,8 +6,7 @@ namespace FineTuneLab.Trainer.Tokenizers;
 /// unk, fuse_unk) or, for byte-level tokenizers, from UTF-8 bytes; then the lowest-rank, leftmost merge repeatedly.</summary>
 internal sealed class BpeModel
 {
-    private readonly Dictionary<string, int> _vocab;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly Utf8Vocabulary _vocab;
     private readonly MergeTable _merges;
     private readonly int[] _charIds = new int[65536];
     private readonly int[] _byteLevelIds = new int[256];
@@ -18,39 +17,39 @@ internal sealed class BpeModel
     private readonly string? _prefix;
     private readonly string? _suffix;
 
-    public BpeModel(Dictionary<string, int> vocab, string?[] idToToken, MergeTable merges, string? unkToken, bool fuseUnk,
-        bool byteFallback, bool ignoreMerges, string? continuingSubwordPrefix, string? endOfWordSuffix)
+    public BpeModel(Utf8Vocabulary vocab, MergeTable merges, string? unkToken, bool fuseUnk, bool byteFallback, bool ignoreMerges,
+        string? continuingSubwordPrefix, string? endOfWordSuffix)
     {
         _vocab = vocab;
-        _lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        IdToToken = idToToken;
         _merges = merges;
         _fuseUnk = fuseUnk;
         _ignoreMerges = ignoreMerges;
         _prefix = string.IsNullOrEmpty(continuingSubwordPrefix) ? null : continuingSubwordPrefix;
         _suffix = string.IsNullOrEmpty(endOfWordSuffix) ? null : endOfWordSuffix;
-        _unkId = unkToken is not null && vocab.TryGetValue(unkToken, out var u) ? u : -1;
+        _unkId = unkToken is not null && vocab.TokenToId(unkToken) is { } u ? u : -1;
         UnkToken = unkToken;
 
         Array.Fill(_charIds, -1);
-        foreach (var (token, id) in vocab)
-            if (token.Length == 1) _charIds[token[0]] = id;
+        vocab.FillSingleCharIds(_charIds);
         for (var b = 0; b < 256; b++)
-            _byteLevelIds[b] = vocab.TryGetValue(ByteLevelAlphabet.ByteToChar[b].ToString(), out var id) ? id : -1;
+            _byteLevelIds[b] = vocab.TryGetId(new ReadOnlySpan<char>(in ByteLevelAlphabet.ByteToChar[b]), out var id) ? id : -1;
         if (byteFallback)
         {
             _byteFallbackIds = new int[256];
             for (var b = 0; b < 256; b++)
-                _byteFallbackIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out var id) ? id : -1;
+                _byteFallbackIds[b] = vocab.TokenToId($"<0x{b:X2}>") ?? -1;
         }
     }
 
-    public string?[] IdToToken { get; }
+    /// <summary>One more than the largest token id of the model vocabulary.</summary>
+    public int IdCount => _vocab.IdCount;
     public string? UnkToken { get; }
     public int UnkId => _unkId;
-    public int Size => _vocab.Count;
 
-    public int? TokenToId(string token) => _vocab.TryGetValue(token, out var id) ? id : null;
+    public int? TokenToId(string token) => _vocab.TokenToId(token);
+
+    /// <summary>The token of an id of the model vocabulary, or null.</summary>
+    public string? IdToToken(int id) => _vocab.Token(id);
 
     /// <summary>Encodes one piece, appending ids (and original-text offsets when <paramref name="offsets"/> is given).</summary>
     public void Encode(EncodeContext ctx, NormalizedBuffer buf, Piece piece, List<int> ids, List<(int, int)>? offsets)
@@ -72,7 +71,7 @@ internal sealed class BpeModel
             {
                 var mapped = ctx.CharScratch(nbytes);
                 for (var i = 0; i < nbytes; i++) mapped[i] = ByteLevelAlphabet.ByteToChar[ctx.Bytes[i]];
-                if (_lookup.TryGetValue(mapped[..nbytes], out var whole))
+                if (_vocab.TryGetId(mapped[..nbytes], out var whole))
                 {
                     Whole(ctx, buf, piece, whole, ids, offsets, cacheable, chars);
                     return;
@@ -82,7 +81,7 @@ internal sealed class BpeModel
         }
         else
         {
-            if (_ignoreMerges && _lookup.TryGetValue(chars, out var whole))
+            if (_ignoreMerges && _vocab.TryGetId(chars, out var whole))
             {
                 Whole(ctx, buf, piece, whole, ids, offsets, cacheable, chars);
                 return;
@@ -151,10 +150,10 @@ internal sealed class BpeModel
             if ((_prefix is not null && !isFirst) || (_suffix is not null && isLast))
             {
                 composed = (_prefix is not null && !isFirst ? _prefix : "") + chars.Slice(i, w).ToString() + (_suffix is not null && isLast ? _suffix : "");
-                id = _vocab.TryGetValue(composed, out var v) ? v : -1;
+                id = _vocab.TryGetId(composed.AsSpan(), out var v) ? v : -1;
             }
             else if (w == 1) id = _charIds[chars[i]];
-            else id = _lookup.TryGetValue(chars.Slice(i, w), out var v) ? v : -1;
+            else id = _vocab.TryGetId(chars.Slice(i, w), out var v) ? v : -1;
 
             if (id >= 0)
             {

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace FineTuneLab.Trainer.Tokenizers;
 
 /// <summary>Ids and, per id, the [start, end) UTF-16 span of the input text it came from ((0, 0) for added special tokens).</summary>
@@ -26,7 +24,7 @@ public sealed class HfTokenizer : ITokenizer
         _decoder = parts.Decoder;
         _added = parts.Added;
         SourcePath = path;
-        var max = _model.IdToToken.Length - 1;
+        var max = _model.IdCount - 1;
         foreach (var t in _added.Tokens) max = Math.Max(max, t.Id);
         VocabSize = max + 1;
     }
@@ -39,9 +37,11 @@ public sealed class HfTokenizer : ITokenizer
             ? Path.Combine(tokenizerJsonPathOrFolder, "tokenizer.json")
             : tokenizerJsonPathOrFolder;
         if (!File.Exists(path)) throw new FileNotFoundException($"tokenizer.json not found: {path}", path);
+        var configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json");
+        // Read on another thread while tokenizer.json loads (some are a megabyte of JSON).
+        var config = File.Exists(configPath) ? Task.Run(() => SpecialTokensConfig.Read(configPath)) : null;
         var tokenizer = new HfTokenizer(TokenizerJsonLoader.Load(path), path);
-        var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json");
-        if (File.Exists(config)) tokenizer.ReadConfig(config);
+        if (config is not null) tokenizer.Apply(config.GetAwaiter().GetResult());
         return tokenizer;
     }
 
@@ -60,37 +60,8 @@ public sealed class HfTokenizer : ITokenizer
     public bool? AddBosToken { get; private set; }
     public bool? AddEosToken { get; private set; }
 
-    private void ReadConfig(string file)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException(file, "$", "the root must be an object");
-            BosToken = TokenField(root, "bos_token", file);
-            EosToken = TokenField(root, "eos_token", file);
-            PadToken = TokenField(root, "pad_token", file);
-            AddBosToken = root.TryGetProperty("add_bos_token", out var ab) && ab.ValueKind is JsonValueKind.True or JsonValueKind.False ? ab.GetBoolean() : null;
-            AddEosToken = root.TryGetProperty("add_eos_token", out var ae) && ae.ValueKind is JsonValueKind.True or JsonValueKind.False ? ae.GetBoolean() : null;
-        }
-        catch (JsonException e)
-        {
-            throw new TokenizerFormatException(file, $"line {e.LineNumber + 1}", $"malformed JSON: {e.Message}", e);
-        }
-    }
-
-    /// <summary>A special token field: a string, or an AddedToken object with "content".</summary>
-    private static string? TokenField(JsonElement root, string name, string file)
-    {
-        if (!root.TryGetProperty(name, out var v)) return null;
-        return v.ValueKind switch
-        {
-            JsonValueKind.Null => null,
-            JsonValueKind.String => v.GetString(),
-            JsonValueKind.Object when v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String => c.GetString(),
-            _ => throw new TokenizerFormatException(file, $"$.{name}", "expected a string or an object with \"content\""),
-        };
-    }
+    private void Apply(SpecialTokensConfig config) =>
+        (BosToken, EosToken, PadToken, AddBosToken, AddEosToken) = (config.Bos, config.Eos, config.Pad, config.AddBos, config.AddEos);
 
     public int[] Encode(string text, bool addSpecialTokens = false)
     {
@@ -193,7 +164,7 @@ public sealed class HfTokenizer : ITokenizer
     public string? IdToToken(int id)
     {
         if (_added.ById(id) is { } t) return t.Content;
-        return (uint)id < (uint)_model.IdToToken.Length ? _model.IdToToken[id] : null;
+        return _model.IdToToken(id);
     }
 
     public bool IsSpecialToken(int id) => _added.IsSpecial(id);

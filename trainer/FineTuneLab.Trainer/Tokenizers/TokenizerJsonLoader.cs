@@ -10,6 +10,8 @@ internal sealed class TokenizerJsonLoader
 {
     private readonly string _file;
 
+    private ModelJsonScanner.ScannedModel? _scanned;
+
     private TokenizerJsonLoader(string file) => _file = file;
 
     internal sealed record Parts(BpeModel Model, Normalizer? Normalizer, PreTokenizer? PreTokenizer, PostProcessor? PostProcessor,
@@ -17,8 +19,8 @@ internal sealed class TokenizerJsonLoader
 
     public static Parts Load(string file)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(file); }
+        MappedFile bytes;
+        try { bytes = MappedFile.Open(file); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new TokenizerFormatException(file, "$", $"cannot read the file: {e.Message}", e);
@@ -35,52 +37,58 @@ internal sealed class TokenizerJsonLoader
         }
         finally
         {
+            // Nothing may read the mapped file once it is closed: a failed load stops the merge resolver first.
+            loader._scanned?.Resolver?.Abandon();
+            bytes.Dispose();
             foreach (var d in sections.Values) d.Dispose();
         }
     }
 
-    /// <summary>One pass of Utf8JsonReader over the file: the model's vocab and merges (nearly all of a large file) are
-    /// read in place without building a document; every other section becomes a small JsonDocument.</summary>
-    private Parts Read(byte[] bytes, Dictionary<string, JsonDocument> sections)
+    /// <summary>One pass of Utf8JsonReader over the file's small sections (each becomes a small JsonDocument); the model
+    /// object (nearly all of a large file) goes to <see cref="ModelJsonScanner"/>, which reads it from the bytes.</summary>
+    private Parts Read(MappedFile bytes, Dictionary<string, JsonDocument> sections)
     {
-        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+        var reader = new Utf8JsonReader(bytes.Span, new JsonReaderOptions { MaxDepth = 256 });
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) throw Error("$", "the root must be an object");
-        StreamedModel? streamed = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var name = reader.GetString()!;
             reader.Read();
-            if (name == "model" && reader.TokenType == JsonTokenType.StartObject) streamed = ReadModelStreaming(ref reader, sections);
+            if (name == "model" && reader.TokenType == JsonTokenType.StartObject)
+            {
+                if (_scanned is not null) throw Error("$.model", "given twice");
+                var scanned = _scanned = ModelJsonScanner.Scan(_file, bytes, (int)reader.TokenStartIndex, sections);
+                // The model is the last section in files HF writes: then the reader need not go over it again.
+                if (OnlyRootEndFollows(bytes.Span, scanned.End)) break;
+                reader.Skip();
+            }
             else sections[name] = JsonDocument.ParseValue(ref reader);
         }
-        if (streamed is null) throw Error("$.model", "missing the model object");
+        if (_scanned is null) throw Error("$.model", "missing the model object");
 
         var normalizer = Section(sections, "normalizer") is { } n ? ReadNormalizer(n, "$.normalizer") : null;
         var pre = Section(sections, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "$.pre_tokenizer") : null;
-        var model = BuildModel(streamed);
-        // As HF's add_tokens: a token whose content the model vocabulary already has takes the model's id.
-        var addedTokens = ReadAddedTokens(Section(sections, "added_tokens"))
-            .Select(t => model.TokenToId(t.Content) is { } id && id != t.Id ? t with { Id = id } : t).ToList();
+        var model = StartModel(_scanned, bytes);
+        // While the merge table fills on another thread. As HF's add_tokens: a token whose content the model vocabulary
+        // already has takes the model's id.
+        var addedTokens = ReadAddedTokens(Section(sections, "added_tokens"));
+        for (var i = 0; i < addedTokens.Count; i++)
+            if (model.Vocabulary.TokenToId(addedTokens[i].Content) is { } id && id != addedTokens[i].Id)
+                addedTokens[i] = addedTokens[i] with { Id = id };
         var added = new AddedVocabulary(addedTokens, normalizer);
-        var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor", added, model) : null;
+        var post = Section(sections, "post_processor") is { } pp ? ReadPostProcessor(pp, "$.post_processor") : null;
         var decoder = Section(sections, "decoder") is { } d ? ReadDecoder(d, "$.decoder") : null;
-        return new Parts(model, normalizer, pre, post, decoder, added);
+        return new Parts(model.Complete(), normalizer, pre, post, decoder, added);
+    }
+
+    private static bool OnlyRootEndFollows(ReadOnlySpan<byte> bytes, int at)
+    {
+        var rest = bytes[at..].TrimStart(" \t\r\n"u8);
+        return rest.Length > 0 && rest[0] == '}' && rest[1..].TrimStart(" \t\r\n"u8).IsEmpty;
     }
 
     private static JsonElement? Section(Dictionary<string, JsonDocument> sections, string name) =>
         sections.TryGetValue(name, out var doc) ? doc.RootElement : null;
-
-    /// <summary>The model object: scalar fields as elements, the vocabulary and merges as they stream by.</summary>
-    private sealed class StreamedModel
-    {
-        public readonly Dictionary<string, JsonElement> Fields = new(StringComparer.Ordinal);
-        public Dictionary<string, int>? Vocab;
-        public string?[]? IdToToken;
-        /// <summary>Built on another thread while the merges stream in; only the merge resolution needs it.</summary>
-        public Task<VocabIndex>? Index;
-        public MergeTable? Merges;
-        public JsonElement? MergesElement;
-    }
 
     private TokenizerFormatException Error(string path, string message) => new(_file, path, message);
 
@@ -256,7 +264,7 @@ internal sealed class TokenizerJsonLoader
         }
     }
 
-    private PostProcessor? ReadPostProcessor(JsonElement e, string path, AddedVocabulary added, BpeModel model)
+    private PostProcessor? ReadPostProcessor(JsonElement e, string path)
     {
         if (e.ValueKind == JsonValueKind.Null) return null;
         var type = Type(e, path);
@@ -264,7 +272,7 @@ internal sealed class TokenizerJsonLoader
         {
             case "Sequence":
                 var arr = GetArray(e, "processors", path);
-                return new SequencePostProcessor(arr.EnumerateArray().Select((x, i) => ReadPostProcessor(x, $"{path}.processors[{i}]", added, model)
+                return new SequencePostProcessor(arr.EnumerateArray().Select((x, i) => ReadPostProcessor(x, $"{path}.processors[{i}]")
                     ?? throw Error($"{path}.processors[{i}]", "null post-processor")).ToArray());
             case "ByteLevel": return new NoTokensPostProcessor();
             case "TemplateProcessing": return ReadTemplate(e, path);
@@ -331,154 +339,17 @@ internal sealed class TokenizerJsonLoader
         return result;
     }
 
-    private StreamedModel ReadModelStreaming(ref Utf8JsonReader reader, Dictionary<string, JsonDocument> sections)
+    /// <summary>The model's vocabulary, and its merge table still filling on another thread.</summary>
+    private sealed record PendingModel(Utf8Vocabulary Vocabulary, Task<MergeTable> Merges, string? Unk, bool FuseUnk, bool ByteFallback,
+        bool IgnoreMerges, string? Prefix, string? Suffix)
     {
-        var model = new StreamedModel();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var name = reader.GetString()!;
-            reader.Read();
-            switch (name)
-            {
-                case "vocab" when reader.TokenType == JsonTokenType.StartObject:
-                    ReadVocab(ref reader, model);
-                    break;
-                case "merges" when reader.TokenType == JsonTokenType.StartArray && model.Vocab is not null:
-                    model.Merges = ReadMerges(ref reader, model.Vocab, model.Index!, PrefixLength(model));
-                    break;
-                default:
-                    var doc = JsonDocument.ParseValue(ref reader);
-                    sections[$"model.{name}"] = doc;
-                    if (name == "merges") model.MergesElement = doc.RootElement;
-                    else model.Fields[name] = doc.RootElement;
-                    break;
-            }
-        }
-        return model;
+        public BpeModel Complete() =>
+            new(Vocabulary, Merges.GetAwaiter().GetResult(), Unk, FuseUnk, ByteFallback, IgnoreMerges, Prefix, Suffix);
     }
 
-    private static int PrefixLength(StreamedModel m) =>
-        m.Fields.TryGetValue("continuing_subword_prefix", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()!.Length : 0;
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ReadVocab(ref Utf8JsonReader reader, StreamedModel model)
-    {
-        var vocab = new Dictionary<string, int>(1 << 16, StringComparer.Ordinal);
-        var maxId = -1;
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var token = reader.GetString()!;
-            reader.Read();
-            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var id) || id < 0)
-                throw Error($"$.model.vocab[\"{token}\"]", "not a non-negative integer id");
-            vocab[token] = id;
-            if (id > maxId) maxId = id;
-        }
-        var idToToken = new string?[maxId + 1];
-        foreach (var (tok, id) in vocab) idToToken[id] = tok;
-        model.Vocab = vocab;
-        model.IdToToken = idToToken;
-        model.Index = Task.Run(() => new VocabIndex(idToToken));
-    }
-
-    /// <summary>Merges as "a b" strings or ["a", "b"] pairs. The reader decodes them into one char array; the vocabulary
-    /// lookups (a, b, and a + b less the continuing-subword prefix, as bpe/model.rs builds the merged token) then run in
-    /// parallel, and the table is filled in rank order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private MergeTable ReadMerges(ref Utf8JsonReader reader, Dictionary<string, int> vocab, Task<VocabIndex> vocabIndex, int prefixLen)
-    {
-        var chars = new char[1 << 20];
-        var used = 0;
-        var bounds = new List<int>(1 << 16); // per merge: start of a, start of b, end of b
-        var rank = 0;
-        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-        {
-            var aStart = used;
-            int bStart;
-            if (reader.TokenType == JsonTokenType.String)
-            {
-                var len = CopyString(ref reader, ref chars, used);
-                var text = chars.AsSpan(used, len);
-                var sp = text.IndexOf(' ');
-                if (sp < 0 || text[(sp + 1)..].Contains(' ')) throw Error($"$.model.merges[{rank}]", $"\"{text}\" is not \"a b\"");
-                bStart = used + sp + 1;
-                bounds.Add(aStart);
-                bounds.Add(used + sp);
-                used += len;
-            }
-            else if (reader.TokenType == JsonTokenType.StartArray)
-            {
-                const string pairShape = "expected [\"a\", \"b\"]";
-                if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Error($"$.model.merges[{rank}]", pairShape);
-                used += CopyString(ref reader, ref chars, used);
-                bStart = used;
-                if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Error($"$.model.merges[{rank}]", pairShape);
-                used += CopyString(ref reader, ref chars, used);
-                if (!reader.Read() || reader.TokenType != JsonTokenType.EndArray) throw Error($"$.model.merges[{rank}]", pairShape);
-                bounds.Add(aStart);
-                bounds.Add(bStart);
-            }
-            else throw Error($"$.model.merges[{rank}]", "expected \"a b\" or [\"a\", \"b\"]");
-            bounds.Add(bStart);
-            bounds.Add(used);
-            rank++;
-        }
-
-        var count = rank;
-        var ids = new int[count * 3];
-        var bad = new int[Environment.ProcessorCount];
-        Array.Fill(bad, int.MaxValue);
-        var index = vocabIndex.GetAwaiter().GetResult();
-        var b4 = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bounds).ToArray();
-        Parallel.For(0, (count + 8191) / 8192, chunk =>
-        {
-            var merged = new char[256];
-            for (var r = chunk * 8192; r < Math.Min(count, (chunk + 1) * 8192); r++)
-            {
-                var a = chars.AsSpan(b4[4 * r], b4[4 * r + 1] - b4[4 * r]);
-                var b = chars.AsSpan(b4[4 * r + 2], b4[4 * r + 3] - b4[4 * r + 2]);
-                var rest = b[Math.Min(prefixLen, b.Length)..];
-                var len = a.Length + rest.Length;
-                if (merged.Length < len) merged = new char[len * 2];
-                a.CopyTo(merged);
-                rest.CopyTo(merged.AsSpan(a.Length));
-                if (!index.TryGetId(a, out ids[3 * r]) | !index.TryGetId(b, out ids[3 * r + 1]) |
-                    !index.TryGetId(merged.AsSpan(0, len), out ids[3 * r + 2]))
-                {
-                    lock (bad) bad[0] = Math.Min(bad[0], r);
-                    return;
-                }
-            }
-        });
-        if (bad[0] != int.MaxValue)
-        {
-            var r = bad[0];
-            var a = new string(chars, b4[4 * r], b4[4 * r + 1] - b4[4 * r]);
-            var b = new string(chars, b4[4 * r + 2], b4[4 * r + 3] - b4[4 * r + 2]);
-            var what = !vocab.ContainsKey(a) ? $"\"{a}\"" : !vocab.ContainsKey(b) ? $"\"{b}\"" : $"the merged token \"{a + b[Math.Min(prefixLen, b.Length)..]}\"";
-            throw Error($"$.model.merges[{r}]", $"{what} is not in the vocabulary");
-        }
-        var table = new MergeTable(count);
-        for (var r = 0; r < count; r++) table.Set(ids[3 * r], ids[3 * r + 1], r, ids[3 * r + 2]);
-        return table;
-    }
-
-    private static int CopyString(ref Utf8JsonReader reader, ref char[] buffer, int at)
-    {
-        var max = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
-        if (buffer.Length < at + max) Array.Resize(ref buffer, (at + max) * 2);
-        return reader.CopyString(buffer.AsSpan(at));
-    }
-
-    private BpeModel BuildModel(StreamedModel m)
+    private PendingModel StartModel(ModelJsonScanner.ScannedModel m, MappedFile bytes)
     {
         const string path = "$.model";
-        var type = m.Fields.TryGetValue("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
-        if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
-        if (m.Fields.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
-            throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
-        if (m.Vocab is null || m.IdToToken is null || m.Index is null) throw Error($"{path}.vocab", "missing or not an object");
-
         string? Str(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
             ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Error($"{path}.{name}", "not a string")) : null;
         bool Bool(string name) => m.Fields.TryGetValue(name, out var v) && v.ValueKind switch
@@ -488,21 +359,31 @@ internal sealed class TokenizerJsonLoader
             _ => throw Error($"{path}.{name}", "not a boolean"),
         };
 
-        var prefix = Str("continuing_subword_prefix");
-        var merges = m.Merges;
-        if (merges is null && m.MergesElement is { } el)
+        var type = Str("type") ?? "BPE";
+        if (type != "BPE") throw Error($"{path}.type", $"model \"{type}\" is not supported (only BPE)");
+        if (m.Fields.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
+            throw Error($"{path}.dropout", "BPE dropout is not supported at encode time");
+        if (m.Vocabulary is null) throw Error($"{path}.vocab", "missing or not an object");
+        if (m.Fields.ContainsKey("merges")) throw Error($"{path}.merges", "not an array");
+
+        var prefixBytes = ModelJsonScanner.PrefixBytes(m);
+        var vocab = m.Vocabulary.GetAwaiter().GetResult();
+        var merges = Task.FromResult(new MergeTable(0));
+        if (m.Merges is not null)
         {
-            // The merges came before the vocabulary in the file: read them from their document now.
-            if (el.ValueKind != JsonValueKind.Array) throw Error($"{path}.merges", "not an array");
-            var reader = new Utf8JsonReader(JsonSerializer.SerializeToUtf8Bytes(el));
-            reader.Read();
-            merges = ReadMerges(ref reader, m.Vocab, m.Index!, prefix?.Length ?? 0);
+            // The resolver started during the scan used the prefix known then; a prefix given after the merges means
+            // starting over.
+            if (m.Resolver is null || m.Resolver.PrefixBytes != prefixBytes)
+            {
+                m.Resolver?.Abandon();
+                m.Resolver = MergeResolver.Start(m.Merges, m.Vocabulary, bytes, prefixBytes);
+            }
+            merges = m.Resolver.Finish(_file);
         }
-        merges ??= new MergeTable(0);
 
         var unk = Str("unk_token");
-        if (unk is not null && !m.Vocab.ContainsKey(unk)) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
-        return new BpeModel(m.Vocab, m.IdToToken, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
-            prefix, Str("end_of_word_suffix"));
+        if (unk is not null && vocab.TokenToId(unk) is null) throw Error($"{path}.unk_token", $"\"{unk}\" is not in the vocabulary");
+        return new PendingModel(vocab, merges, unk, Bool("fuse_unk"), Bool("byte_fallback"), Bool("ignore_merges"),
+            Str("continuing_subword_prefix"), Str("end_of_word_suffix"));
     }
 }
