@@ -33,6 +33,8 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
     private double _maxStepSeconds;
     private double? _checkpointSeconds;
     private long _lastStep;
+    private long _totalSteps;
+    private double? _meanStepSeconds;
 
     public string JobId => assignment.JobId;
     public double UptimeSeconds => _uptime.Elapsed.TotalSeconds;
@@ -143,7 +145,8 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
 
     private Task OnEventAsync(TrainerEventLine e)
     {
-        outgoing.Event(JobId, e.Seq, e.Type, e.Json);
+        if (e.Type == "step") ObserveStep(e);
+        outgoing.Event(JobId, e.Seq, e.Type, e.Type == "step" ? WithCost(e) : e.Json);
         switch (e.Type)
         {
             case "checkpoint" when e.GetString("path") is { } path && e.GetDouble("step") is { } step:
@@ -151,17 +154,55 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
                 _checkpoints.Writer.TryWrite(((long)step, path));
                 break;
             case "step":
-                var now = DateTime.UtcNow;
-                // Between two step events lie one step and whatever ran after the earlier one (an eval, a checkpoint):
-                // the larger recent gap is the safe estimate of the time until the step in flight ends.
-                if (_lastStepAt is { } last) _maxStepSeconds = Math.Max(_maxStepSeconds * 0.9, (now - last).TotalSeconds);
-                _lastStepAt = now;
-                _lastStep = e.GetDouble("step") is { } s ? (long)s : _lastStep;
                 CheckBudget();
                 break;
         }
         return Task.CompletedTask;
     }
+
+    private void ObserveStep(TrainerEventLine e)
+    {
+        var now = DateTime.UtcNow;
+        if (_lastStepAt is { } last)
+        {
+            var gap = (now - last).TotalSeconds;
+            // Between two step events lie one step and whatever ran after the earlier one (an eval, a checkpoint):
+            // the larger recent gap is the safe estimate of the time until the step in flight ends; the average one
+            // is the pace that projects the cost of the steps left.
+            _maxStepSeconds = Math.Max(_maxStepSeconds * 0.9, gap);
+            _meanStepSeconds = _meanStepSeconds is { } m ? 0.9 * m + 0.1 * gap : gap;
+        }
+        _lastStepAt = now;
+        _lastStep = e.GetDouble("step") is { } s ? (long)s : _lastStep;
+        _totalSteps = e.GetDouble("total_steps") is { } t ? (long)t : _totalSteps;
+    }
+
+    /// <summary>
+    /// The step event as relayed: the trainer's own fields plus <c>cost</c> {spent_usd, hours_used, rate_usd_per_hour,
+    /// projected_usd, budget_fraction} from this agent's clock and the price frozen on the assignment, so whoever reads
+    /// the event stream (the dashboard, <c>/api/jobs/{id}/events</c>) sees the spend at that step without asking.
+    /// </summary>
+    private string WithCost(TrainerEventLine e)
+    {
+        if (JsonNode.Parse(e.Json) is not JsonObject o) return e.Json;
+        var price = assignment.PricePerHourUsd;
+        var hoursNow = UptimeSeconds / 3600.0;
+        var spent = assignment.SpentUsdBefore + price * hoursNow;
+        var hours = assignment.HoursBefore + hoursNow;
+        double? projected = _meanStepSeconds is { } pace && _totalSteps >= _lastStep
+            ? spent + price * (_totalSteps - _lastStep) * pace / 3600.0
+            : null;
+        o["cost"] = new JsonObject
+        {
+            ["spent_usd"] = Math.Round(spent, 6), ["hours_used"] = Math.Round(hours, 6), ["rate_usd_per_hour"] = price,
+            ["projected_usd"] = projected is { } p ? Math.Round(p, 6) : null,
+            ["budget_fraction"] = JobCost.Fraction(spent, hours, JobBudget()) is { } f ? Math.Round(f, 6) : null,
+        };
+        return o.ToJsonString();
+    }
+
+    private Budget JobBudget() =>
+        new(assignment.Budget?.MaxUsd is > 0 ? assignment.Budget.MaxUsd : null, assignment.Budget?.MaxHours is > 0 ? assignment.Budget.MaxHours : null);
 
     private void ObserveCheckpoint(TrainerEventLine e)
     {
@@ -184,7 +225,7 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
     private void CheckBudget()
     {
         if (_stopReason is not null) return;
-        var budget = new Budget(assignment.Budget?.MaxUsd is > 0 ? assignment.Budget.MaxUsd : null, assignment.Budget?.MaxHours is > 0 ? assignment.Budget.MaxHours : null);
+        var budget = JobBudget();
         if (!budget.IsLimited) return;
         var price = assignment.PricePerHourUsd;
         var hoursNow = UptimeSeconds / 3600.0;

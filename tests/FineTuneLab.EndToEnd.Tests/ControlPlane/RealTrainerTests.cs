@@ -45,6 +45,16 @@ public sealed class RealTrainerTests
         var csv = (await cluster.Http.GetStringAsync($"/api/jobs/{id}/metrics?format=csv")).TrimEnd('\n').Split('\n');
         Assert.Equal(done["progress"]!["total_steps"]!.GetValue<int>(), csv.Length - 1);
         Assert.NotNull(done["adapter_sha256"]?.GetValue<string>());
+
+        // The agent relays each step with its cost so far on its own clock, at the price frozen on the assignment.
+        var costs = (await cluster.GetJsonAsync($"/api/jobs/{id}/events?type=step"))["events"]!.AsArray()
+            .Select(e => e!["data"]!["cost"]!).ToList();
+        Assert.Equal(6, costs.Count);
+        Assert.All(costs, c => Assert.Equal(1.0, c["rate_usd_per_hour"]!.GetValue<double>()));
+        var spent = costs.Select(c => c["spent_usd"]!.GetValue<double>()).ToList();
+        Assert.True(spent[0] > 0 && spent.Zip(spent.Skip(1)).All(p => p.First <= p.Second), $"spend must grow: {string.Join(", ", spent)}");
+        Assert.True(spent[^1] <= done["cost"]!["spent_usd"]!.GetValue<double>() + 1e-9, "a step's spend cannot exceed the job's final spend");
+        Assert.All(costs.Skip(1), c => Assert.True(c["projected_usd"]!.GetValue<double>() >= c["spent_usd"]!.GetValue<double>()));
     }
 }
 
