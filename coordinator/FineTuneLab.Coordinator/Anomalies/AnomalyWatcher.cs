@@ -86,7 +86,7 @@ public sealed class AnomalyWatcher
         var lastStep = JobEvents.Latest(_runtime.Store, job.Id, "step")?["step"] is JsonValue sv && sv.TryGetValue<long>(out var s) ? s : (long?)null;
         if (job.GpuIndex is { } gpu)
         {
-            var since = DateTime.UtcNow.Subtract(UtilizationWindow).ToString("O", CultureInfo.InvariantCulture);
+            var since = TelemetryTime.ToUnixMilliseconds(DateTimeOffset.UtcNow.Subtract(UtilizationWindow));
             var util = Sql.Query(c, "SELECT value FROM telemetry WHERE job_id = $j AND gpu_index = $g AND metric = 'gpu.util' AND at >= $since",
                 r => r.GetDouble(0), ("$j", job.Id), ("$g", gpu), ("$since", since));
             if (AnomalyDetector.InputBound(util, lastStep) is { } a) yield return a;

@@ -12,7 +12,7 @@ public readonly record struct TelemetryReading(long UnixMs, double Value);
 
 /// <summary>
 /// Reads the <c>telemetry</c> table for a job or an agent into per-(metric, GPU) series, downsampled to a maximum number
-/// of points per series. How <c>telemetry.at</c> is stored lives in <see cref="StoredTime"/> alone.
+/// of points per series. <c>telemetry.at</c> is unix milliseconds (migration 4, <see cref="TelemetryTime"/>).
 /// </summary>
 public static class TelemetrySeries
 {
@@ -29,10 +29,10 @@ public static class TelemetrySeries
         IReadOnlyList<string>? metrics, int maxPoints)
     {
         using var c = store.OpenConnection();
-        var since = StoredTime.Parameter(c, sinceMs);
+        var since = sinceMs;
         var collector = new Collector();
         metrics ??= Sql.Query(c, "SELECT DISTINCT metric FROM telemetry WHERE job_id = $j AND at >= $since", r => r.GetString(0), ("$j", jobId), ("$since", since));
-        using (var cmd = Sql.Command(c, $"SELECT gpu_index, {StoredTime.UnixMsExpression(c, "at")}, value FROM telemetry WHERE job_id = $j AND metric = $m AND at >= $since",
+        using (var cmd = Sql.Command(c, "SELECT gpu_index, at, value FROM telemetry WHERE job_id = $j AND metric = $m AND at >= $since",
             ("$j", jobId), ("$m", null), ("$since", since)))
         {
             foreach (var metric in metrics.Distinct(StringComparer.Ordinal))
@@ -63,7 +63,7 @@ public static class TelemetrySeries
         using var c = store.OpenConnection();
         var (metricClause, metricArgs) = MetricFilter(metrics);
         // The primary key (agent_id, seq) serves this walk; an index on (agent_id, at) would cost every ingest.
-        using var cmd = Sql.Command(c, $"SELECT gpu_index, metric, {StoredTime.UnixMsExpression(c, "at")}, value FROM telemetry WHERE agent_id = $a{metricClause} ORDER BY seq DESC",
+        using var cmd = Sql.Command(c, $"SELECT gpu_index, metric, at, value FROM telemetry WHERE agent_id = $a{metricClause} ORDER BY seq DESC",
             [("$a", agentId), .. metricArgs]);
         using var r = cmd.ExecuteReader();
         var collector = new Collector();
@@ -144,25 +144,5 @@ public static class TelemetrySeries
                 if (!IsSorted(s.Value)) s.Value.Sort((a, b) => a.UnixMs.CompareTo(b.UnixMs));
                 return new TelemetrySeriesData(s.Key.Metric, s.Key.Gpu, Downsample(s.Value, maxPoints));
             }).ToList();
-    }
-
-    /// <summary>
-    /// How <c>telemetry.at</c> is stored. Today ISO-8601 UTC text in the round-trip ("O") format, which sorts as time does
-    /// and which SQLite's julianday() reads (to ~50 µs); a schema that declares the column INTEGER (unix milliseconds) is
-    /// recognised from the table's declaration, so both the where-clause parameter and the reading follow a migration
-    /// without a change here.
-    /// </summary>
-    private static class StoredTime
-    {
-        public static object Parameter(SqliteConnection c, long unixMs) =>
-            IsUnixMs(c) ? unixMs : DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
-
-        /// <summary>A SQL expression of a stored time (<paramref name="stored"/>: the column) in unix milliseconds, an integer.</summary>
-        public static string UnixMsExpression(SqliteConnection c, string stored) =>
-            IsUnixMs(c) ? stored : $"CAST(ROUND((julianday({stored}) - 2440587.5) * 86400000.0) AS INTEGER)";
-
-        private static bool IsUnixMs(SqliteConnection c) =>
-            Sql.Scalar(c, "SELECT type FROM pragma_table_info('telemetry') WHERE name = 'at'") is string type &&
-            type.Equals("INTEGER", StringComparison.OrdinalIgnoreCase);
     }
 }
