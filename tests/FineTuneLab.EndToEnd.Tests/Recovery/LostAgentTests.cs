@@ -10,7 +10,9 @@ namespace FineTuneLab.EndToEnd.Tests.Recovery;
 [Collection(RealTrainerCollection.Name)]
 public sealed class LostAgentTests
 {
-    private const int Steps = 60;
+    // Long enough that the job is still running when the step-20 checkpoint upload is seen, on a fast quiet machine too
+    // (the tiny model trains ~30 steps/s there).
+    private const int Steps = 200;
 
     [Fact]
     public async Task A_killed_agents_job_finishes_on_the_other_agent_from_its_checkpoint_with_the_uninterrupted_runs_adapter()

@@ -7,7 +7,8 @@ namespace FineTuneLab.EndToEnd.Tests.Recovery;
 [Collection(RealTrainerCollection.Name)]
 public sealed class RetryableFailureTests
 {
-    private const int Steps = 40;
+    // Long enough that the trainer is still running when the first checkpoint upload is seen, on a fast quiet machine too.
+    private const int Steps = 300;
 
     [Fact]
     public async Task A_sigkilled_trainer_is_classified_retryable_and_the_job_resumes_from_its_last_checkpoint()
