@@ -4,7 +4,9 @@ using FineTuneLab.Trainer.Tensors;
 namespace FineTuneLab.Trainer.Backends;
 
 /// <summary>One row of a <see cref="ProfilingBackend"/> report: an op (GEMMs keyed by shape), its calls, time and FLOPs.</summary>
-public sealed record OpProfile(string Op, long Calls, double Milliseconds, double Gflop)
+/// <see cref="MinMilliseconds"/> is the fastest single call: on a machine shared with other work, calls × min estimates
+/// the op's time when nothing else runs.
+public sealed record OpProfile(string Op, long Calls, double Milliseconds, double Gflop, double MinMilliseconds)
 {
     public double GflopsPerSecond => Milliseconds > 0 ? Gflop / (Milliseconds / 1000) : 0;
 }
@@ -20,6 +22,7 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     {
         public long Calls;
         public long Ticks;
+        public long MinTicks = long.MaxValue;
         public double Flop;
     }
 
@@ -29,7 +32,8 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
 
     /// <summary>Totals since the last <see cref="Reset"/>, largest time first.</summary>
     public IReadOnlyList<OpProfile> Report() =>
-        _entries.Select(e => new OpProfile(e.Key, e.Value.Calls, e.Value.Ticks * 1000.0 / Stopwatch.Frequency, e.Value.Flop / 1e9))
+        _entries.Select(e => new OpProfile(e.Key, e.Value.Calls, e.Value.Ticks * 1000.0 / Stopwatch.Frequency, e.Value.Flop / 1e9,
+            e.Value.MinTicks * 1000.0 / Stopwatch.Frequency))
             .OrderByDescending(p => p.Milliseconds).ToList();
 
     public void Reset() => _entries.Clear();
@@ -43,6 +47,7 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
         if (!_entries.TryGetValue(op, out var e)) _entries[op] = e = new Entry();
         e.Calls++;
         e.Ticks += ticks;
+        e.MinTicks = Math.Min(e.MinTicks, ticks);
         e.Flop += flop;
     }
 
