@@ -55,6 +55,49 @@ public sealed class GemmTests
             }
     }
 
+    // LoRA's shapes (rank on one side, read in place without packing), ragged edges, and the fused low-rank term.
+    [Theory]
+    [InlineData(512, 16, 576, false, true, 0)]
+    [InlineData(131, 13, 200, false, true, 0)]
+    [InlineData(16, 576, 512, true, false, 0)]
+    [InlineData(14, 197, 70, true, false, 0)]
+    [InlineData(512, 576, 16, false, false, 0)]
+    [InlineData(100, 200, 96, false, true, 16)]
+    [InlineData(77, 300, 64, false, false, 8)]
+    [InlineData(20, 64, 33, false, false, 5)]
+    public void Skinny_and_low_rank_shapes_match_a_float64_product(int m, int n, int k, bool transA, bool transB, int rank)
+    {
+        var rng = new Random(m * 31 + n * 7 + k);
+        float[] Rand(int count) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var av = Rand(m * k);
+        var bv = Rand(k * n);
+        var lv = Rand(m * Math.Max(rank, 1));
+        var rv = Rand(Math.Max(rank, 1) * n);
+        var c0 = Rand(m * n);
+        const float alpha = 0.75f, beta = 0.5f, lowScale = 2f;
+        var expected = new float[m * n];
+        for (var i = 0; i < m; i++)
+            for (var j = 0; j < n; j++)
+            {
+                double sum = 0, low = 0;
+                for (var p = 0; p < k; p++)
+                    sum += (double)av[transA ? p * m + i : i * k + p] * bv[transB ? j * k + p : p * n + j];
+                for (var p = 0; p < rank; p++) low += (double)lv[i * rank + p] * rv[p * n + j];
+                expected[i * n + j] = (float)(alpha * sum + lowScale * low + beta * c0[i * n + j]);
+            }
+        foreach (var threads in new[] { 1, 2, 3 })
+        {
+            using var backend = new CpuBackend(threads);
+            using var t = new HostTensors();
+            var a = transA ? t.F32(av, k, m) : t.F32(av, m, k);
+            var b = transB ? t.F32(bv, n, k) : t.F32(bv, k, n);
+            var c = t.F32(c0, m, n);
+            if (rank == 0) backend.Gemm(a, transA, b, transB, c, alpha, beta);
+            else backend.GemmLowRank(a, transA, b, transB, c, t.F32(lv, m, rank), t.F32(rv, rank, n), lowScale, alpha, beta);
+            Approx.Equal(expected, c.AsFloat(), 5e-5, $"{m}x{n}x{k} transA={transA} transB={transB} rank={rank}, {threads} threads");
+        }
+    }
+
     [Fact]
     public void Mismatched_shapes_are_rejected_with_the_shapes_named()
     {

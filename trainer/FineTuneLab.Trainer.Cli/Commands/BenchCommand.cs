@@ -16,11 +16,12 @@ internal static class BenchCommand
         var weights = new Option<string>("--weights") { Description = "frozen weights in fp32 or bf16", DefaultValueFactory = _ => "fp32" };
         var steps = new Option<int>("--steps") { Description = "timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "print one JSON line" };
+        var profile = new Option<bool>("--profile") { Description = "time every backend call and print a per-op breakdown of one step to stderr (synchronizes after each op)" };
         var device = new Option<string>("--device") { Description = BackendFactory.OptionHelp, DefaultValueFactory = _ => "cpu" };
         var method = new Option<string>("--method") { Description = "lora, or qlora (block linear weights in NF4, the rest in --weights)", DefaultValueFactory = _ => "lora" };
         var command = new Command("bench", "Time LoRA training steps on random tokens (tokens/s, step ms, peak RSS, GFLOP/s)")
         {
-            preset, threads, weights, steps, json, device, method,
+            preset, threads, weights, steps, json, device, method, profile,
         };
         command.SetAction(parse =>
         {
@@ -32,9 +33,12 @@ internal static class BenchCommand
                 if (n < 1) throw new ArgumentException("--steps must be at least 1");
                 var m = parse.GetValue(method);
                 if (m is not ("lora" or "qlora")) throw new ArgumentException($"--method must be lora or qlora, not '{m}'");
-                using var backend = BackendFactory.Create(parse.GetValue(device), parse.GetValue(threads), Console.Error.WriteLine);
-                var r = TrainingBenchmark.Run(backend, BackendFactory.ThreadsOf(backend), p, dtype, n, qlora: m == "qlora");
-                if (backend is CudaBackend cuda)
+                using var created = BackendFactory.Create(parse.GetValue(device), parse.GetValue(threads), Console.Error.WriteLine);
+                var profiler = parse.GetValue(profile) ? new ProfilingBackend(created) : null;
+                IBackend backend = profiler ?? created;
+                var r = TrainingBenchmark.Run(backend, BackendFactory.ThreadsOf(created), p, dtype, n, qlora: m == "qlora");
+                if (profiler is not null) Console.Error.Write(StepProfileTable.Format(profiler.Report(), n, r.StepMsMedian));
+                if (created is CudaBackend cuda)
                 {
                     // The CPU peak formula does not apply; MFU against the GPU's nominal TF32 tensor-core peak.
                     var peak = CudaPeak.Tf32Gflops(cuda.Info);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using FineTuneLab.Trainer.Backends.Cpu;
 using FineTuneLab.Trainer.Tensors;
 
@@ -46,17 +47,36 @@ internal static class BenchGemmCommand
             using var peerActive = StartPeer(parse.GetValue(peer), parse.GetValue(preload), "ACTIVE");
             using var peerPassive = StartPeer(parse.GetValue(peer), parse.GetValue(preload), "PASSIVE");
             var best = new Dictionary<string, (double F32, double Bf16, double Peer)>();
-            for (var round = 0; round < Math.Max(1, parse.GetValue(rounds)); round++)
+            try
             {
-                foreach (var s in list)
+                for (var round = 0; round < Math.Max(1, parse.GetValue(rounds)); round++)
                 {
-                    var f32 = Measure(backend, s, DType.F32, secs);
-                    var b16 = parse.GetValue(bf16) ? Measure(backend, s, DType.BF16, secs) : double.NaN;
-                    var theirs = peerActive is null || peerPassive is null ? double.NaN
-                        : Math.Max(MeasurePeer(peerActive, s, secs, threadCount), MeasurePeer(peerPassive, s, secs, threadCount));
-                    var old = best.GetValueOrDefault(s.Name, (0, 0, 0));
-                    best[s.Name] = (Math.Max(old.F32, f32), Math.Max(old.Bf16, b16), Math.Max(old.Peer, theirs));
+                    foreach (var s in list)
+                    {
+                        // Only the side being timed runs: an idle OMP_WAIT_POLICY=ACTIVE peer keeps its threads spinning
+                        // and would take the cores from whoever is measured next.
+                        Hold(peerActive, true);
+                        Hold(peerPassive, true);
+                        var f32 = Measure(backend, s, DType.F32, secs);
+                        var b16 = parse.GetValue(bf16) ? Measure(backend, s, DType.BF16, secs) : double.NaN;
+                        var theirs = double.NaN;
+                        if (peerActive is not null && peerPassive is not null)
+                        {
+                            Hold(peerActive, false);
+                            var active = MeasurePeer(peerActive, s, secs, threadCount);
+                            Hold(peerActive, true);
+                            Hold(peerPassive, false);
+                            theirs = Math.Max(active, MeasurePeer(peerPassive, s, secs, threadCount));
+                        }
+                        var old = best.GetValueOrDefault(s.Name, (0, 0, 0));
+                        best[s.Name] = (Math.Max(old.F32, f32), Math.Max(old.Bf16, b16), Math.Max(old.Peer, theirs));
+                    }
                 }
+            }
+            finally
+            {
+                Hold(peerActive, false);
+                Hold(peerPassive, false);
             }
             Console.WriteLine("name\tM\tN\tK\ttransA\ttransB\tours_f32\tours_bf16b\ttorch_f32\tratio");
             var logSum = 0.0;
@@ -71,6 +91,16 @@ internal static class BenchGemmCommand
             return 0;
         });
         return command;
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    /// <summary>Stops (SIGSTOP) or resumes (SIGCONT) a peer process on Linux; elsewhere the peers are left running.</summary>
+    private static void Hold(Process? peer, bool stop)
+    {
+        const int sigCont = 18, sigStop = 19;
+        if (peer is not null && OperatingSystem.IsLinux()) SendSignal(peer.Id, stop ? sigStop : sigCont);
     }
 
     private static string F(double v, string format = "F1") => v.ToString(format, CultureInfo.InvariantCulture);

@@ -75,6 +75,19 @@ public interface IBackend : IDisposable
     /// </summary>
     void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f);
 
+    /// <summary>
+    /// C = alpha · op(A) · op(B) + lowRankScale · L · R + beta · C: a GEMM plus a low-rank product into the same output,
+    /// what a LoRA linear layer's forward (y = x Wᵀ + s · H Bᵀ) and input gradient (dx = dy W + dH A) are. A, B, C, alpha,
+    /// beta as in <see cref="Gemm"/>; L F32 [M, r] and R F32 [r, N], both plain row-major. This default runs the two
+    /// GEMMs one after the other; a backend may fuse them into one pass over C.
+    /// </summary>
+    void GemmLowRank(Tensor a, bool transA, Tensor b, bool transB, Tensor c, Tensor l, Tensor r, float lowRankScale, float alpha = 1f,
+        float beta = 0f)
+    {
+        Gemm(a, transA, b, transB, c, alpha, beta);
+        Gemm(l, false, r, false, c, lowRankScale, 1f);
+    }
+
     // ---------------------------------------------------------------- embedding
 
     /// <summary>

@@ -72,6 +72,7 @@ public static class TrainingBenchmark
 
         double first = 0, last = 0;
         for (int i = 0; i < warmup; i++) first = step.Step(batch).Loss;
+        (backend as ProfilingBackend)?.Reset();
         var times = new double[steps];
         for (int i = 0; i < steps; i++)
         {

@@ -21,7 +21,44 @@ internal static unsafe class AttentionTiles
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scores(float* a0, float* a1, float* a2, float* a3, float* bt, long ldb, int dim, int cols, float* s)
     {
-        for (var c = 0; c < cols; c += 8)
+        var c = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            // 4 rows × 32 columns: 8 accumulators, two operand loads and four broadcasts per 8 FMAs
+            for (; c + 32 <= cols; c += 32)
+            {
+                Vector512<float> s00 = default, s01 = default, s10 = default, s11 = default;
+                Vector512<float> s20 = default, s21 = default, s30 = default, s31 = default;
+                var b = bt + c;
+                for (var d = 0; d < dim; d++)
+                {
+                    var b0 = Vector512.Load(b);
+                    var b1 = Vector512.Load(b + 16);
+                    b += ldb;
+                    var x0 = Vector512.Create(a0[d]);
+                    s00 = Vector512.FusedMultiplyAdd(x0, b0, s00);
+                    s01 = Vector512.FusedMultiplyAdd(x0, b1, s01);
+                    var x1 = Vector512.Create(a1[d]);
+                    s10 = Vector512.FusedMultiplyAdd(x1, b0, s10);
+                    s11 = Vector512.FusedMultiplyAdd(x1, b1, s11);
+                    var x2 = Vector512.Create(a2[d]);
+                    s20 = Vector512.FusedMultiplyAdd(x2, b0, s20);
+                    s21 = Vector512.FusedMultiplyAdd(x2, b1, s21);
+                    var x3 = Vector512.Create(a3[d]);
+                    s30 = Vector512.FusedMultiplyAdd(x3, b0, s30);
+                    s31 = Vector512.FusedMultiplyAdd(x3, b1, s31);
+                }
+                Vector512.Store(s00, s + c);
+                Vector512.Store(s01, s + c + 16);
+                Vector512.Store(s10, s + Cols + c);
+                Vector512.Store(s11, s + Cols + c + 16);
+                Vector512.Store(s20, s + 2 * Cols + c);
+                Vector512.Store(s21, s + 2 * Cols + c + 16);
+                Vector512.Store(s30, s + 3 * Cols + c);
+                Vector512.Store(s31, s + 3 * Cols + c + 16);
+            }
+        }
+        for (; c < cols; c += 8)
         {
             Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
             var b = bt + c;
@@ -45,6 +82,48 @@ internal static unsafe class AttentionTiles
     public static void Accumulate(float* p, int cols, float* rows, long rowStride, int dim, float* acc)
     {
         var d = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            // 4 rows × 32 of the head dimension: 8 accumulators, two row loads and four broadcasts per 8 FMAs
+            for (; d + 32 <= dim; d += 32)
+            {
+                var o00 = Vector512.Load(acc + d);
+                var o01 = Vector512.Load(acc + d + 16);
+                var o10 = Vector512.Load(acc + dim + d);
+                var o11 = Vector512.Load(acc + dim + d + 16);
+                var o20 = Vector512.Load(acc + 2 * dim + d);
+                var o21 = Vector512.Load(acc + 2 * dim + d + 16);
+                var o30 = Vector512.Load(acc + 3 * dim + d);
+                var o31 = Vector512.Load(acc + 3 * dim + d + 16);
+                var row = rows + d;
+                for (var c = 0; c < cols; c++)
+                {
+                    var v0 = Vector512.Load(row);
+                    var v1 = Vector512.Load(row + 16);
+                    row += rowStride;
+                    var x0 = Vector512.Create(p[c]);
+                    o00 = Vector512.FusedMultiplyAdd(x0, v0, o00);
+                    o01 = Vector512.FusedMultiplyAdd(x0, v1, o01);
+                    var x1 = Vector512.Create(p[Cols + c]);
+                    o10 = Vector512.FusedMultiplyAdd(x1, v0, o10);
+                    o11 = Vector512.FusedMultiplyAdd(x1, v1, o11);
+                    var x2 = Vector512.Create(p[2 * Cols + c]);
+                    o20 = Vector512.FusedMultiplyAdd(x2, v0, o20);
+                    o21 = Vector512.FusedMultiplyAdd(x2, v1, o21);
+                    var x3 = Vector512.Create(p[3 * Cols + c]);
+                    o30 = Vector512.FusedMultiplyAdd(x3, v0, o30);
+                    o31 = Vector512.FusedMultiplyAdd(x3, v1, o31);
+                }
+                Vector512.Store(o00, acc + d);
+                Vector512.Store(o01, acc + d + 16);
+                Vector512.Store(o10, acc + dim + d);
+                Vector512.Store(o11, acc + dim + d + 16);
+                Vector512.Store(o20, acc + 2 * dim + d);
+                Vector512.Store(o21, acc + 2 * dim + d + 16);
+                Vector512.Store(o30, acc + 3 * dim + d);
+                Vector512.Store(o31, acc + 3 * dim + d + 16);
+            }
+        }
         for (; d + 8 <= dim; d += 8)
         {
             var o0 = Vector256.Load(acc + d);

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using FineTuneLab.Trainer.Tensors;
 using static FineTuneLab.Trainer.Backends.Cpu.WorkerPoolExtensions;
@@ -40,7 +41,18 @@ internal static unsafe class CpuActivations
                 // silu(g) = g·σ(g); silu'(g) = σ(g)·(1 + g·(1 - σ(g)))
                 var t = new Span<float>(tmp, n);
                 var dy = new ReadOnlySpan<float>(DY + b, n);
-                for (var i = 0; i < n; i++) t[i] = sg[i] * (1f + g[i] * (1f - sg[i]));
+                var i = 0;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    var one = Vector512<float>.One;
+                    for (; i + 16 <= n; i += 16)
+                    {
+                        var sv = Vector512.Load(sig + i);
+                        var gv = Vector512.Load(G + b + i);
+                        Vector512.Store(sv * (one + gv * (one - sv)), tmp + i);
+                    }
+                }
+                for (; i < n; i++) t[i] = sg[i] * (1f + g[i] * (1f - sg[i]));
                 TensorPrimitives.Multiply(g, sg, sg);          // sg = silu(g)
                 TensorPrimitives.Multiply(t, u, t);            // t = u·silu'(g)
                 TensorPrimitives.Multiply(dy, t, new Span<float>(DG + b, n));

@@ -130,6 +130,15 @@ internal static unsafe class CpuAttention
 
     private static int Cols8(int n) => (n + 7) / 8 * 8;
 
+    /// <summary>Sets row[c] = value for c outside [from, to) (clamped to [0, n)): the mask when visibility is one run.</summary>
+    private static void MaskOutside(float* row, int n, int from, int to, float value)
+    {
+        var lo = Math.Clamp(from, 0, n);
+        var hi = Math.Clamp(to, lo, n);
+        new Span<float>(row, lo).Fill(value);
+        new Span<float>(row + hi, n - hi).Fill(value);
+    }
+
     private struct Forward : IParallelBody
     {
         public Dims Dm; public float* Q, KT, V, O, Lse; public void** Scratch;
@@ -172,8 +181,12 @@ internal static unsafe class CpuAttention
                         var scores = new Span<float>(sr, nc);
                         TensorPrimitives.Multiply(scores, d.Scale, scores);
                         if (!(jb >= lo && jb + nc - 1 <= p && d.RangeImpliesSegment))
-                            for (var c = 0; c < nc; c++)
-                                if (!d.Visible(b, p, lo, jb + c)) sr[c] = float.NegativeInfinity;
+                        {
+                            if (d.RangeImpliesSegment) MaskOutside(sr, nc, lo - jb, p - jb + 1, float.NegativeInfinity);
+                            else
+                                for (var c = 0; c < nc; c++)
+                                    if (!d.Visible(b, p, lo, jb + c)) sr[c] = float.NegativeInfinity;
+                        }
                         var rowMax = TensorPrimitives.Max(scores);
                         if (rowMax == float.NegativeInfinity) { new Span<float>(sr, nc).Clear(); continue; }
                         var mNew = Math.Max(m[r], rowMax);
@@ -286,8 +299,12 @@ internal static unsafe class CpuAttention
                         TensorPrimitives.Subtract(prob, Lse[rowBase + r], prob);
                         TensorPrimitives.Exp(prob, prob);
                         if (!(jb >= lo && jb + nc - 1 <= p && d.RangeImpliesSegment))
-                            for (var c = 0; c < nc; c++)
-                                if (!d.Visible(b, p, lo, jb + c)) sr[c] = 0f;
+                        {
+                            if (d.RangeImpliesSegment) MaskOutside(sr, nc, lo - jb, p - jb + 1, 0f);
+                            else
+                                for (var c = 0; c < nc; c++)
+                                    if (!d.Visible(b, p, lo, jb + c)) sr[c] = 0f;
+                        }
                         // dS = P ⊙ (dP - delta) · scale
                         TensorPrimitives.Subtract(dpr, Delta[rowBase + r], dpr);
                         TensorPrimitives.Multiply(prob, dpr, prob);
@@ -359,11 +376,16 @@ internal static unsafe class CpuAttention
                             TensorPrimitives.Exp(prob, prob);
                             var pLo = d.Offset + ib;
                             if (!(pLo >= j && pLo + nc - 1 < d.LastViewer(b, j) && d.RangeImpliesSegment))
-                                for (var c = 0; c < nc; c++)
-                                {
-                                    var p = pLo + c;
-                                    if (!d.Visible(b, p, d.FirstKey(b, p), j)) sr[c] = 0f;
-                                }
+                            {
+                                // with contiguous visibility, the queries that see key j are [j, LastViewer(j))
+                                if (d.RangeImpliesSegment) MaskOutside(sr, nc, j - pLo, d.LastViewer(b, j) - pLo, 0f);
+                                else
+                                    for (var c = 0; c < nc; c++)
+                                    {
+                                        var p = pLo + c;
+                                        if (!d.Visible(b, p, d.FirstKey(b, p), j)) sr[c] = 0f;
+                                    }
+                            }
                             // dSᵀ = Pᵀ ⊙ (dPᵀ - delta) · scale
                             TensorPrimitives.Subtract(dsr, new ReadOnlySpan<float>(Delta + rowBase + ib, nc), dsr);
                             TensorPrimitives.Multiply(dsr, prob, dsr);

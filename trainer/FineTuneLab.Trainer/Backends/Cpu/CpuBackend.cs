@@ -114,6 +114,18 @@ public sealed class CpuBackend : IBackend
         _gemm.Run(a, transA, b, transB, c, alpha, beta);
     }
 
+    /// <summary>The low-rank product runs as one more depth block of every output tile (<see cref="CpuGemm"/>).</summary>
+    public void GemmLowRank(Tensor a, bool transA, Tensor b, bool transB, Tensor c, Tensor l, Tensor r, float lowRankScale, float alpha = 1f,
+        float beta = 0f)
+    {
+        Check.Host(a, "GEMM A");
+        Check.Host(b, "GEMM B");
+        Check.Host(c, "GEMM C");
+        Check.Host(l, "GEMM low-rank L");
+        Check.Host(r, "GEMM low-rank R");
+        _gemm.Run(a, transA, b, transB, c, alpha, beta, l, r, lowRankScale);
+    }
+
     public void EmbeddingForward(Tensor ids, Tensor table, Tensor output, bool accumulate = false) =>
         CpuEmbedding.EmbeddingForward(_pool, ids, table, output, accumulate);
 

@@ -19,6 +19,8 @@ internal sealed unsafe class CpuGemm : IDisposable
     internal const int KcMax = 256;
     internal const int McMax = 120;
     internal const int NcMax = 512;
+    // At most this many MR-row units of C: the GEMM has LoRA's rank on its row side (B read in place, columns split).
+    private const int SmallMUnits = 4;
 
     private readonly WorkerPool _pool;
     private readonly int _nr;
@@ -57,6 +59,11 @@ internal sealed unsafe class CpuGemm : IDisposable
         public float** PackB;
         public float** PackA;
         public int NR;
+        // Low-rank term appended to K (LoRA fused into a frozen GEMM): C += LowScale · L · R, L F32 [M, LowRank], R F32 [LowRank, N].
+        public float* L;
+        public float* R;
+        public int LowRank;
+        public float LowScale;
     }
 
     // The current depth block of one tile, handed to the packing routines.
@@ -65,7 +72,14 @@ internal sealed unsafe class CpuGemm : IDisposable
         public int Pc, Kc;
     }
 
-    public void Run(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta)
+    public void Run(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta) =>
+        Run(a, transA, b, transB, c, alpha, beta, default, default, 0f);
+
+    /// <summary>
+    /// C = alpha · op(A) · op(B) + lowScale · L · R + beta · C in one pass over C: the low-rank product is one more
+    /// depth block of every tile (L F32 [M, r], R F32 [r, N], r ≤ <see cref="KcMax"/>); empty L skips it.
+    /// </summary>
+    public void Run(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta, Tensor l, Tensor r, float lowScale)
     {
         if (a.DType != DType.F32) throw new ArgumentException($"GEMM A must be F32, got {a.DType}");
         if (c.DType != DType.F32) throw new ArgumentException($"GEMM C must be F32, got {c.DType}");
@@ -80,6 +94,22 @@ internal sealed unsafe class CpuGemm : IDisposable
         if (kb != k) throw new ArgumentException($"GEMM inner dimensions differ: op(A) {m}x{k} (A {a.Shape}, transA={transA}), op(B) {kb}x{n} (B {b.Shape}, transB={transB})");
         if (c2.Dim(0) != m || c2.Dim(1) != n) throw new ArgumentException($"GEMM C is {c.Shape}, expected [{m}, {n}]");
         if (m == 0 || n == 0) return;
+        var lowRank = 0;
+        if (!l.IsEmpty)
+        {
+            Check.F32(l, "GEMM low-rank L");
+            Check.F32(r, "GEMM low-rank R");
+            var l2 = l.As2D();
+            lowRank = l2.Dim(1);
+            if (l2.Dim(0) != m || r.Rank != 2 || r.Dim(0) != lowRank || r.Dim(1) != n)
+                throw new ArgumentException($"GEMM low-rank term L {l.Shape} · R {r.Shape} does not give C's [{m}, {n}]");
+            if (k == 0 || lowRank > KcMax)
+            {
+                Run(a, transA, b, transB, c, alpha, beta);
+                Run(l, false, r, false, c, lowScale, 1f);
+                return;
+            }
+        }
         if (k == 0)
         {
             ScaleC(c2.Ptr<float>(), (long)m * n, beta);
@@ -94,6 +124,7 @@ internal sealed unsafe class CpuGemm : IDisposable
             Lda = a2.Dim(1), Ldb = b.Dim(1), Ldc = n,
             TransA = transA, TransB = transB, BType = b.DType,
             Alpha = alpha, Beta = beta, NR = _nr,
+            L = lowRank > 0 ? l.Ptr<float>() : null, R = lowRank > 0 ? r.Ptr<float>() : null, LowRank = lowRank, LowScale = lowScale,
         };
         var packA = stackalloc float*[threads];
         var packB = stackalloc float*[threads];
@@ -111,10 +142,13 @@ internal sealed unsafe class CpuGemm : IDisposable
         // Column blocks of whole NR panels, as even as possible; then rows split until there are about two tiles per thread.
         var panels = (n + _nr - 1) / _nr;
         var colBlocks = (panels * _nr + NcMax - 1) / NcMax;
+        var units = (m + MR - 1) / MR;
+        // A few rows (LoRA's rank-sized side): split the columns finer instead of the rows, so each thread reads its
+        // own part of B once.
+        if (threads > 1 && units <= SmallMUnits && colBlocks < 3 * threads) colBlocks = Math.Min(panels, 3 * threads);
         job.PanelsPerCol = (panels + colBlocks - 1) / colBlocks;
         colBlocks = (panels + job.PanelsPerCol - 1) / job.PanelsPerCol;
         job.ColBlocks = colBlocks;
-        var units = (m + MR - 1) / MR;
         var rowBlocks = threads == 1 || colBlocks >= 2 * threads ? 1 : Math.Min(units, (2 * threads + colBlocks - 1) / colBlocks);
         var rowStart = stackalloc int[rowBlocks + 1];
         for (var i = 0; i <= rowBlocks; i++) rowStart[i] = Math.Min(m, (int)((long)units * i / rowBlocks) * MR);
@@ -141,52 +175,111 @@ internal sealed unsafe class CpuGemm : IDisposable
         var j0 = colBlock * job.PanelsPerCol * nr;
         if (j0 >= job.N) return;
         var j1 = Math.Min(job.N, j0 + job.PanelsPerCol * nr);
+        var tile = stackalloc float[MR * 32];
+        for (var pc = 0; pc < job.K; pc += job.KcEven)
+            DepthBlock(ref job, new Block { Pc = pc, Kc = Math.Min(job.KcEven, job.K - pc) }, pc == 0 ? job.Beta : 1f, job.Alpha,
+                i0, i1, j0, j1, thread, tile);
+        if (job.LowRank > 0)
+        {
+            var low = job;
+            low.A = job.L;
+            low.B = job.R;
+            low.TransA = false;
+            low.TransB = false;
+            low.BType = DType.F32;
+            low.K = job.LowRank;
+            low.Lda = job.LowRank;
+            low.Ldb = job.N;
+            DepthBlock(ref low, new Block { Pc = 0, Kc = job.LowRank }, 1f, job.LowScale, i0, i1, j0, j1, thread, tile);
+        }
+    }
+
+    /// <summary>
+    /// One depth block [Pc, Pc + Kc) of the tile rows [i0, i1) × columns [j0, j1): C = alpha · A_blk · B_blk + beta · C.
+    /// A is read in place (no packing) when the tile is one panel wide, since a packed A block would be used once;
+    /// B (plain F32) is read in place when the tile has only a few rows, for the same reason. Either way every C
+    /// element sums over k in the same order, so the results do not depend on the path.
+    /// </summary>
+    private static void DepthBlock(ref Job job, in Block blk, float betaEff, float alpha, int i0, int i1, int j0, int j1, int thread, float* tile)
+    {
+        var nr = job.NR;
+        var kc = blk.Kc;
+        var pc = blk.Pc;
         var panels = (j1 - j0 + nr - 1) / nr;
         var packA = job.PackA[thread];
         var packB = job.PackB[thread];
-        var tile = stackalloc float[MR * 32];
-
-        for (var pc = 0; pc < job.K; pc += job.KcEven)
+        var strided = nr == 32;
+        var directA = strided && !job.TransA && panels == 1;
+        var directB = strided && !job.TransB && job.BType == DType.F32 && i1 - i0 <= SmallMUnits * MR;
+        for (var p = 0; p < panels; p++)
         {
-            var blk = new Block { Pc = pc, Kc = Math.Min(job.KcEven, job.K - pc) };
-            var kc = blk.Kc;
+            var pj = j0 + p * nr;
+            var cols = Math.Min(nr, j1 - pj);
+            if (!directB || cols < nr) PackBPanel(ref job, blk, packB + (long)p * nr * kc, pj, cols);
+        }
+        for (var ic = i0; ic < i1; ic += McMax)
+        {
+            var rowsBlock = Math.Min(McMax, i1 - ic);
+            if (!directA) PackABlock(ref job, blk, packA, ic, rowsBlock);
             for (var p = 0; p < panels; p++)
             {
                 var pj = j0 + p * nr;
-                PackBPanel(ref job, blk, packB + (long)p * nr * kc, pj, Math.Min(nr, j1 - pj));
-            }
-            var betaEff = pc == 0 ? job.Beta : 1f;
-            var alpha = job.Alpha;
-            for (var ic = i0; ic < i1; ic += McMax)
-            {
-                var rowsBlock = Math.Min(McMax, i1 - ic);
-                PackABlock(ref job, blk, packA, ic, rowsBlock);
-                for (var p = 0; p < panels; p++)
+                var cols = Math.Min(nr, j1 - pj);
+                float* bPanel;
+                long ldb;
+                if (directB && cols == nr)
                 {
-                    var pj = j0 + p * nr;
-                    var cols = Math.Min(nr, j1 - pj);
-                    var bPanel = packB + (long)p * nr * kc;
-                    for (var i = 0; i < rowsBlock; i += MR)
+                    bPanel = (float*)job.B + (long)pc * job.Ldb + pj;
+                    ldb = job.Ldb;
+                }
+                else
+                {
+                    bPanel = packB + (long)p * nr * kc;
+                    ldb = nr;
+                }
+                for (var i = 0; i < rowsBlock; i += MR)
+                {
+                    var rows = Math.Min(MR, rowsBlock - i);
+                    var cPtr = job.C + (long)(ic + i) * job.Ldc + pj;
+                    var full = rows == MR && cols == nr;
+                    var dst = full ? cPtr : tile;
+                    long ldd = full ? job.Ldc : nr;
+                    float a2 = full ? alpha : 1f, b2 = full ? betaEff : 0f;
+                    if (directA || directB)
                     {
-                        var rows = Math.Min(MR, rowsBlock - i);
-                        var aPanel = packA + (long)i * kc;
-                        var cPtr = job.C + (long)(ic + i) * job.Ldc + pj;
-                        if (rows == MR && cols == nr)
+                        // A element (r, k) at aBase[r * aRow + k * aK]; rows past the end repeat the last one (discarded)
+                        float* aBase;
+                        long aRow, aK;
+                        if (directA)
                         {
-                            if (nr == 32) Kernel6x32(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
-                            else Kernel6x16(kc, aPanel, bPanel, cPtr, job.Ldc, alpha, betaEff);
+                            aBase = job.A + (long)(ic + i) * job.Lda + pc;
+                            aRow = job.Lda;
+                            aK = 1;
                         }
                         else
                         {
-                            if (nr == 32) Kernel6x32(kc, aPanel, bPanel, tile, nr, 1f, 0f);
-                            else Kernel6x16(kc, aPanel, bPanel, tile, nr, 1f, 0f);
-                            for (var r = 0; r < rows; r++)
-                            {
-                                var cr = cPtr + (long)r * job.Ldc;
-                                var tr = tile + r * nr;
-                                for (var c = 0; c < cols; c++)
-                                    cr[c] = betaEff == 0f ? alpha * tr[c] : MathF.FusedMultiplyAdd(betaEff, cr[c], alpha * tr[c]);
-                            }
+                            aBase = packA + (long)i * kc;
+                            aRow = 1;
+                            aK = MR;
+                        }
+                        var lastRow = directA ? rows - 1 : MR - 1;
+                        if (cols <= 16) KernelStrided6x16(kc, aBase, aRow, aK, lastRow, bPanel, ldb, dst, ldd, a2, b2);
+                        else KernelStrided6x32(kc, aBase, aRow, aK, lastRow, bPanel, ldb, dst, ldd, a2, b2);
+                    }
+                    else
+                    {
+                        var aPanel = packA + (long)i * kc;
+                        if (nr == 32) Kernel6x32(kc, aPanel, bPanel, dst, ldd, a2, b2);
+                        else Kernel6x16(kc, aPanel, bPanel, dst, ldd, a2, b2);
+                    }
+                    if (!full)
+                    {
+                        for (var r = 0; r < rows; r++)
+                        {
+                            var cr = cPtr + (long)r * job.Ldc;
+                            var tr = tile + r * nr;
+                            for (var c = 0; c < cols; c++)
+                                cr[c] = betaEff == 0f ? alpha * tr[c] : MathF.FusedMultiplyAdd(betaEff, cr[c], alpha * tr[c]);
                         }
                     }
                 }
@@ -414,6 +507,85 @@ internal sealed unsafe class CpuGemm : IDisposable
         Store512(c + 3 * ldc, c30, c31, alpha, beta);
         Store512(c + 4 * ldc, c40, c41, alpha, beta);
         Store512(c + 5 * ldc, c50, c51, alpha, beta);
+    }
+
+    /// <summary>
+    /// 6×32 micro-kernel on unpacked operands: A element (r, k) at a[min(r, lastRow) · aRow + k · aK], B row k at
+    /// b + k · ldb. Used where packing would cost as much as the product (LoRA's skinny GEMMs).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelStrided6x32(int kc, float* a, long aRow, long aK, int lastRow, float* b, long ldb, float* c, long ldc, float alpha, float beta)
+    {
+        long o1 = Math.Min(1, lastRow) * aRow, o2 = Math.Min(2, lastRow) * aRow, o3 = Math.Min(3, lastRow) * aRow;
+        long o4 = Math.Min(4, lastRow) * aRow, o5 = Math.Min(5, lastRow) * aRow;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(a0, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(a[o1]);
+            c10 = Vector512.FusedMultiplyAdd(a1, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(a[o2]);
+            c20 = Vector512.FusedMultiplyAdd(a2, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(a[o3]);
+            c30 = Vector512.FusedMultiplyAdd(a3, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(a[o4]);
+            c40 = Vector512.FusedMultiplyAdd(a4, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(a[o5]);
+            c50 = Vector512.FusedMultiplyAdd(a5, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            a += aK;
+            b += ldb;
+        }
+        Store512(c, c00, c01, alpha, beta);
+        Store512(c + ldc, c10, c11, alpha, beta);
+        Store512(c + 2 * ldc, c20, c21, alpha, beta);
+        Store512(c + 3 * ldc, c30, c31, alpha, beta);
+        Store512(c + 4 * ldc, c40, c41, alpha, beta);
+        Store512(c + 5 * ldc, c50, c51, alpha, beta);
+    }
+
+    /// <summary>The 16-column half of <see cref="KernelStrided6x32"/>, for panels of at most 16 columns (rank-wide outputs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelStrided6x16(int kc, float* a, long aRow, long aK, int lastRow, float* b, long ldb, float* c, long ldc, float alpha, float beta)
+    {
+        long o1 = Math.Min(1, lastRow) * aRow, o2 = Math.Min(2, lastRow) * aRow, o3 = Math.Min(3, lastRow) * aRow;
+        long o4 = Math.Min(4, lastRow) * aRow, o5 = Math.Min(5, lastRow) * aRow;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[o1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[o2]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[o3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[o4]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[o5]), b0, c5);
+            a += aK;
+            b += ldb;
+        }
+        Store16(c, c0, alpha, beta);
+        Store16(c + ldc, c1, alpha, beta);
+        Store16(c + 2 * ldc, c2, alpha, beta);
+        Store16(c + 3 * ldc, c3, alpha, beta);
+        Store16(c + 4 * ldc, c4, alpha, beta);
+        Store16(c + 5 * ldc, c5, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store16(float* c, Vector512<float> v, float alpha, float beta)
+    {
+        v *= Vector512.Create(alpha);
+        if (beta != 0f) v = Vector512.FusedMultiplyAdd(Vector512.Create(beta), Vector512.Load(c), v);
+        Vector512.Store(v, c);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

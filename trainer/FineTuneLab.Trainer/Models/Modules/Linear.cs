@@ -50,6 +50,24 @@ public sealed class Linear
     public void Forward(IBackend be, Tensor x, ReadOnlySpan<Tensor> outputs, bool accumulate, Tensor loraHidden, Tensor dropScratch, ulong dropSeed,
         bool dropout = true)
     {
+        if (Lora is { Enabled: true } && !Weight.IsNf4)
+        {
+            // H first, then each part's y = x Wᵀ + s · H Bᵀ in one pass over y
+            var adapterIn = x;
+            if (Lora.Dropout > 0 && dropout)
+            {
+                be.Dropout(x, Lora.Dropout, dropSeed, dropScratch);
+                adapterIn = dropScratch;
+            }
+            be.Gemm(adapterIn, false, Lora.A.Value, true, loraHidden);
+            for (int p = 0; p < PartSizes.Length; p++)
+            {
+                be.GemmLowRank(x, false, Weight.Value.Slice(_partOffsets[p], PartSizes[p]), true, outputs[p], loraHidden, BlockOf(Lora.BT.Value, p),
+                    Lora.Scale, 1f, accumulate ? 1f : 0f);
+                if (Bias.Present) be.AddBias(outputs[p], Bias.Value.Slice(_partOffsets[p], PartSizes[p]));
+            }
+            return;
+        }
         for (int p = 0; p < PartSizes.Length; p++)
         {
             if (Weight.IsNf4) be.GemmNf4(x, Weight.Nf4.RowSlice(_partOffsets[p], PartSizes[p]), true, outputs[p], 1f, accumulate ? 1f : 0f);
@@ -75,6 +93,21 @@ public sealed class Linear
     public void Backward(IBackend be, Tensor x, ReadOnlySpan<Tensor> dOutputs, Tensor loraHidden, Tensor dX, bool accumulateDx,
         Tensor dHidden, Tensor dropScratch, ulong dropSeed)
     {
+        if (Lora is { Enabled: true, Dropout: 0 } && !Weight.IsNf4)
+        {
+            // The adapter's gradients first, so dx = dy W + dH A is one pass over dx (fused into the first part's GEMM).
+            LoraBackward(be, x, dOutputs, loraHidden, dHidden);
+            for (int p = 0; p < PartSizes.Length; p++)
+            {
+                var dy = dOutputs[p];
+                var w = Weight.Value.Slice(_partOffsets[p], PartSizes[p]);
+                if (p == 0) be.GemmLowRank(dy, false, w, false, dX, dHidden, Lora.A.Value, 1f, 1f, accumulateDx ? 1f : 0f);
+                else be.Gemm(dy, false, w, false, dX, 1f, 1f);
+                if (Weight.Trainable) be.Gemm(dy, true, x, false, Weight.Grad.Slice(_partOffsets[p], PartSizes[p]), 1f, 1f);
+                if (Bias.Trainable) be.BiasGrad(dy, Rows(Bias.Grad, _partOffsets[p], PartSizes[p]));
+            }
+            return;
+        }
         for (int p = 0; p < PartSizes.Length; p++)
         {
             var dy = dOutputs[p];
@@ -84,20 +117,7 @@ public sealed class Linear
             if (Bias.Trainable) be.BiasGrad(dy, Rows(Bias.Grad, _partOffsets[p], PartSizes[p]));
         }
         if (Lora is null || !Lora.Enabled) return;
-        for (int p = 0; p < PartSizes.Length; p++)
-        {
-            var dy = dOutputs[p];
-            // dH = s · dy B  [N, r];  dBᵀ += s · Hᵀ dy  [r, out_p]
-            be.Gemm(dy, false, BlockOf(Lora.BT.Value, p), true, dHidden, Lora.Scale, p > 0 ? 1f : 0f);
-            be.Gemm(loraHidden, true, dy, false, BlockOf(Lora.BT.Grad, p), Lora.Scale, 1f);
-        }
-        var xin = x;
-        if (Lora.Dropout > 0)
-        {
-            be.Dropout(x, Lora.Dropout, dropSeed, dropScratch);
-            xin = dropScratch;
-        }
-        be.Gemm(dHidden, true, xin, false, Lora.A.Grad, 1f, 1f);
+        var xin = LoraBackward(be, x, dOutputs, loraHidden, dHidden, dropScratch, dropSeed);
         if (Lora.Dropout > 0)
         {
             // d(dropout(x)) = dH A, then the same mask and 1/(1-p) scaling on the way back to x
@@ -109,5 +129,29 @@ public sealed class Linear
         {
             be.Gemm(dHidden, false, Lora.A.Value, false, dX, 1f, 1f);
         }
+    }
+
+    /// <summary>
+    /// dH = s · Σ_p dy_p B_p [N, r], dBᵀ += s · Hᵀ dy, dA += dHᵀ dropout(x); returns the adapter's input
+    /// (dropout(x) in <paramref name="dropScratch"/> when the adapter has dropout, else x).
+    /// </summary>
+    private Tensor LoraBackward(IBackend be, Tensor x, ReadOnlySpan<Tensor> dOutputs, Tensor loraHidden, Tensor dHidden,
+        Tensor dropScratch = default, ulong dropSeed = 0)
+    {
+        var lora = Lora!;
+        for (int p = 0; p < PartSizes.Length; p++)
+        {
+            var dy = dOutputs[p];
+            be.Gemm(dy, false, BlockOf(lora.BT.Value, p), true, dHidden, lora.Scale, p > 0 ? 1f : 0f);
+            be.Gemm(loraHidden, true, dy, false, BlockOf(lora.BT.Grad, p), lora.Scale, 1f);
+        }
+        var xin = x;
+        if (lora.Dropout > 0)
+        {
+            be.Dropout(x, lora.Dropout, dropSeed, dropScratch);
+            xin = dropScratch;
+        }
+        be.Gemm(dHidden, true, xin, false, lora.A.Grad, 1f, 1f);
+        return xin;
     }
 }
