@@ -116,6 +116,22 @@ public static class OpSuite
             });
         }
 
+        // A LoRA linear layer in one call: forward y = x Wᵀ + s · H Bᵀ, and input gradient dx = dy W + dH A.
+        foreach (var (tb, wt) in new[] { (true, DType.BF16), (false, DType.F32) })
+        {
+            var name = $"GemmLowRank {(tb ? "x·Wᵀ" : "dy·W")} (W {wt.Name()})";
+            Try(name, () =>
+            {
+                const int m = 70, n = 130, k = 96, r = 8;
+                var x = c.Random(DType.F32, 1f, m, k);
+                var w = tb ? c.Random(wt, 0.2f, n, k) : c.Random(wt, 0.2f, k, n);
+                var l = c.Random(DType.F32, 1f, m, r); var rr = c.Random(DType.F32, 0.5f, r, n);
+                var y = c.Random(DType.F32, 1f, m, n);
+                Both((b, s) => b.GemmLowRank(Side(x, s), false, Side(w, s), tb, Side(y, s), Side(l, s), Side(rr, s), 2f, 0.5f, 1f));
+                c.Compare(name + " beta=1", y, gemmTol);
+            });
+        }
+
         Try("EmbeddingForward", () =>
         {
             int[] ids = [5, 0, 99, 5, 42, 7, 63, 5];
