@@ -185,21 +185,22 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
     private string WithCost(TrainerEventLine e)
     {
         if (JsonNode.Parse(e.Json) is not JsonObject o) return e.Json;
-        var price = assignment.PricePerHourUsd;
-        var hoursNow = UptimeSeconds / 3600.0;
-        var spent = assignment.SpentUsdBefore + price * hoursNow;
-        var hours = assignment.HoursBefore + hoursNow;
+        var cost = CostNow();
         double? projected = _meanStepSeconds is { } pace && _totalSteps >= _lastStep
-            ? spent + price * (_totalSteps - _lastStep) * pace / 3600.0
+            ? cost.SpentUsd + cost.RateUsdPerHour * (_totalSteps - _lastStep) * pace / 3600.0
             : null;
         o["cost"] = new JsonObject
         {
-            ["spent_usd"] = Math.Round(spent, 6), ["hours_used"] = Math.Round(hours, 6), ["rate_usd_per_hour"] = price,
+            ["spent_usd"] = Math.Round(cost.SpentUsd, 6), ["hours_used"] = Math.Round(cost.HoursUsed, 6), ["rate_usd_per_hour"] = cost.RateUsdPerHour,
             ["projected_usd"] = projected is { } p ? Math.Round(p, 6) : null,
-            ["budget_fraction"] = JobCost.Fraction(spent, hours, JobBudget()) is { } f ? Math.Round(f, 6) : null,
+            ["budget_fraction"] = cost.FractionOfBudget is { } f ? Math.Round(f, 6) : null,
         };
         return o.ToJsonString();
     }
+
+    /// <summary>The job's spend on this agent's clock: earlier assignments plus this one's uptime at its frozen price.</summary>
+    private JobCost CostNow() =>
+        JobCost.Compute(assignment.SpentUsdBefore, assignment.HoursBefore, assignment.PricePerHourUsd, UptimeSeconds, JobBudget());
 
     private Budget JobBudget() =>
         new(assignment.Budget?.MaxUsd is > 0 ? assignment.Budget.MaxUsd : null, assignment.Budget?.MaxHours is > 0 ? assignment.Budget.MaxHours : null);
@@ -227,14 +228,13 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         if (_stopReason is not null) return;
         var budget = JobBudget();
         if (!budget.IsLimited) return;
-        var price = assignment.PricePerHourUsd;
-        var hoursNow = UptimeSeconds / 3600.0;
+        var cost = CostNow();
         // Until a checkpoint was measured, assume it takes as long as a step (at least a second).
         var checkpointSeconds = _checkpointSeconds ?? Math.Max(1.0, _maxStepSeconds);
-        if (BudgetGuard.MustStop(budget, assignment.SpentUsdBefore + price * hoursNow, assignment.HoursBefore + hoursNow, price, _maxStepSeconds, checkpointSeconds))
+        if (BudgetGuard.MustStop(budget, cost.SpentUsd, cost.HoursUsed, cost.RateUsdPerHour, _maxStepSeconds, checkpointSeconds))
         {
             log.LogWarning("job {Job}: the budget would be crossed before the next step and a checkpoint end (spent ${Spent:0.####} of ${Max}): checkpoint and stop",
-                JobId, assignment.SpentUsdBefore + price * hoursNow, budget.MaxUsd);
+                JobId, cost.SpentUsd, budget.MaxUsd);
             outgoing.Log(JobId, LogLevel.Warning, "agent", $"budget: stopping before spend would cross it (step {_lastStep}, uptime {UptimeSeconds:0.0} s, step {_maxStepSeconds:0.00} s, checkpoint {checkpointSeconds:0.00} s)");
             RequestStop(StopReasons.Budget);
         }
