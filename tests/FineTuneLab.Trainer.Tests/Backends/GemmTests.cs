@@ -21,7 +21,7 @@ public sealed class GemmTests
     [InlineData("gemm_tall")]
     public void Matches_torch(string name)
     {
-        foreach (var threads in new[] { 1, 2, 3 })
+        foreach (var threads in new[] { 1, 2, 3, 5 })
         {
             using var backend = new CpuBackend(threads);
             using var t = new HostTensors();
@@ -65,7 +65,12 @@ public sealed class GemmTests
     [InlineData(100, 200, 96, false, true, 16)]
     [InlineData(77, 300, 64, false, false, 8)]
     [InlineData(20, 64, 33, false, false, 5)]
-    public void Skinny_and_low_rank_shapes_match_a_float64_product(int m, int n, int k, bool transA, bool transB, int rank)
+    // several depth blocks, ragged row and panel tails, and grids of many tiles (row-wise packing of B and of Aᵀ)
+    [InlineData(301, 611, 530, true, false, 0)]
+    [InlineData(250, 75, 1100, false, false, 0)]
+    [InlineData(97, 1090, 260, false, true, 0)]
+    [InlineData(61, 45, 700, true, true, 4)]
+    public void Skinny_low_rank_and_tiled_shapes_match_a_float64_product(int m, int n, int k, bool transA, bool transB, int rank)
     {
         var rng = new Random(m * 31 + n * 7 + k);
         float[] Rand(int count) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -85,7 +90,7 @@ public sealed class GemmTests
                 for (var p = 0; p < rank; p++) low += (double)lv[i * rank + p] * rv[p * n + j];
                 expected[i * n + j] = (float)(alpha * sum + lowScale * low + beta * c0[i * n + j]);
             }
-        foreach (var threads in new[] { 1, 2, 3 })
+        foreach (var threads in new[] { 1, 2, 3, 5 })
         {
             using var backend = new CpuBackend(threads);
             using var t = new HostTensors();

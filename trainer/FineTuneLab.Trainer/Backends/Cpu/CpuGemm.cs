@@ -139,23 +139,63 @@ internal sealed unsafe class CpuGemm : IDisposable
         var kBlocks = (k + KcMax - 1) / KcMax;
         job.KcEven = (k + kBlocks - 1) / kBlocks;
 
-        // Column blocks of whole NR panels, as even as possible; then rows split until there are about two tiles per thread.
         var panels = (n + _nr - 1) / _nr;
-        var colBlocks = (panels * _nr + NcMax - 1) / NcMax;
         var units = (m + MR - 1) / MR;
-        // A few rows (LoRA's rank-sized side): split the columns finer instead of the rows, so each thread reads its
-        // own part of B once.
-        if (threads > 1 && units <= SmallMUnits && colBlocks < 3 * threads) colBlocks = Math.Min(panels, 3 * threads);
+        int colBlocks, rowBlocks;
+        if (threads > 1 && units <= SmallMUnits)
+        {
+            // A few rows (LoRA's rank-sized side): B is read in place, so split the columns finely, each thread
+            // reading its own part of B once.
+            colBlocks = Math.Max(Math.Min(panels, 3 * threads), (panels * _nr + NcMax - 1) / NcMax);
+            rowBlocks = 1;
+        }
+        else (rowBlocks, colBlocks) = ChooseGrid(units, panels, _nr, threads, directAPossible: !transA && _nr == 32);
         job.PanelsPerCol = (panels + colBlocks - 1) / colBlocks;
         colBlocks = (panels + job.PanelsPerCol - 1) / job.PanelsPerCol;
         job.ColBlocks = colBlocks;
-        var rowBlocks = threads == 1 || colBlocks >= 2 * threads ? 1 : Math.Min(units, (2 * threads + colBlocks - 1) / colBlocks);
         var rowStart = stackalloc int[rowBlocks + 1];
         for (var i = 0; i <= rowBlocks; i++) rowStart[i] = Math.Min(m, (int)((long)units * i / rowBlocks) * MR);
         job.RowStart = rowStart;
         job.RowBlocks = rowBlocks;
 
         _pool.For(rowBlocks * colBlocks, &TileItem, &job);
+    }
+
+    // What packing one float costs, in multiply-adds of the micro-kernel: a load and a store against 32 FMA lanes a cycle.
+    private const int PackCostInFlops = 16;
+
+    /// <summary>
+    /// The tile grid: row blocks of whole MR units × column blocks of whole NR panels (at most NcMax wide, the packed-B
+    /// buffer). Every tile packs its own slice of B (K × its columns) and of A (its rows × K), so more row blocks
+    /// repack B and more column blocks repack A. The grid with the least work on the busiest thread (its tiles'
+    /// multiply-adds plus their packing) wins; ties go to more tiles, which balance better when a core is shared.
+    /// </summary>
+    private static (int RowBlocks, int ColBlocks) ChooseGrid(int units, int panels, int nr, int threads, bool directAPossible)
+    {
+        var minCols = (panels * nr + NcMax - 1) / NcMax;
+        var maxTiles = Math.Max(4 * threads, 1);
+        (int, int) best = (1, minCols);
+        var bestCost = double.MaxValue;
+        for (var c = minCols; c <= Math.Min(panels, maxTiles); c++)
+        {
+            var perCol = (panels + c - 1) / c;
+            if ((panels + perCol - 1) / perCol != c) continue; // the same split as a smaller c
+            var cols = (double)perCol * nr;
+            var aPacked = !(directAPossible && perCol == 1);
+            for (var r = 1; r <= Math.Min(units, maxTiles / c); r++)
+            {
+                var rows = (double)((units + r - 1) / r) * MR;
+                var waves = (r * c + threads - 1) / threads;
+                var cost = waves * (2 * rows * cols + PackCostInFlops * (cols + (aPacked ? rows : 0)));
+                if (cost <= bestCost * 0.999)
+                {
+                    bestCost = cost;
+                    best = (r, c);
+                }
+                else if (cost <= bestCost * 1.001 && r * c > best.Item1 * best.Item2) best = (r, c);
+            }
+        }
+        return best;
     }
 
     private static void ScaleC(float* c, long count, float beta)
@@ -211,12 +251,14 @@ internal sealed unsafe class CpuGemm : IDisposable
         var strided = nr == 32;
         var directA = strided && !job.TransA && panels == 1;
         var directB = strided && !job.TransB && job.BType == DType.F32 && i1 - i0 <= SmallMUnits * MR;
-        for (var p = 0; p < panels; p++)
-        {
-            var pj = j0 + p * nr;
-            var cols = Math.Min(nr, j1 - pj);
-            if (!directB || cols < nr) PackBPanel(ref job, blk, packB + (long)p * nr * kc, pj, cols);
-        }
+        if (!job.TransB && !directB) PackBRows(ref job, blk, packB, j0, j1);
+        else
+            for (var p = 0; p < panels; p++)
+            {
+                var pj = j0 + p * nr;
+                var cols = Math.Min(nr, j1 - pj);
+                if (!directB || cols < nr) PackBPanel(ref job, blk, packB + (long)p * nr * kc, pj, cols);
+            }
         for (var ic = i0; ic < i1; ic += McMax)
         {
             var rowsBlock = Math.Min(McMax, i1 - ic);
@@ -283,6 +325,40 @@ internal sealed unsafe class CpuGemm : IDisposable
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// All panels of op(B) = B [K, N] for columns [j0, j1), walking B row by row: each k row of the tile is one
+    /// contiguous run that the hardware prefetcher streams, where panel by panel it would be a column strip of short
+    /// runs one row stride apart.
+    /// </summary>
+    private static void PackBRows(ref Job job, in Block blk, float* dst, int j0, int j1)
+    {
+        var nr = job.NR;
+        var kc = blk.Kc;
+        var panelSize = (long)nr * kc;
+        for (var k = 0; k < kc; k++)
+        {
+            var row = (long)(blk.Pc + k) * job.Ldb;
+            for (var pj = j0; pj < j1; pj += nr)
+            {
+                var cols = Math.Min(nr, j1 - pj);
+                var d = dst + (pj - j0) / nr * panelSize + (long)k * nr;
+                switch (job.BType)
+                {
+                    case DType.F32:
+                        WidenRow((float*)job.B + row + pj, d, cols);
+                        break;
+                    case DType.BF16:
+                        WidenBf16Row((ushort*)job.B + row + pj, d, cols);
+                        break;
+                    default:
+                        for (var c = 0; c < cols; c++) d[c] = HalfConvert.F16ToFloat(((ushort*)job.B)[row + pj + c]);
+                        break;
+                }
+                for (var c = cols; c < nr; c++) d[c] = 0;
             }
         }
     }
@@ -402,9 +478,15 @@ internal sealed unsafe class CpuGemm : IDisposable
         Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
     }
 
+    // A plain vector loop: Buffer.MemoryCopy's per-call dispatch costs more than the copy of a 32-float panel row.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void WidenRow(float* src, float* dst, int count) =>
-        Buffer.MemoryCopy(src, dst, count * sizeof(float), count * sizeof(float));
+    private static void WidenRow(float* src, float* dst, int count)
+    {
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(src + i), dst + i);
+        for (; i < count; i++) dst[i] = src[i];
+    }
 
     private static void WidenBf16Row(ushort* src, float* dst, int count)
     {
@@ -428,11 +510,16 @@ internal sealed unsafe class CpuGemm : IDisposable
         var kc = blk.Kc;
         var pc = blk.Pc;
         long lda = job.Lda;
+        if (job.TransA)
+        {
+            PackATransposed(ref job, blk, dst, i0, rows);
+            return;
+        }
         for (var r0 = 0; r0 < rows; r0 += MR)
         {
             var d = dst + (long)r0 * kc;
             var mr = Math.Min(MR, rows - r0);
-            if (!job.TransA && mr == MR)
+            if (mr == MR)
             {
                 // six row streams read in step, the panel written sequentially
                 var s0 = job.A + (long)(i0 + r0) * lda + pc;
@@ -448,7 +535,7 @@ internal sealed unsafe class CpuGemm : IDisposable
                     dk[3] = s3[k]; dk[4] = s4[k]; dk[5] = s5[k];
                 }
             }
-            else if (!job.TransA)
+            else
             {
                 for (var r = 0; r < mr; r++)
                 {
@@ -456,18 +543,37 @@ internal sealed unsafe class CpuGemm : IDisposable
                     for (var k = 0; k < kc; k++) d[k * MR + r] = s[k];
                 }
             }
-            else
-            {
-                for (var k = 0; k < kc; k++)
-                {
-                    var s = job.A + (long)(pc + k) * lda + i0 + r0;
-                    var dk = d + k * MR;
-                    for (var r = 0; r < mr; r++) dk[r] = s[r];
-                }
-            }
             if (mr < MR)
                 for (var k = 0; k < kc; k++)
                     for (var r = mr; r < MR; r++) d[k * MR + r] = 0;
+        }
+    }
+
+    /// <summary>
+    /// Packed A block from A [K, M] (op(A) = Aᵀ), walking A row by row for the same reason as <see cref="PackBRows"/>:
+    /// row k of A holds column k of every panel, six floats each.
+    /// </summary>
+    private static void PackATransposed(ref Job job, in Block blk, float* dst, int i0, int rows)
+    {
+        var kc = blk.Kc;
+        var fullPanels = rows / MR;
+        var tail = rows - fullPanels * MR;
+        for (var k = 0; k < kc; k++)
+        {
+            var s = job.A + (long)(blk.Pc + k) * job.Lda + i0;
+            var d = dst + (long)k * MR;
+            for (var p = 0; p < fullPanels; p++)
+            {
+                d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
+                d[3] = s[3]; d[4] = s[4]; d[5] = s[5];
+                s += MR;
+                d += (long)MR * kc;
+            }
+            if (tail > 0)
+            {
+                for (var r = 0; r < tail; r++) d[r] = s[r];
+                for (var r = tail; r < MR; r++) d[r] = 0;
+            }
         }
     }
 
