@@ -24,8 +24,20 @@ public sealed record EngineOptions
     /// a few tokens at a time (small activations) at positions up to the whole sequence length.
     /// </summary>
     public int? RopePositions { get; init; }
-    /// <summary>Tokens per chunk of the fused LM-head cross-entropy (bounds the logits scratch to chunk × vocab).</summary>
-    public int LossChunk { get; init; } = 256;
+    /// <summary>
+    /// Tokens per chunk of the fused LM-head cross-entropy (bounds the logits scratch to chunk × vocab); null chooses
+    /// <see cref="LossChunkRows"/>.
+    /// </summary>
+    public int? LossChunk { get; init; }
+
+    /// <summary>Logits scratch an automatic chunk may take: 32 Mi floats (128 MB).</summary>
+    public const long AutoLogitsBudget = 32L << 20;
+
+    /// <summary>
+    /// Tokens per LM-head chunk: the given <see cref="LossChunk"/>, else as many as the logits budget holds (at least
+    /// 256). Every chunk repacks the head weight for its two GEMMs, so fewer, larger chunks run faster.
+    /// </summary>
+    public int LossChunkRows(int vocab) => LossChunk ?? (int)Math.Clamp(AutoLogitsBudget / Math.Max(vocab, 1), 256, int.MaxValue);
     /// <summary>Seeds LoRA's A initialisation and dropout masks.</summary>
     public ulong Seed { get; init; } = 0;
 
@@ -38,7 +50,7 @@ public sealed record EngineOptions
         if (QuantizeBase && Lora is null) throw new ArgumentException("NF4 base weights (QLoRA) train LoRA adapters: give LoRA options");
         if (MaxBatch <= 0 || MaxSeq <= 0) throw new ArgumentException($"batch ({MaxBatch}) and sequence length ({MaxSeq}) must be positive");
         if (RopePositions is { } rp && rp < MaxSeq) throw new ArgumentException($"RoPE positions ({rp}) must cover the sequence length ({MaxSeq})");
-        if (LossChunk <= 0) throw new ArgumentException($"loss chunk must be positive, got {LossChunk}");
+        if (LossChunk is <= 0) throw new ArgumentException($"loss chunk must be positive, got {LossChunk}");
         if (WeightDType is { } d && d is not (DType.F32 or DType.BF16 or DType.F16))
             throw new ArgumentException($"weights can be kept in F32, BF16 or F16, not {d}");
     }

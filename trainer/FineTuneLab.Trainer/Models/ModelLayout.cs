@@ -111,7 +111,7 @@ internal sealed class ModelLayout
         FinalMean = acts.Allocate(DType.F32, new TensorShape(n));
         FinalRstd = acts.Allocate(DType.F32, new TensorShape(n));
         Scratch = new BackwardScratch(acts, c, n, maxRank, o.Lora is { Dropout: > 0 });
-        LogitsScratch = acts.Allocate(DType.F32, new TensorShape(Math.Min(o.LossChunk, n), c.VocabSize));
+        LogitsScratch = acts.Allocate(DType.F32, new TensorShape(Math.Min(o.LossChunkRows(c.VocabSize), n), c.VocabSize));
     }
 
     public ParamFactory Factory { get; }

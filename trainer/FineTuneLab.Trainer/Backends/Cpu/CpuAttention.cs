@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using FineTuneLab.Trainer.Tensors;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using static FineTuneLab.Trainer.Backends.Cpu.AttentionTiles;
@@ -112,13 +113,29 @@ internal static unsafe class CpuAttention
             var b = item / H;
             var h = item % H;
             var plane = Dst + (long)item * D * Pad;
-            for (var t = 0; t < T; t++)
+            var stride = (long)H * D;
+            var src = Src + ((long)b * T * H + h) * D;
+            var t = 0;
+            if (Avx.IsSupported && D % 8 == 0)
             {
-                var s = Src + (((long)b * T + t) * H + h) * D;
+                // 8×8 blocks transposed in registers: eight rows read along d, written as eight runs along t
+                for (; t + 8 <= T; t += 8)
+                {
+                    var s = src + t * stride;
+                    for (var d = 0; d < D; d += 8)
+                        SimdOps.StoreTransposed8x8(Avx.LoadVector256(s + d), Avx.LoadVector256(s + stride + d),
+                            Avx.LoadVector256(s + 2 * stride + d), Avx.LoadVector256(s + 3 * stride + d),
+                            Avx.LoadVector256(s + 4 * stride + d), Avx.LoadVector256(s + 5 * stride + d),
+                            Avx.LoadVector256(s + 6 * stride + d), Avx.LoadVector256(s + 7 * stride + d), plane + (long)d * Pad + t, Pad);
+                }
+            }
+            for (; t < T; t++)
+            {
+                var s = src + t * stride;
                 for (var d = 0; d < D; d++) plane[(long)d * Pad + t] = s[d];
             }
             for (var d = 0; d < D; d++)
-                for (var t = T; t < Pad; t++) plane[(long)d * Pad + t] = 0;
+                for (var p = T; p < Pad; p++) plane[(long)d * Pad + p] = 0;
         }
     }
 
@@ -178,8 +195,6 @@ internal static unsafe class CpuAttention
                         if (r >= nr) { new Span<float>(sr, nc).Clear(); continue; }
                         var p = pFirst + r;
                         var lo = d.FirstKey(b, p);
-                        var scores = new Span<float>(sr, nc);
-                        TensorPrimitives.Multiply(scores, d.Scale, scores);
                         if (!(jb >= lo && jb + nc - 1 <= p && d.RangeImpliesSegment))
                         {
                             if (d.RangeImpliesSegment) MaskOutside(sr, nc, lo - jb, p - jb + 1, float.NegativeInfinity);
@@ -187,19 +202,16 @@ internal static unsafe class CpuAttention
                                 for (var c = 0; c < nc; c++)
                                     if (!d.Visible(b, p, lo, jb + c)) sr[c] = float.NegativeInfinity;
                         }
-                        var rowMax = TensorPrimitives.Max(scores);
+                        var rowMax = AttentionRows.ScaleAndMax(sr, nc, d.Scale);
                         if (rowMax == float.NegativeInfinity) { new Span<float>(sr, nc).Clear(); continue; }
                         var mNew = Math.Max(m[r], rowMax);
                         var correction = MathF.Exp(m[r] - mNew);
                         if (correction != 1f)
                         {
                             l[r] *= correction;
-                            TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + r * dim, dim), correction, new Span<float>(acc + r * dim, dim));
+                            SimdOps.Scale(acc + r * dim, correction, dim);
                         }
-                        var row = new Span<float>(sr, nc);
-                        TensorPrimitives.Subtract(row, mNew, row);
-                        TensorPrimitives.Exp(row, row);      // exp(-inf) = 0 for hidden keys
-                        l[r] += TensorPrimitives.Sum(row);
+                        l[r] += SimdOps.ExpShiftedSum(sr, nc, mNew);
                         m[r] = mNew;
                     }
                     Accumulate(s, nc, vBase + jb * d.KStride, d.KStride, dim, acc);
@@ -293,11 +305,7 @@ internal static unsafe class CpuAttention
                         if (r >= nr) { new Span<float>(sr, nc).Clear(); continue; }
                         var p = pFirst + r;
                         var lo = d.FirstKey(b, p);
-                        var prob = new Span<float>(sr, nc);
-                        var dpr = new Span<float>(dp + r * Cols, nc);
-                        TensorPrimitives.Multiply(prob, d.Scale, prob);
-                        TensorPrimitives.Subtract(prob, Lse[rowBase + r], prob);
-                        TensorPrimitives.Exp(prob, prob);
+                        AttentionRows.Probabilities(sr, nc, d.Scale, Lse[rowBase + r]);
                         if (!(jb >= lo && jb + nc - 1 <= p && d.RangeImpliesSegment))
                         {
                             if (d.RangeImpliesSegment) MaskOutside(sr, nc, lo - jb, p - jb + 1, 0f);
@@ -305,10 +313,7 @@ internal static unsafe class CpuAttention
                                 for (var c = 0; c < nc; c++)
                                     if (!d.Visible(b, p, lo, jb + c)) sr[c] = 0f;
                         }
-                        // dS = P ⊙ (dP - delta) · scale
-                        TensorPrimitives.Subtract(dpr, Delta[rowBase + r], dpr);
-                        TensorPrimitives.Multiply(prob, dpr, prob);
-                        TensorPrimitives.Multiply(prob, d.Scale, prob);
+                        AttentionRows.ScoreGradient(sr, dp + r * Cols, sr, nc, Delta[rowBase + r], d.Scale);
                     }
                     Accumulate(s, nc, kBase + jb * d.KStride, d.KStride, dim, acc);
                 }
@@ -369,11 +374,7 @@ internal static unsafe class CpuAttention
                                 continue;
                             }
                             var j = j0 + r;
-                            var prob = new Span<float>(sr, nc);
-                            var dsr = new Span<float>(dpr, nc);
-                            TensorPrimitives.Multiply(prob, d.Scale, prob);
-                            TensorPrimitives.Subtract(prob, new ReadOnlySpan<float>(Lse + rowBase + ib, nc), prob);
-                            TensorPrimitives.Exp(prob, prob);
+                            AttentionRows.Probabilities(sr, nc, d.Scale, Lse + rowBase + ib);
                             var pLo = d.Offset + ib;
                             if (!(pLo >= j && pLo + nc - 1 < d.LastViewer(b, j) && d.RangeImpliesSegment))
                             {
@@ -386,10 +387,7 @@ internal static unsafe class CpuAttention
                                         if (!d.Visible(b, p, d.FirstKey(b, p), j)) sr[c] = 0f;
                                     }
                             }
-                            // dSᵀ = Pᵀ ⊙ (dPᵀ - delta) · scale
-                            TensorPrimitives.Subtract(dsr, new ReadOnlySpan<float>(Delta + rowBase + ib, nc), dsr);
-                            TensorPrimitives.Multiply(dsr, prob, dsr);
-                            TensorPrimitives.Multiply(dsr, d.Scale, dsr);
+                            AttentionRows.ScoreGradient(sr, dpr, dpr, nc, Delta + rowBase + ib, d.Scale);
                         }
                         Accumulate(s, nc, d.QRow(DO, b, ib, h), d.QStride, dim, accV);
                         Accumulate(dp, nc, d.QRow(Q, b, ib, h), d.QStride, dim, accK);

@@ -27,14 +27,12 @@ internal static unsafe class CpuCrossEntropy
                 throw new ArgumentOutOfRangeException("targets", $"target {target} is outside the vocabulary of {V} (use -100 to ignore a token)");
             var max = TensorPrimitives.Max(row);
             var targetLogit = row[target];
-            TensorPrimitives.Subtract(row, max, row);
-            TensorPrimitives.Exp(row, row);
-            var sum = TensorPrimitives.Sum(row);
+            var sum = SimdOps.ExpShiftedSum(Logits + (long)item * V, V, max);
             var logSum = MathF.Log(sum);
             Losses[item] = logSum - (targetLogit - max);
             if (Grad)
             {
-                TensorPrimitives.Multiply(row, GradScale / sum, row);
+                SimdOps.Scale(Logits + (long)item * V, GradScale / sum, V);
                 row[target] -= GradScale;
             }
         }

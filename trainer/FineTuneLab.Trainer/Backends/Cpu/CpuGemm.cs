@@ -442,43 +442,11 @@ internal sealed unsafe class CpuGemm : IDisposable
             : Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128((ushort*)job.B + offset)), 16).AsSingle();
 
     /// <summary>dst[k * ldd + c] = B[offset + c * ldb + k] for an 8×8 block (F32, or BF16 widened).</summary>
-    private static void Transpose8x8(ref Job job, long offset, long ldb, float* dst, int ldd)
-    {
-        var r0 = LoadRow8(ref job, offset);
-        var r1 = LoadRow8(ref job, offset + ldb);
-        var r2 = LoadRow8(ref job, offset + 2 * ldb);
-        var r3 = LoadRow8(ref job, offset + 3 * ldb);
-        var r4 = LoadRow8(ref job, offset + 4 * ldb);
-        var r5 = LoadRow8(ref job, offset + 5 * ldb);
-        var r6 = LoadRow8(ref job, offset + 6 * ldb);
-        var r7 = LoadRow8(ref job, offset + 7 * ldb);
-        var t0 = Avx.UnpackLow(r0, r1);
-        var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3);
-        var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5);
-        var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7);
-        var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44);
-        var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44);
-        var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44);
-        var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44);
-        var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
-    }
+    private static void Transpose8x8(ref Job job, long offset, long ldb, float* dst, int ldd) =>
+        SimdOps.StoreTransposed8x8(LoadRow8(ref job, offset), LoadRow8(ref job, offset + ldb), LoadRow8(ref job, offset + 2 * ldb),
+            LoadRow8(ref job, offset + 3 * ldb), LoadRow8(ref job, offset + 4 * ldb), LoadRow8(ref job, offset + 5 * ldb),
+            LoadRow8(ref job, offset + 6 * ldb), LoadRow8(ref job, offset + 7 * ldb), dst, ldd);
 
-    // A plain vector loop: Buffer.MemoryCopy's per-call dispatch costs more than the copy of a 32-float panel row.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void WidenRow(float* src, float* dst, int count)
     {
