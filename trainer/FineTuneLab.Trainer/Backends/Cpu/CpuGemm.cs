@@ -311,7 +311,8 @@ internal sealed unsafe class CpuGemm : IDisposable
                     else
                     {
                         var aPanel = packA + (long)i * kc;
-                        if (nr == 32) Kernel6x32(kc, aPanel, bPanel, dst, ldd, a2, b2);
+                        // packed panels are the strided layout with A at (1, MR) and B at NR
+                        if (nr == 32) KernelStrided6x32(kc, aPanel, 1, MR, MR - 1, bPanel, nr, dst, ldd, a2, b2);
                         else Kernel6x16(kc, aPanel, bPanel, dst, ldd, a2, b2);
                     }
                     if (!full)
@@ -545,47 +546,10 @@ internal sealed unsafe class CpuGemm : IDisposable
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x32(int kc, float* a, float* b, float* c, long ldc, float alpha, float beta)
-    {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (var k = 0; k < kc; k++)
-        {
-            var b0 = Vector512.Load(b);
-            var b1 = Vector512.Load(b + 16);
-            var a0 = Vector512.Create(a[0]);
-            c00 = Vector512.FusedMultiplyAdd(a0, b0, c00);
-            c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(a[1]);
-            c10 = Vector512.FusedMultiplyAdd(a1, b0, c10);
-            c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(a[2]);
-            c20 = Vector512.FusedMultiplyAdd(a2, b0, c20);
-            c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(a[3]);
-            c30 = Vector512.FusedMultiplyAdd(a3, b0, c30);
-            c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector512.Create(a[4]);
-            c40 = Vector512.FusedMultiplyAdd(a4, b0, c40);
-            c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector512.Create(a[5]);
-            c50 = Vector512.FusedMultiplyAdd(a5, b0, c50);
-            c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
-            a += MR;
-            b += 32;
-        }
-        Store512(c, c00, c01, alpha, beta);
-        Store512(c + ldc, c10, c11, alpha, beta);
-        Store512(c + 2 * ldc, c20, c21, alpha, beta);
-        Store512(c + 3 * ldc, c30, c31, alpha, beta);
-        Store512(c + 4 * ldc, c40, c41, alpha, beta);
-        Store512(c + 5 * ldc, c50, c51, alpha, beta);
-    }
-
     /// <summary>
-    /// 6×32 micro-kernel on unpacked operands: A element (r, k) at a[min(r, lastRow) · aRow + k · aK], B row k at
-    /// b + k · ldb. Used where packing would cost as much as the product (LoRA's skinny GEMMs).
+    /// The 6×32 micro-kernel: A element (r, k) at a[min(r, lastRow) · aRow + k · aK], B row k at b + k · ldb. Packed
+    /// panels are one case of this layout; unpacked operands another, where packing would cost as much as the product
+    /// (LoRA's skinny GEMMs).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void KernelStrided6x32(int kc, float* a, long aRow, long aK, int lastRow, float* b, long ldb, float* c, long ldc, float alpha, float beta)
