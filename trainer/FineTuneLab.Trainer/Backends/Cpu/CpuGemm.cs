@@ -149,7 +149,7 @@ internal sealed unsafe class CpuGemm : IDisposable
             colBlocks = Math.Max(Math.Min(panels, 3 * threads), (panels * _nr + NcMax - 1) / NcMax);
             rowBlocks = 1;
         }
-        else (rowBlocks, colBlocks) = ChooseGrid(units, panels, _nr, threads, directAPossible: !transA && _nr == 32);
+        else (rowBlocks, colBlocks) = ChooseGrid(units, panels, _nr, threads, transA);
         job.PanelsPerCol = (panels + colBlocks - 1) / colBlocks;
         colBlocks = (panels + job.PanelsPerCol - 1) / job.PanelsPerCol;
         job.ColBlocks = colBlocks;
@@ -161,6 +161,10 @@ internal sealed unsafe class CpuGemm : IDisposable
         _pool.For(rowBlocks * colBlocks, &TileItem, &job);
     }
 
+    // Below two tiles per thread, a thread that the OS or hypervisor stalls leaves its tile to nobody: such grids must
+    // save more than this fraction of work to be chosen.
+    private const double SingleTilePenalty = 0.04;
+
     // What packing one float costs, in multiply-adds of the micro-kernel: a load and a store against 32 FMA lanes a cycle.
     private const int PackCostInFlops = 16;
 
@@ -170,7 +174,7 @@ internal sealed unsafe class CpuGemm : IDisposable
     /// repack B and more column blocks repack A. The grid with the least work on the busiest thread (its tiles'
     /// multiply-adds plus their packing) wins; ties go to more tiles, which balance better when a core is shared.
     /// </summary>
-    private static (int RowBlocks, int ColBlocks) ChooseGrid(int units, int panels, int nr, int threads, bool directAPossible)
+    private static (int RowBlocks, int ColBlocks) ChooseGrid(int units, int panels, int nr, int threads, bool transA)
     {
         var minCols = (panels * nr + NcMax - 1) / NcMax;
         var maxTiles = Math.Max(4 * threads, 1);
@@ -181,12 +185,13 @@ internal sealed unsafe class CpuGemm : IDisposable
             var perCol = (panels + c - 1) / c;
             if ((panels + perCol - 1) / perCol != c) continue; // the same split as a smaller c
             var cols = (double)perCol * nr;
-            var aPacked = !(directAPossible && perCol == 1);
+            var aPacked = !ReadsAInPlace(nr, transA, perCol);
             for (var r = 1; r <= Math.Min(units, maxTiles / c); r++)
             {
                 var rows = (double)((units + r - 1) / r) * MR;
                 var waves = (r * c + threads - 1) / threads;
                 var cost = waves * (2 * rows * cols + PackCostInFlops * (cols + (aPacked ? rows : 0)));
+                if (r * c < 2 * threads) cost *= 1 + SingleTilePenalty;
                 if (cost <= bestCost * 0.999)
                 {
                     bestCost = cost;
@@ -197,6 +202,13 @@ internal sealed unsafe class CpuGemm : IDisposable
         }
         return best;
     }
+
+    /// <summary>
+    /// Whether a tile reads A where it lies instead of packing it (with the strided 6×32 kernel): always for Aᵀ, whose
+    /// six rows of a micro-tile are six adjacent floats of each row of A (the packed panel's own layout, one row
+    /// stride apart); and for a tile one panel wide, where a packed block would be used once.
+    /// </summary>
+    private static bool ReadsAInPlace(int nr, bool transA, int panels) => nr == 32 && (transA || panels == 1);
 
     private static void ScaleC(float* c, long count, float beta)
     {
@@ -236,9 +248,9 @@ internal sealed unsafe class CpuGemm : IDisposable
 
     /// <summary>
     /// One depth block [Pc, Pc + Kc) of the tile rows [i0, i1) × columns [j0, j1): C = alpha · A_blk · B_blk + beta · C.
-    /// A is read in place (no packing) when the tile is one panel wide, since a packed A block would be used once;
-    /// B (plain F32) is read in place when the tile has only a few rows, for the same reason. Either way every C
-    /// element sums over k in the same order, so the results do not depend on the path.
+    /// A is read in place (no packing) when <see cref="ReadsAInPlace"/>; B (plain F32) is read in place when the tile
+    /// has only a few rows, since a packed panel would serve one or two micro-tiles. Either way every C element sums
+    /// over k in the same order, so the results do not depend on the path.
     /// </summary>
     private static void DepthBlock(ref Job job, in Block blk, float betaEff, float alpha, int i0, int i1, int j0, int j1, int thread, float* tile)
     {
@@ -249,7 +261,7 @@ internal sealed unsafe class CpuGemm : IDisposable
         var packA = job.PackA[thread];
         var packB = job.PackB[thread];
         var strided = nr == 32;
-        var directA = strided && !job.TransA && panels == 1;
+        var directA = ReadsAInPlace(nr, job.TransA, panels);
         var directB = strided && !job.TransB && job.BType == DType.F32 && i1 - i0 <= SmallMUnits * MR;
         if (!job.TransB && !directB) PackBRows(ref job, blk, packB, j0, j1);
         else
@@ -292,7 +304,13 @@ internal sealed unsafe class CpuGemm : IDisposable
                         // A element (r, k) at aBase[r * aRow + k * aK]; rows past the end repeat the last one (discarded)
                         float* aBase;
                         long aRow, aK;
-                        if (directA)
+                        if (directA && job.TransA)
+                        {
+                            aBase = job.A + (long)pc * job.Lda + ic + i;
+                            aRow = 1;
+                            aK = job.Lda;
+                        }
+                        else if (directA)
                         {
                             aBase = job.A + (long)(ic + i) * job.Lda + pc;
                             aRow = job.Lda;
@@ -531,7 +549,19 @@ internal sealed unsafe class CpuGemm : IDisposable
         {
             var s = job.A + (long)(blk.Pc + k) * job.Lda + i0;
             var d = dst + (long)k * MR;
-            for (var p = 0; p < fullPanels; p++)
+            var p = 0;
+            if (Vector256.IsHardwareAccelerated && k < kc - 1)
+            {
+                // eight floats stored for six: the two extra land in slot k + 1 of the same panel, written next; row
+                // k + 1 of A exists, so reading two past this row's block stays inside A
+                for (; p < fullPanels; p++)
+                {
+                    Vector256.Store(Vector256.Load(s), d);
+                    s += MR;
+                    d += (long)MR * kc;
+                }
+            }
+            for (; p < fullPanels; p++)
             {
                 d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
                 d[3] = s[3]; d[4] = s[4]; d[5] = s[5];
