@@ -6,12 +6,13 @@ using FineTuneLab.Trainer.Tensors;
 namespace FineTuneLab.Trainer.Backends.Cpu;
 
 /// <summary>
-/// Single-precision GEMM in the Goto/BLIS form. C is cut into a grid of tiles (column blocks of up to NC, split into
-/// row blocks only when there are too few columns to keep every thread busy); each tile is one work item that walks K
-/// in blocks of KC, packs its slice of B into NR-wide panels (transposed and bf16/fp16-widened while packing) and its
-/// A block into MR-high panels, and runs a register-blocked FMA micro-kernel (6×32 with Vector512, 6×16 with
-/// Vector256). Tiles share nothing, so one parallel region covers the whole GEMM; every C element is accumulated over
-/// k in the same order whatever the grid, so results are reproducible.
+/// Single-precision GEMM in the Goto/BLIS form. C is cut into a grid of tiles (row blocks × column blocks of up to NC,
+/// the grid chosen by a cost model of compute plus packing, see <see cref="ChooseGrid"/>); each tile is one work item
+/// that walks K in blocks of KC, packs its slice of B into NR-wide panels (transposed and bf16/fp16-widened while
+/// packing) and its A block into MR-high panels (or reads A in place, see <see cref="ReadsAInPlace"/>), and runs a
+/// register-blocked FMA micro-kernel (6×32 with Vector512, 6×16 with Vector256). Packing walks the source in memory
+/// order. Tiles share nothing, so one parallel region covers the whole GEMM; every C element is accumulated over k in
+/// the same order whatever the grid, so results are reproducible.
 /// </summary>
 internal sealed unsafe class CpuGemm : IDisposable
 {
