@@ -165,7 +165,7 @@ internal static unsafe class CpuAttention
             var blocks = (d.Tq + QueryBlock - 1) / QueryBlock;
             var b = item / (d.Hq * blocks);
             var h = item / blocks % d.Hq;
-            var qb = item % blocks;
+            var qb = blocks - 1 - item % blocks; // the longest (latest) query blocks first, so no long item runs alone at the end
             var kvh = h / d.Group;
             var dim = d.D;
             var s = (float*)Scratch[thread];               // [Rows, Cols] scores, then probabilities
@@ -272,7 +272,7 @@ internal static unsafe class CpuAttention
             var blocks = (d.Tq + QueryBlock - 1) / QueryBlock;
             var b = item / (d.Hq * blocks);
             var h = item / blocks % d.Hq;
-            var qb = item % blocks;
+            var qb = blocks - 1 - item % blocks; // the longest (latest) query blocks first, so no long item runs alone at the end
             var kvh = h / d.Group;
             var dim = d.D;
             var s = (float*)Scratch[thread];   // P, then dS
