@@ -392,67 +392,48 @@ internal sealed unsafe class CpuGemm : IDisposable
         long ldb = job.Ldb;
         if (!job.TransB)
         {
-            // op(B) = B [K, N]: each k row of the panel is a contiguous run of B.
-            for (var k = 0; k < kc; k++)
-            {
-                var d = dst + (long)k * nr;
-                var row = (long)(pc + k) * ldb + j0;
-                switch (job.BType)
-                {
-                    case DType.F32:
-                        WidenRow((float*)job.B + row, d, cols);
-                        break;
-                    case DType.BF16:
-                        WidenBf16Row((ushort*)job.B + row, d, cols);
-                        break;
-                    default:
-                        for (var c = 0; c < cols; c++) d[c] = HalfConvert.F16ToFloat(((ushort*)job.B)[row + c]);
-                        break;
-                }
-                for (var c = cols; c < nr; c++) d[c] = 0;
-            }
+            // op(B) = B [K, N]: each k row of the panel is a contiguous run of B
+            PackBRows(ref job, blk, dst, j0, j0 + cols);
+            return;
         }
-        else
+        // op(B) = Bᵀ with B [N, K]: column c of the panel is a contiguous run of row j0 + c of B.
+        var done = 0;
+        if (Avx2.IsSupported && job.BType != DType.F16 && cols % 8 == 0 && kc >= 8)
         {
-            // op(B) = Bᵀ with B [N, K]: column c of the panel is a contiguous run of row j0 + c of B.
-            var done = 0;
-            if (Avx2.IsSupported && job.BType != DType.F16 && cols % 8 == 0 && kc >= 8)
+            // 8×8 blocks transposed in registers; the k tail below finishes the panel
+            done = kc / 8 * 8;
+            for (var c8 = 0; c8 < cols; c8 += 8)
+                for (var k8 = 0; k8 < done; k8 += 8)
+                    Transpose8x8(ref job, (long)(j0 + c8) * ldb + pc + k8, ldb, dst + (long)k8 * nr + c8, nr);
+        }
+        for (var c = 0; c < cols; c++)
+        {
+            var src = (long)(j0 + c) * ldb + pc;
+            var d = dst + c;
+            switch (job.BType)
             {
-                // 8×8 blocks transposed in registers; the k tail below finishes the panel
-                done = kc / 8 * 8;
-                for (var c8 = 0; c8 < cols; c8 += 8)
-                    for (var k8 = 0; k8 < done; k8 += 8)
-                        Transpose8x8(ref job, (long)(j0 + c8) * ldb + pc + k8, ldb, dst + (long)k8 * nr + c8, nr);
-            }
-            for (var c = 0; c < cols; c++)
-            {
-                var src = (long)(j0 + c) * ldb + pc;
-                var d = dst + c;
-                switch (job.BType)
+                case DType.F32:
                 {
-                    case DType.F32:
-                    {
-                        var s = (float*)job.B + src;
-                        for (var k = done; k < kc; k++) d[(long)k * nr] = s[k];
-                        break;
-                    }
-                    case DType.BF16:
-                    {
-                        var s = (ushort*)job.B + src;
-                        for (var k = done; k < kc; k++) d[(long)k * nr] = BitConverter.Int32BitsToSingle(s[k] << 16);
-                        break;
-                    }
-                    default:
-                    {
-                        var s = (ushort*)job.B + src;
-                        for (var k = done; k < kc; k++) d[(long)k * nr] = HalfConvert.F16ToFloat(s[k]);
-                        break;
-                    }
+                    var s = (float*)job.B + src;
+                    for (var k = done; k < kc; k++) d[(long)k * nr] = s[k];
+                    break;
+                }
+                case DType.BF16:
+                {
+                    var s = (ushort*)job.B + src;
+                    for (var k = done; k < kc; k++) d[(long)k * nr] = BitConverter.Int32BitsToSingle(s[k] << 16);
+                    break;
+                }
+                default:
+                {
+                    var s = (ushort*)job.B + src;
+                    for (var k = done; k < kc; k++) d[(long)k * nr] = HalfConvert.F16ToFloat(s[k]);
+                    break;
                 }
             }
-            for (var c = cols; c < nr; c++)
-                for (var k = 0; k < kc; k++) dst[(long)k * nr + c] = 0;
         }
+        for (var c = cols; c < nr; c++)
+            for (var k = 0; k < kc; k++) dst[(long)k * nr + c] = 0;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
