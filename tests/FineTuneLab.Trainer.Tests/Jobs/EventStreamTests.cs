@@ -22,6 +22,9 @@ public class EventStreamTests
             var lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Equal(lines, File.ReadAllLines(file));
             Assert.Equal(3, lines.Length);
+            // What the trainer writes is what the agent's edge reads: the contract's one parser takes every line.
+            foreach (var line in lines)
+                Assert.True(FineTuneLab.Events.EventJson.TryParse(line, out _, out var error), error);
 
             using var step = JsonDocument.Parse(lines[1]);
             var root = step.RootElement;

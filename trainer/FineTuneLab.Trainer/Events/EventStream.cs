@@ -10,13 +10,6 @@ namespace FineTuneLab.Trainer.Events;
 /// </summary>
 public sealed class EventStream : IDisposable
 {
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
     private readonly object _gate = new();
     private readonly TextWriter _stdout;
     private readonly FileStream? _file;
@@ -43,7 +36,7 @@ public sealed class EventStream : IDisposable
         lock (_gate)
         {
             var stamped = e with { Seq = ++_seq, Time = _clock.GetUtcNow() };
-            var line = JsonSerializer.Serialize(stamped, JsonOptions);
+            var line = EventJson.Serialize(stamped);
             _stdout.Write(line + "\n");
             _stdout.Flush();
             if (_file is not null)

@@ -1,10 +1,10 @@
 using System.Text.Json.Serialization;
 
-namespace FineTuneLab.Trainer.Events;
+namespace FineTuneLab.Events;
 
 /// <summary>
 /// One line of the trainer's event stream (JSONL on stdout, also appended to DIR/events.jsonl), schema version
-/// <see cref="TrainerInfo.EventSchemaVersion"/>, documented in docs/trainer-events.md. <see cref="EventStream"/>
+/// <see cref="EventSchema.Version"/>, documented in docs/trainer-events.md. The trainer's writer
 /// stamps <see cref="Seq"/> (strictly increasing from 1 across a run and its resumes) and <see cref="Time"/>.
 /// </summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
@@ -18,7 +18,7 @@ namespace FineTuneLab.Trainer.Events;
 [JsonDerivedType(typeof(DoneEvent), "done")]
 public abstract record TrainerEvent
 {
-    [JsonPropertyOrder(-3)] public int V { get; init; } = TrainerInfo.EventSchemaVersion;
+    [JsonPropertyOrder(-3)] public int V { get; init; } = EventSchema.Version;
     [JsonPropertyOrder(-2)] public long Seq { get; init; }
     [JsonPropertyOrder(-1)] public DateTimeOffset Time { get; init; }
 }
