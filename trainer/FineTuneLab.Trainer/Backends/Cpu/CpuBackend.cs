@@ -5,6 +5,8 @@ namespace FineTuneLab.Trainer.Backends.Cpu;
 /// <summary>
 /// The reference backend: runs everywhere, SIMD through System.Runtime.Intrinsics / TensorPrimitives, threads through
 /// a persistent <see cref="WorkerPool"/> with fixed work partitions (bit-identical results for a given thread count).
+/// It assumes checked arguments: <see cref="BackendFactory.Cpu"/> hands it out inside <see cref="CheckedBackend"/>,
+/// which refuses bad operands before a kernel reads memory through them.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {

@@ -8,7 +8,9 @@ namespace FineTuneLab.Trainer.Backends.Cuda;
 /// allocator, and the kernels of Backends/Cuda/Kernels compiled by NVRTC to a CUBIN for the device (cached on disk).
 /// Work is asynchronous; the host waits only in <see cref="Synchronize"/>, <see cref="Download"/> and the methods that
 /// return a host value (<see cref="SumOfSquares"/>, <see cref="LmHeadCrossEntropy"/>). Bad token ids or rope positions
-/// are recorded on the device and reported at the next of those waits.
+/// are recorded on the device and reported at the next of those waits. Operands are checked by
+/// <see cref="CheckedBackend"/>, which <see cref="BackendFactory.Cuda"/> wraps it in; only the kernels' own limits are
+/// checked here.
 /// </summary>
 public sealed unsafe partial class CudaBackend : IBackend
 {

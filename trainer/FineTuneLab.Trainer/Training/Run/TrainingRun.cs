@@ -21,6 +21,8 @@ public sealed record TrainingRunOptions(JobSpec Spec, string JobSpecFile, RunOut
 /// A whole training run, as the process contract in trainer/README.md describes it: data check, model, the step loop
 /// with the learning-rate schedule, evaluation, checkpoints, stop requests, and the result; every event goes to
 /// stdout and DIR/events.jsonl. Returns the exit code: 0 completed or stopped, 1 failed, 2 refused (bad input).
+/// There is one step loop for every method: what differs between supervised training and DPO is the
+/// <see cref="ITrainingObjective"/> it is given (<see cref="SupervisedObjective"/>, <see cref="DpoObjective"/>).
 /// </summary>
 public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter stdout, StopRequest stop, Action<TrainerEvent>? observer = null)
 {
