@@ -102,14 +102,4 @@ public sealed class GemmTests
             Approx.Equal(expected, c.AsFloat(), 5e-5, $"{m}x{n}x{k} transA={transA} transB={transB} rank={rank}, {threads} threads");
         }
     }
-
-    [Fact]
-    public void Mismatched_shapes_are_rejected_with_the_shapes_named()
-    {
-        using var backend = new CpuBackend(1);
-        using var t = new HostTensors();
-        var e = Assert.Throws<ArgumentException>(() => backend.Gemm(t.New(DType.F32, 4, 5), false, t.New(DType.F32, 6, 3), false, t.New(DType.F32, 4, 3)));
-        Assert.Contains("inner dimensions", e.Message);
-        Assert.Contains("[6, 3]", e.Message);
-    }
 }

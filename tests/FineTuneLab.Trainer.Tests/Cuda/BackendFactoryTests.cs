@@ -33,7 +33,9 @@ public sealed class BackendFactoryTests
     {
         var log = new List<string>();
         using var backend = BackendFactory.Create(DeviceChoice.Auto, 1, log.Add, NoGpu);
-        Assert.IsType<CpuBackend>(backend);
+        Assert.IsType<CheckedBackend>(backend);
+        Assert.IsType<CpuBackend>(BackendFactory.Find<CpuBackend>(backend));
+        Assert.Null(BackendFactory.Find<CudaBackend>(backend));
         Assert.Equal("device auto: using the CPU backend (CUDA backend unavailable: libcuda.so.1 not found: test)", Assert.Single(log));
     }
 

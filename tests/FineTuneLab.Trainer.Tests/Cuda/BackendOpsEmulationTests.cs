@@ -5,8 +5,9 @@ using Xunit.Abstractions;
 namespace FineTuneLab.Trainer.Tests.Cuda;
 
 /// <summary>
-/// The CUDA backend's own kernels (backend_ops.cu: elementwise, bias, embedding lookup/gradient, table rotary
-/// embedding, the shared dropout mask, NF4 dequantization) run on the CPU through the same emulation as the model
+/// The CUDA backend's own small kernels (elementwise.cu: fill, scale, axpy, bias and its gradient; embedding.cu:
+/// lookup and gradient; rope.cu: table rotary embedding; dropout.cu: the shared dropout mask; nf4_dequant.cu and the
+/// NF4 GEMM) run on the CPU through the same emulation as the model
 /// kernels and compared with PyTorch / NumPy (Emulation/check_backend_ops_emulated.py).
 /// </summary>
 public sealed partial class BackendOpsEmulationTests(ITestOutputHelper output)

@@ -55,53 +55,94 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         return new Tensor(_next, dtype, shape, MemoryLocation.Cuda);
     }
 
-    /// <summary>One call of every launch builder, with shapes like the backend's.</summary>
+    private static readonly DType[] FloatTypes = [DType.F32, DType.BF16, DType.F16];
+
+    /// <summary>
+    /// One call of every launch builder, with shapes like the backend's; a kernel family written for several dtypes
+    /// once per dtype (the builder picks the instance from its tensors).
+    /// </summary>
     public static IEnumerable<KernelCall> AllLaunches()
     {
-        var x = Dev(DType.F32, 8, 64);
-        var w = Dev(DType.F32, 64);
-        var rows = Dev(DType.F32, 8);
         var ids = Dev(DType.I32, 8);
         const nint flag = 0x77;
+        var x = Dev(DType.F32, 8, 64);
+        var w = Dev(DType.F32, 64);
         yield return CudaLaunches.Fill(x, 1f);
         yield return CudaLaunches.Scale(x, 2f, x);
         yield return CudaLaunches.Axpy(2f, x, x);
-        yield return CudaLaunches.Add(x, x, x);
         foreach (var (a, b) in new[] { (DType.F32, DType.BF16), (DType.BF16, DType.F32), (DType.F32, DType.F16), (DType.F16, DType.F32), (DType.BF16, DType.F16), (DType.F16, DType.BF16) })
             yield return CudaLaunches.Convert(Dev(a, 100), Dev(b, 100));
         yield return CudaLaunches.AddBias(x, w);
         yield return CudaLaunches.BiasGrad(x, w);
-        yield return CudaLaunches.SumOfSquaresPartials(x, 0x99, out _);
-        foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-            yield return CudaLaunches.EmbeddingForward(ids, Dev(dt, 100, 64), x, true, flag);
         yield return CudaLaunches.EmbeddingBackward(ids, x, Dev(DType.F32, 100, 64), flag);
-        yield return CudaLaunches.RmsNormForward(x, w, 1e-5f, x, rows);
-        yield return CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, true);
         yield return CudaLaunches.NormParamGradReduce(w, 0x88, 8);
-        yield return CudaLaunches.LayerNormForward(x, w, w, 1e-5f, x, rows, rows);
-        yield return CudaLaunches.LayerNormBackward(x, x, w, rows, rows, x, 0x88, 0x89, false);
         var t3 = Dev(DType.F32, 8, 4, 64);
         yield return CudaLaunches.Rope(t3, ids, Dev(DType.F32, 32, 64), Dev(DType.F32, 32, 64), t3, inverse: true, flag);
-        var q = Dev(DType.F32, 2, 70, 4, 64);
-        var k = Dev(DType.F32, 2, 70, 2, 64);
-        var seg = Dev(DType.I32, 2, 70);
-        var lse = Dev(DType.F32, 2 * 4 * 70);
-        yield return CudaLaunches.AttentionForward(q, k, k, seg, 0.125f, 16, q, lse);
-        yield return CudaLaunches.AttentionBackwardDelta(q, q, 0x55);
-        yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, 16, lse, 0x55, q);
-        yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, 16, lse, 0x55, k, k);
-        yield return CudaLaunches.SwiGluForward(x, x, x);
-        yield return CudaLaunches.SwiGluBackward(x, x, x, x, x);
-        yield return CudaLaunches.GeluTanhForward(x, x);
-        yield return CudaLaunches.GeluTanhBackward(x, x, x);
         yield return CudaLaunches.Dropout(x, 0.1f, 42, x);
-        yield return CudaLaunches.CrossEntropyRows(Dev(DType.F32, 16, 1000), 0x66, Dev(DType.I32, 16), 0.5f, true);
-        yield return CudaLaunches.AdamW(x, x, x, x, new AdamWHyperparameters(1e-3, 0.9, 0.999, 1e-8, 0.01, 3));
         yield return CudaLaunches.DequantizeNf4(Dev(DType.U8, 256), Dev(DType.F32, 8), 64, Dev(DType.F32, 512));
         yield return CudaLaunches.DequantizeNf4(Dev(DType.U8, 256), Dev(DType.F32, 8), 64, Dev(DType.BF16, 512));
         var nf4 = new Nf4Matrix(Dev(DType.U8, 2048), Dev(DType.U8, 64), Dev(DType.F32, 1), Dev(DType.F32, 256), Dev(DType.F32, 1), 64, 256, 64, 64);
         yield return CudaLaunches.Nf4Gemm(x, nf4, true, Dev(DType.F32, 8, 64), 8, 64, 64, 1f, 0f);
         yield return CudaLaunches.Nf4Gemm(Dev(DType.BF16, 8, 64), nf4, false, Dev(DType.F32, 8, 64), 8, 64, 64, 1f, 1f);
+        foreach (var dt in FloatTypes)
+        {
+            var h = Dev(dt, 8, 64);
+            var hw = Dev(dt, 64);
+            var rows = Dev(DType.F32, 8);
+            yield return CudaLaunches.Add(h, h, h);
+            yield return CudaLaunches.SumOfSquaresPartials(h, 0x99, out _);
+            yield return CudaLaunches.EmbeddingForward(ids, Dev(dt, 100, 64), x, true, flag);
+            yield return CudaLaunches.RmsNormForward(h, hw, 1e-5f, h, rows);
+            yield return CudaLaunches.RmsNormBackward(h, h, hw, rows, h, 0x88, true);
+            yield return CudaLaunches.LayerNormForward(h, hw, hw, 1e-5f, h, rows, rows);
+            yield return CudaLaunches.LayerNormBackward(h, h, hw, rows, rows, h, 0x88, 0x89, false);
+            var q = Dev(dt, 2, 70, 4, 64);
+            var k = Dev(dt, 2, 70, 2, 64);
+            var seg = Dev(DType.I32, 2, 70);
+            var lse = Dev(DType.F32, 2 * 4 * 70);
+            yield return CudaLaunches.AttentionForward(q, k, k, seg, 0.125f, 16, q, lse);
+            yield return CudaLaunches.AttentionBackwardDelta(q, q, 0x55);
+            yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, 16, lse, 0x55, q);
+            yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, 16, lse, 0x55, k, k);
+            yield return CudaLaunches.SwiGluForward(h, h, h);
+            yield return CudaLaunches.SwiGluBackward(h, h, h, h, h);
+            yield return CudaLaunches.GeluTanhForward(h, h);
+            yield return CudaLaunches.GeluTanhBackward(h, h, h);
+            yield return CudaLaunches.CrossEntropyRows(Dev(dt, 16, 1000), 0x66, Dev(DType.I32, 16), 0.5f, true);
+            yield return CudaLaunches.AdamW(x, Dev(dt, 8, 64), x, x, new AdamWHyperparameters(1e-3, 0.9, 0.999, 1e-8, 0.01, 3));
+        }
+    }
+
+    /// <summary>
+    /// No dead kernels: every kernel the sources compile (each <c>extern "C" __global__</c>, as the PTX lists it) is
+    /// built by a <see cref="CudaLaunches"/> builder, and every builder is called by the CUDA backend itself. A kernel
+    /// added without a launch, or a builder the backend stopped calling, fails here.
+    /// </summary>
+    [Fact]
+    public void Every_compiled_kernel_has_a_launch_site_in_the_backend()
+    {
+        var launched = AllLaunches().Select(c => c.Kernel).ToHashSet(StringComparer.Ordinal);
+        var unlaunched = Kernels.Value.Keys.Where(k => !launched.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        Assert.True(unlaunched.Count == 0, $"compiled kernels no launch builder makes: {string.Join(", ", unlaunched)}");
+
+        var backendDir = Path.Combine(RepoPaths.Root, "trainer", "FineTuneLab.Trainer", "Backends", "Cuda");
+        var backendSource = string.Concat(Directory.GetFiles(backendDir, "CudaBackend*.cs").Select(File.ReadAllText));
+        var builders = typeof(CudaLaunches).GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Where(m => m.ReturnType == typeof(KernelCall)).Select(m => m.Name).Distinct().ToList();
+        Assert.True(builders.Count >= 25, $"{builders.Count} launch builders");
+        var uncalled = builders.Where(b => !backendSource.Contains($"CudaLaunches.{b}(", StringComparison.Ordinal)).ToList();
+        Assert.True(uncalled.Count == 0, $"launch builders the CUDA backend never calls: {string.Join(", ", uncalled)}");
+    }
+
+    [Fact]
+    public void The_launch_site_check_sees_an_unlaunched_kernel()
+    {
+        // a kernel compiled from a source the backend does not know is reported, as a dead kernel would be
+        var ptx = Encoding.UTF8.GetString(new NvrtcCompiler("").Compile("dead.cu", "extern \"C\" __global__ void dead_kernel_f32(float* x) { x[0] = 1.f; }",
+            KernelSources.Headers, new ComputeCapability(8, 0), KernelImageKind.Ptx).Image);
+        var entries = Entry().Matches(ptx).Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(["dead_kernel_f32"], entries);
+        Assert.DoesNotContain("dead_kernel_f32", AllLaunches().Select(c => c.Kernel));
     }
 
     private static bool Matches(KernelArgKind kind, string ptxType) => kind switch
@@ -140,6 +181,7 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.True(launches.Count >= 35);
+        Assert.Equal(launches.Count, launches.Select(c => c.Kernel).Distinct().Count()); // one call per kernel: the list is the inventory
     }
 
     [Fact]

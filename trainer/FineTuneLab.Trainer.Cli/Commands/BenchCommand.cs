@@ -38,7 +38,7 @@ internal static class BenchCommand
                 IBackend backend = profiler ?? created;
                 var r = TrainingBenchmark.Run(backend, BackendFactory.ThreadsOf(created), p, dtype, n, qlora: m == "qlora");
                 if (profiler is not null) Console.Error.Write(StepProfileTable.Format(profiler.Report(), n, r.StepMsMedian));
-                if (created is CudaBackend cuda)
+                if (BackendFactory.Find<CudaBackend>(created) is { } cuda)
                 {
                     // The CPU peak formula does not apply; MFU against the GPU's nominal TF32 tensor-core peak.
                     var peak = CudaPeak.Tf32Gflops(cuda.Info);

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using FineTuneLab.Trainer.Backends.Cpu;
+using FineTuneLab.Trainer.Backends;
 using FineTuneLab.Trainer.Inference;
 
 namespace FineTuneLab.Trainer.Cli.Commands;
@@ -20,7 +20,7 @@ internal static class CompareCommand
         {
             try
             {
-                using var backend = new CpuBackend(parse.GetValue(threads));
+                using var backend = BackendFactory.Cpu(parse.GetValue(threads));
                 var report = await ModelComparison.RunAsync(parse.GetValue(model)!.FullName, parse.GetValue(adapter)!.FullName,
                     parse.GetValue(test)!.FullName, parse.GetValue(maxNew), backend, p => Console.Error.Write($"\r{p}   "), ct);
                 Console.Error.WriteLine();

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using FineTuneLab.Trainer.Backends.Cpu;
+using FineTuneLab.Trainer.Backends;
 using FineTuneLab.Trainer.Models;
 using FineTuneLab.Trainer.Training.Dpo;
 
@@ -38,7 +38,7 @@ internal static class DebugDpoCommand
                 var b = parse.GetValue(beta);
                 if (!(b > 0)) throw new ArgumentException($"--beta must be positive, got {b}");
                 var list = DpoPair.LoadJson(parse.GetValue(pairs)!.FullName);
-                using var backend = new CpuBackend(parse.GetValue(threads));
+                using var backend = BackendFactory.Cpu(parse.GetValue(threads));
                 var r = DebugDpo.Run(backend, parse.GetValue(model)!.FullName, list, lora, b, parse.GetValue(init)?.FullName,
                     WeightDTypeOption.Parse(parse.GetValue(weights)), parse.GetValue(qlora), batchPairs: parse.GetValue(batch));
                 DebugDpo.Save(r, parse.GetValue(output)!.FullName);

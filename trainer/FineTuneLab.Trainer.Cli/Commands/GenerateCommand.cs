@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using FineTuneLab.Trainer.Backends.Cpu;
+using FineTuneLab.Trainer.Backends;
 using FineTuneLab.Trainer.Inference;
 using FineTuneLab.Trainer.Tokenizers;
 using FineTuneLab.Trainer.Tokenizers.Jinja;
@@ -62,7 +62,7 @@ internal static class GenerateCommand
                 var config = Formats.HfConfig.Load(modelDir);
                 int maxLength = ids.Length + Math.Max(options.MaxNewTokens, 1);
                 if (config.LearnedPositions) maxLength = Math.Min(maxLength, config.MaxPositionEmbeddings);
-                using var backend = new CpuBackend(parse.GetValue(threads));
+                using var backend = BackendFactory.Cpu(parse.GetValue(threads));
                 bool useCache = !parse.GetValue(noCache);
                 using var m = InferenceModel.Load(modelDir, parse.GetValue(adapter)?.FullName, backend, maxLength, forwardTokens: useCache ? 1 : null);
                 using IDecoder decoder = useCache ? new CachedDecoder(m, maxLength) : new FullForwardDecoder(m);

@@ -7,9 +7,10 @@ namespace FineTuneLab.Trainer.Inference;
 
 /// <summary>
 /// Runs a <see cref="TransformerModel"/> forward incrementally against a <see cref="KvCache"/>: a prompt is processed in
-/// chunks of up to <see cref="ChunkTokens"/> tokens, then each new token alone, through the model's own modules and
-/// backend kernels (the attention kernel's Tq &lt; Tk path sees the cached keys). Every buffer is allocated here, once;
-/// a decode step allocates nothing. LoRA adapters, when the model has them, are applied unmerged.
+/// chunks of up to <see cref="ChunkTokens"/> tokens, then each new token alone, through the model's own
+/// <see cref="DecoderLayer.Forward"/> (the training forward) given each layer's <see cref="KvCacheView"/>. What this
+/// class owns is the cache and the buffers of one chunk (allocated here, once, shared by the layers); a decode step
+/// allocates nothing. LoRA adapters, when the model has them, are applied unmerged.
 /// </summary>
 public sealed class CachedDecoder : IDecoder
 {
@@ -18,7 +19,9 @@ public sealed class CachedDecoder : IDecoder
     private readonly IBackend _be;
     private readonly Arena _arena;
     private readonly NativeBuffer _staging;
-    private readonly Tensor _ids, _positions, _x0, _x1, _h, _q, _att, _mean, _rstd, _gate, _up, _act, _loraHidden, _lse, _logits;
+    private readonly StepContext _ctx;
+    private readonly LayerActivations _acts;
+    private readonly Tensor _ids, _positions, _x, _logits;
     private readonly int[] _positionValues;
     private readonly float[] _hostLogits;
 
@@ -36,25 +39,22 @@ public sealed class CachedDecoder : IDecoder
         _be = model.Backend;
         ChunkTokens = Math.Max(1, Math.Min(chunkTokens, maxLength));
         Cache = new KvCache(_be, c, maxLength);
-        int n = ChunkTokens, C = c.HiddenSize, I = c.IntermediateSize;
+        int n = ChunkTokens;
         int maxRank = model.Adapters.Count == 0 ? 0 : model.Adapters.Max(a => a.Rank);
         var counter = new SizeCounter();
         Carve(counter);
         _arena = new Arena("decode buffers", _be.AllocateMemory(Math.Max(counter.Bytes, NativeBuffer.Alignment)), ownsBlock: true);
-        var alloc = new ArenaAllocator(_arena);
-        (_ids, _positions, _x0, _x1, _h, _q, _att, _mean, _rstd, _gate, _up, _act, _loraHidden, _lse, _logits) = Carve(alloc);
+        (_ids, _positions, _x, _logits, _acts) = Carve(new ArenaAllocator(_arena));
         _staging = new NativeBuffer(Math.Max((long)n * sizeof(int), NativeBuffer.Alignment));
         _positionValues = new int[n];
         _hostLogits = new float[c.VocabSize];
+        // one sequence, forward only: no dropout, no packing, positions from the cache length
+        _ctx = new StepContext(_be, scratch: null) { RopeCos = _l.RopeCos, RopeSin = _l.RopeSin, DropoutActive = false, Batch = 1 };
 
-        (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) Carve(ITensorAllocator a) => (
+        (Tensor, Tensor, Tensor, Tensor, LayerActivations) Carve(ITensorAllocator a) => (
             a.Allocate(DType.I32, new TensorShape(n)), a.Allocate(DType.I32, new TensorShape(n)),
-            a.Allocate(DType.F32, new TensorShape(n, C)), a.Allocate(DType.F32, new TensorShape(n, C)), a.Allocate(DType.F32, new TensorShape(n, C)),
-            a.Allocate(DType.F32, new TensorShape(n, c.QDim)), a.Allocate(DType.F32, new TensorShape(n, c.QDim)),
-            a.Allocate(DType.F32, new TensorShape(n)), a.Allocate(DType.F32, new TensorShape(n)),
-            a.Allocate(DType.F32, new TensorShape(n, I)), a.Allocate(DType.F32, new TensorShape(n, I)), a.Allocate(DType.F32, new TensorShape(n, I)),
-            a.Allocate(DType.F32, new TensorShape(Math.Max(maxRank, 1) * n)), a.Allocate(DType.F32, new TensorShape(c.NumHeads * n)),
-            a.Allocate(DType.F32, new TensorShape(1, c.VocabSize)));
+            a.Allocate(DType.F32, new TensorShape(n, c.HiddenSize)), a.Allocate(DType.F32, new TensorShape(1, c.VocabSize)),
+            LayerActivations.ForDecoding(a, c, n, maxRank));
     }
 
     public KvCache Cache { get; }
@@ -87,8 +87,7 @@ public sealed class CachedDecoder : IDecoder
 
     private void RunChunk(ReadOnlySpan<int> ids)
     {
-        var c = _model.Config;
-        int t = ids.Length, past = Cache.Length, total = past + t, d = c.HeadDim;
+        int t = ids.Length, past = Cache.Length;
         var staging = _staging.AsTensor(DType.I32, new TensorShape(t));
         var ids1 = _ids.Slice(0, t);
         var pos = _positions.Slice(0, t);
@@ -96,71 +95,17 @@ public sealed class CachedDecoder : IDecoder
         for (int i = 0; i < t; i++) _positionValues[i] = past + i;
         HostTransfer.WriteInts(_be, pos, _positionValues.AsSpan(0, t), staging);
 
-        var x = _x0.Slice(0, t);
-        var y = _x1.Slice(0, t);
-        _be.EmbeddingForward(ids1, _l.Embed.Value, x);
-        if (c.LearnedPositions) _be.EmbeddingForward(pos, _l.PositionEmbed.Value, x, accumulate: true);
-        var h = _h.Slice(0, t);
-        var q = _q.Slice(0, t);
-        var att = _att.Slice(0, t);
-        var mean = _mean.Slice(0, t);
-        var rstd = _rstd.Slice(0, t);
-        var hidden = _loraHidden;
+        _ctx.Seq = t;
+        _ctx.Positions = pos;
+        var x = _x.Slice(0, t);
+        _model.Embed(ids1, pos, x);
         for (int li = 0; li < _l.Layers.Length; li++)
-        {
-            var layer = _l.Layers[li];
-            var kAll = Cache.Keys[li];
-            var vAll = Cache.Values[li];
-            var kNew = kAll.Slice(past, t);
-            var vNew = vAll.Slice(past, t);
-            layer.Norm1.Forward(_be, x, h, mean, rstd);
-            if (layer.Qkv is { } qkv) Project(qkv, h, [q, kNew, vNew], false, hidden);
-            else
-            {
-                Project(layer.Q!, h, [q], false, hidden);
-                Project(layer.K!, h, [kNew], false, hidden);
-                Project(layer.V!, h, [vNew], false, hidden);
-            }
-            if (!c.LearnedPositions)
-            {
-                var q3 = q.Reshape(t, c.NumHeads, d);
-                var k3 = kNew.Reshape(t, c.NumKvHeads, d);
-                _be.RopeForward(q3, pos, _l.RopeCos, _l.RopeSin, q3);
-                _be.RopeForward(k3, pos, _l.RopeCos, _l.RopeSin, k3);
-            }
-            int window = li >= c.SlidingWindowFromLayer ? c.SlidingWindow ?? 0 : 0;
-            _be.AttentionForward(q.Reshape(1, t, c.NumHeads, d), kAll.Slice(0, total).Reshape(1, total, c.NumKvHeads, d),
-                vAll.Slice(0, total).Reshape(1, total, c.NumKvHeads, d), default, 1f / MathF.Sqrt(d), window,
-                att.Reshape(1, t, c.NumHeads, d), _lse.View(0, new TensorShape(1, c.NumHeads, t)));
-            _be.Copy(x, y);
-            Project(layer.O, att, [y], true, hidden);
-
-            layer.Norm2.Forward(_be, y, h, mean, rstd);
-            var gate = _gate.Slice(0, t);
-            var act = _act.Slice(0, t);
-            Project(layer.Gate, h, [gate], false, hidden);
-            if (layer.Up is { } upProj)
-            {
-                var up = _up.Slice(0, t);
-                Project(upProj, h, [up], false, hidden);
-                _be.SwiGluForward(gate, up, act);
-            }
-            else _be.GeluTanhForward(gate, act);
-            _be.Copy(y, x);
-            Project(layer.Down, act, [x], true, hidden);
-        }
+            _l.Layers[li].Forward(_ctx, x, x, new KvCacheView(Cache.Keys[li], Cache.Values[li], past), _acts);
         // only the last position's logits are needed
-        var last = x.Slice(t - 1, 1);
-        var hLast = h.Slice(0, 1);
-        _l.FinalNorm.Forward(_be, last, hLast, mean.Slice(0, 1), rstd.Slice(0, 1));
+        var hLast = _acts.H1.Slice(0, 1);
+        _l.FinalNorm.Forward(_be, x.Slice(t - 1, 1), hLast, _acts.Mean1.Slice(0, 1), _acts.Rstd1.Slice(0, 1));
         _be.Gemm(hLast, false, _l.Head.Value, true, _logits);
-        Cache.Length = total;
-    }
-
-    private void Project(Linear l, Tensor x, ReadOnlySpan<Tensor> outputs, bool accumulate, Tensor hiddenFlat)
-    {
-        var hidden = l.Lora is null ? default : hiddenFlat.View(0, l.LoraHiddenShape(x.Dim(0)));
-        l.Forward(_be, x, outputs, accumulate, hidden, default, 0);
+        Cache.Length = past + t;
     }
 
     private void HostLogits()

@@ -61,7 +61,7 @@ public sealed class TransformerModel : IDisposable
     public Tensor ParametersFlat => _trainable.UsedAsFlat(DType.F32);
     public Tensor GradientsFlat => _grads.UsedAsFlat(DType.F32);
 
-    /// <summary>The modules and tensors, for code that runs them another way (incremental decoding with a KV cache).</summary>
+    /// <summary>The modules and tensors, for code that runs the same modules over its own buffers (incremental decoding with a KV cache).</summary>
     internal ModelLayout Layout => _l;
 
     /// <summary>
@@ -313,9 +313,7 @@ public sealed class TransformerModel : IDisposable
         c.DropoutSeed = dropoutSeed;
         c.DropoutActive = backward;
         var ids = _l.Ids.Slice(0, n);
-        var x0 = c.Rows(_l.Residual[0]);
-        be.EmbeddingForward(ids, _l.Embed.Value, x0);
-        if (Config.LearnedPositions) be.EmbeddingForward(c.Positions, _l.PositionEmbed.Value, x0, accumulate: true);
+        Embed(ids, c.Positions, c.Rows(_l.Residual[0]));
         for (int i = 0; i < _l.Layers.Length; i++)
             _l.Layers[i].Forward(c, c.Rows(_l.Residual[i]), c.Rows(_l.Residual[i + 1]));
         var xLast = c.Rows(_l.Residual[^1]);
@@ -334,6 +332,13 @@ public sealed class TransformerModel : IDisposable
         if (_l.Embed.Trainable) be.EmbeddingBackward(ids, dRes, _l.Embed.Grad);
         if (_l.PositionEmbed.Trainable) be.EmbeddingBackward(c.Positions, dRes, _l.PositionEmbed.Grad);
         return result;
+    }
+
+    /// <summary>x [N, C] = the token embeddings of <paramref name="ids"/> (+ the learned position embeddings of GPT-2).</summary>
+    internal void Embed(Tensor ids, Tensor positions, Tensor x)
+    {
+        Backend.EmbeddingForward(ids, _l.Embed.Value, x);
+        if (Config.LearnedPositions) Backend.EmbeddingForward(positions, _l.PositionEmbed.Value, x, accumulate: true);
     }
 
     /// <summary>Tokens the loss of the staged micro-batch counts.</summary>

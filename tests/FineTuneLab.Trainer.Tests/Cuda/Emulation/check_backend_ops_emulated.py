@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Runs the CUDA backend's own kernels (backend_ops.cu, compiled for the CPU into LIB with cuda_host_emulation.h)
-against PyTorch / NumPy references: fill, scale, axpy, bias add and gradient, embedding lookup and gradient, rotary
+"""Runs the CUDA backend's own kernels (elementwise.cu, embedding.cu, rope.cu, dropout.cu, nf4_dequant.cu, nf4_gemm.cu,
+compiled for the CPU into LIB with cuda_host_emulation.h) against PyTorch / NumPy references: fill, scale, axpy, bias add and gradient, embedding lookup and gradient, rotary
 embedding from tables (forward, inverse, in place), dropout with the shared SplitMix64 mask, NF4 dequantization.
 Reuses the launch helpers of check_kernels_emulated.py. Exits non-zero if any case fails.
 

@@ -16,7 +16,6 @@ LIB = C.CDLL(sys.argv[1])
 THUNK = C.CFUNCTYPE(None)
 LIB.ftl_emu_launch.argtypes = [THUNK, C.c_uint, C.c_uint, C.c_uint, C.c_uint]
 LIB.ftl_emu_launch.restype = C.c_int
-LIB.ftl_emu_philox4x32_10.argtypes = [C.c_ulonglong, C.c_ulonglong, C.c_ulonglong, C.c_void_p]
 FAILURES = []
 CASES = []
 
@@ -175,46 +174,6 @@ def test_layernorm(dtype):
     check(f"layernorm_bwd_{dtype} db", db, br.grad, 1e-4, 1e-5)
 
 
-# ---- RoPE (Hugging Face rotate_half) -------------------------------------------------------------------------------
-def rope_reference(x, positions, inv_freq, rotary_dim, scaling):
-    # x: [tokens, heads, head_dim]; HF: cos/sin of cat(freqs, freqs), x_rot * cos + rotate_half(x_rot) * sin
-    freqs = positions.float()[:, None] * inv_freq[None, :]  # fp32, as HF computes it
-    emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = (emb.cos() * scaling)[:, None, :].double(), (emb.sin() * scaling)[:, None, :].double()
-    rot, rest = x[..., :rotary_dim], x[..., rotary_dim:]
-    half = rotary_dim // 2
-    rotate_half = torch.cat((-rot[..., half:], rot[..., :half]), dim=-1)
-    return torch.cat((rot * cos + rotate_half * sin, rest), dim=-1)
-
-
-def test_rope(dtype, rotary_dim):
-    tokens, heads, head_dim, stride_pad = 11, 3, 32, 8
-    token_stride = heads * head_dim + stride_pad  # as in a fused QKV buffer
-    positions = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5], dtype=torch.int32)  # two packed documents
-    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32) / rotary_dim))
-    inv_freq = inv_freq * 7.0  # large angles: exercises accurate sincosf
-    scaling = 1.25
-    full = rounded(torch.randn(tokens, token_stride), dtype)
-    x = full[:, : heads * head_dim].reshape(tokens, heads, head_dim)
-    xb = buf(full, dtype)
-    out = buf(full, dtype)  # separate output with the same layout
-    launch(f"rope_fwd_{dtype}", (3,), 64, P(out), P(xb), P(buf(positions, "i32")), P(inv_freq.numpy().copy()),
-           I(tokens), I(heads), I(head_dim), I(rotary_dim), L(token_stride), Fl(scaling))
-    xr = x.double().requires_grad_()
-    ref = rope_reference(xr, positions, inv_freq, rotary_dim, scaling)
-    got = tens(out, dtype)[:, : heads * head_dim].reshape(tokens, heads, head_dim)
-    check(f"rope_fwd_{dtype} rotary_dim={rotary_dim}", got, ref.detach(), *TOL[dtype])
-    check(f"rope_fwd_{dtype} padding untouched", tens(out, dtype)[:, heads * head_dim:], full[:, heads * head_dim:], 0.0)
-    dy_full = rounded(torch.randn(tokens, token_stride), dtype)
-    ref.backward(dy_full[:, : heads * head_dim].reshape(tokens, heads, head_dim).double())
-    dyb = buf(dy_full, dtype)
-    launch(f"rope_bwd_{dtype}", (2,), 64, P(dyb), P(dyb), P(buf(positions, "i32")), P(inv_freq.numpy().copy()),
-           I(tokens), I(heads), I(head_dim), I(rotary_dim), L(token_stride), Fl(scaling))  # in place
-    got = tens(dyb, dtype)[:, : heads * head_dim].reshape(tokens, heads, head_dim)
-    check(f"rope_bwd_{dtype} rotary_dim={rotary_dim} (in place)", got, xr.grad, *TOL[dtype])
-
-
-# ---- attention -----------------------------------------------------------------------------------------------------
 def attention_reference(q, k, v, scale, segments, window=0):
     # q: [B, Tq, Hq, D], k/v: [B, Tk, Hkv, D] (double); GQA by repeating kv heads; query i at position Tk - Tq + i;
     # causal, within the sliding window (window > 0), same segment
@@ -282,7 +241,7 @@ def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv, window=0, Tq=N
     check(f"attn_bwd {tag} dv", tens(dv, dtype), vr.grad, atol, rtol)
 
 
-# ---- activations, residual, embedding ------------------------------------------------------------------------------
+# ---- activations, residual -----------------------------------------------------------------------------------------
 def test_activations(dtype):
     n = 1000
     g, u = rounded(torch.randn(n) * 4, dtype), rounded(torch.randn(n), dtype)
@@ -317,22 +276,6 @@ def test_activations(dtype):
     check(f"residual_add_{dtype} (in place)", tens(ab, dtype), rounded(a + b, dtype), 0.0)
 
 
-def test_embedding(dtype):
-    vocab, dim, tokens, max_pos = 50, 40, 9, 16
-    table, pos_table = rounded(torch.randn(vocab, dim), dtype), rounded(torch.randn(max_pos, dim), dtype)
-    ids = torch.tensor([3, 49, 0, 7, 7, 12, 60, 1, 2], dtype=torch.int32)  # token 6 is out of range
-    positions = torch.arange(tokens, dtype=torch.int32)
-    out = np.zeros((tokens, dim), buf(table, dtype).dtype)
-    flag = np.zeros(1, np.int32)
-    launch(f"embedding_fwd_{dtype}", (2,), 64, P(out), P(buf(table, dtype)), P(buf(ids, "i32")), P(buf(pos_table, dtype)),
-           P(buf(positions, "i32")), I(tokens), I(dim), I(vocab), P(flag))
-    safe = ids.clamp(max=vocab - 1).long()
-    ref = rounded(table[safe] + pos_table[positions.long()], dtype)
-    ref[6] = 0
-    check(f"embedding_fwd_{dtype} (+ positions)", tens(out, dtype), ref, 0.0)
-    exact(f"embedding_fwd_{dtype} error flag names token 6", flag, np.array([7]))
-
-
 # ---- cross-entropy -------------------------------------------------------------------------------------------------
 def test_cross_entropy(dtype):
     rows, vocab = 7, 1000
@@ -351,28 +294,6 @@ def test_cross_entropy(dtype):
     check(f"ce_fused_rows_{dtype} loss", losses, per_row.detach(), 1e-4, 1e-5)
     check(f"ce_fused_rows_{dtype} lse", lse, ref_lse, 1e-4, 1e-6)
     check(f"ce_fused_rows_{dtype} grad (in place)", tens(lb, dtype), lr_.grad, 1e-6 if dtype == "f32" else 1e-3, TOL[dtype][1])
-
-    # The same through vocabulary chunks of 300 columns (the last one 100), as a chunked LM head produces them.
-    lb = buf(logits, dtype)
-    run_max, run_sum, tlogit = (np.zeros(rows, np.float32) for _ in range(3))
-    launch("ce_stats_init", (1,), 32, P(run_max), P(run_sum), P(tlogit), I(rows))
-    itemsize = lb.itemsize
-    for v0 in range(0, vocab, 300):
-        cols = min(300, vocab - v0)
-        chunk = lb[:, v0:]  # a view: row stride stays `vocab`
-        launch(f"ce_chunk_stats_{dtype}", (rows,), 64, (C.c_void_p, chunk.ctypes.data, chunk), P(run_max), P(run_sum), P(tlogit), P(tb),
-               I(rows), I(cols), L(vocab), I(v0))
-    losses, lse = np.zeros(rows, np.float32), np.zeros(rows, np.float32)
-    launch("ce_finalize", (1,), 32, P(losses), P(lse), P(run_max), P(run_sum), P(tlogit), P(tb), I(rows), I(vocab))
-    check(f"ce_chunked_{dtype} loss", losses, per_row.detach(), 1e-4, 1e-5)
-    check(f"ce_chunked_{dtype} lse", lse, ref_lse, 1e-4, 1e-6)
-    for v0 in range(0, vocab, 300):
-        cols = min(300, vocab - v0)
-        launch(f"ce_chunk_backward_{dtype}", (3,), 64, (C.c_void_p, lb[:, v0:].ctypes.data, lb), P(lse), P(tb), I(rows), I(cols), L(vocab),
-               I(v0), I(vocab), Fl(1.0 / valid))
-    check(f"ce_chunked_{dtype} grad (in place)", tens(lb, dtype), lr_.grad, 1e-6 if dtype == "f32" else 1e-3, TOL[dtype][1])
-    assert itemsize in (2, 4)
-
 
 def test_cross_entropy_bad_target():
     logits = buf(torch.randn(2, 10))
@@ -406,10 +327,10 @@ def test_adamw_with_clipping(grad_dtype):
         partials = np.zeros(blocks * len(sizes), np.float32)
         for i, g in enumerate(grads):
             launch(f"sumsq_partials_{grad_dtype}", (blocks,), 64, P(partials), I(i * blocks), P(buf(g, grad_dtype)), L(sizes[i]))
-        norm, scale = np.zeros(1, np.float32), np.zeros(1, np.float32)
-        launch("grad_clip_scale", (1,), 64, P(norm), P(scale), P(partials), I(len(partials)), Fl(max_norm))
-        check(f"grad norm {grad_dtype} step {step}", norm, [ref_norm], 1e-5, 1e-5)
-        check(f"clip scale {grad_dtype} step {step}", scale, [min(1.0, max_norm / (ref_norm + 1e-6))], 1e-7, 1e-5)
+        # the backend sums the partials on the host, in order, and clips there (GradientClipping)
+        norm = math.sqrt(float(np.sum(partials.astype(np.float64))))
+        check(f"grad norm {grad_dtype} step {step}", np.array([norm]), [ref_norm], 1e-5, 1e-5)
+        scale = np.array([min(1.0, max_norm / (norm + 1e-6))], np.float32)
         bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
         for i, g in enumerate(grads):
             launch(f"adamw_{grad_dtype}", (3,), 64, P(ours[i]), P(buf(g, grad_dtype)), P(m[i]), P(v[i]), L(sizes[i]), Fl(lr), Fl(b1), Fl(b2),
@@ -418,7 +339,7 @@ def test_adamw_with_clipping(grad_dtype):
             check(f"adamw_{grad_dtype} step {step} tensor {i}", ours[i], ref_params[i].detach(), 2e-6, 2e-5)
 
 
-# ---- conversion, RNG, dropout --------------------------------------------------------------------------------------
+# ---- conversion --------------------------------------------------------------------------------------
 def test_convert():
     specials = torch.tensor([0.0, -0.0, 1.0, 1.00390625, 1.01171875, 3.4e38, -3.4e38, 1e-40, -1e-42, float("inf"), float("-inf"), 65504.0, 65520.0, 6e-8, 1e-9])
     x = torch.cat([specials, torch.randn(2000) * 100, torch.randn(1000) * 1e-3])
@@ -445,69 +366,14 @@ def test_convert():
     exact("convert_bf16_to_f16 bit-exact", out, y.to(torch.float16).view(torch.int16).numpy())
 
 
-def test_philox_and_dropout():
-    # Known-answer vectors of Random123 (kat_vectors, philox4x32 with 10 rounds): (ctr0..3, key0..1) -> 4 words.
-    kats = [
-        ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-        ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-        ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0), (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
-    ]
-    for ctr, key, want in kats:
-        out = np.zeros(4, np.uint32)
-        LIB.ftl_emu_philox4x32_10(ctr[1] << 32 | ctr[0], ctr[3] << 32 | ctr[2], key[1] << 32 | key[0], out.ctypes.data)
-        exact(f"philox4x32_10 known answer {want[0]:08x}", out.astype(np.float64), np.array(want, np.float64))
-    n = 4003
-    u = np.zeros(n, np.float32)
-    launch("philox_uniform_f32", (3,), 64, P(u), L(n), U(0), U(0))
-    exact("philox_uniform_f32 = top 24 bits of the words", u[:4], np.array([w >> 8 for w in kats[0][2]], np.float64) / 16777216.0)
-
-    p, seed, offset = 0.3, 0x1234_5678_9ABC_DEF0, 77
-    x = torch.randn(n) + 5.0
-    out = np.zeros(n, np.float32)
-    launch("dropout_f32", (3,), 64, P(out), P(buf(x)), L(n), Fl(p), U(seed), U(offset))
-    kept = out != 0
-    keep_fraction = kept.mean()
-    CASES.append("dropout keeps about 1 - p")
-    if abs(keep_fraction - (1 - p)) > 0.03:
-        FAILURES.append(CASES[-1])
-        print(f"FAIL {CASES[-1]}: kept {keep_fraction}")
-    else:
-        print(f"ok   {CASES[-1]}: kept {keep_fraction:.4f}")
-    check("dropout scales kept values by 1/(1-p)", out[kept], (x.numpy()[kept] / (1 - p)), 1e-5, 1e-6)
-    exact("dropout mask = philox uniforms >= p", kept.astype(np.float64),
-          (philox_uniforms(n, seed, offset) >= p).astype(np.float64))
-    dy = torch.randn(n)
-    dx = np.zeros(n, np.float32)
-    launch("dropout_f32", (5,), 64, P(dx), P(buf(dy)), L(n), Fl(p), U(seed), U(offset))  # backward = same call, other grid
-    exact("dropout backward regenerates the same mask", (dx != 0).astype(np.float64), kept.astype(np.float64))
-    other = np.zeros(n, np.float32)
-    launch("dropout_f32", (3,), 64, P(other), P(buf(x)), L(n), Fl(p), U(seed), U(offset + 1001))
-    CASES.append("dropout with another offset draws another mask")
-    same = ((other != 0) == kept).mean()
-    if same > 0.7:
-        FAILURES.append(CASES[-1])
-        print(f"FAIL {CASES[-1]}: {same:.3f} of the mask repeats")
-    else:
-        print(f"ok   {CASES[-1]}: {same:.3f} agreement (chance is 0.58)")
-
-
-def philox_uniforms(n, seed, offset):
-    u = np.zeros(n, np.float32)
-    launch("philox_uniform_f32", (2,), 32, P(u), L(n), U(seed), U(offset))
-    return u
-
-
 def main():
     for dtype in ("f32", "bf16", "f16"):
         test_rmsnorm(dtype)
         test_layernorm(dtype)
         test_activations(dtype)
-        test_embedding(dtype)
     for dtype in ("f32", "bf16"):
-        test_rope(dtype, rotary_dim=32)
         test_cross_entropy(dtype)
         test_adamw_with_clipping(dtype)
-    test_rope("f32", rotary_dim=16)  # partial rotary: the rest passes through
     test_cross_entropy_bad_target()
     test_attention("f32", 64, False, B=1, T=37, Hq=4, Hkv=2)  # several tiles, ragged last tile, GQA group of 2
     test_attention("f32", 32, True, B=2, T=20, Hq=2, Hkv=1)   # packed documents, batch > 1
@@ -520,7 +386,6 @@ def main():
     test_attention("f32", 32, True, B=1, T=41, Hq=2, Hkv=1, window=9, Tq=5)  # a chunk of queries, window and segments
     test_attention("f32", 80, False, B=1, T=20, Hq=2, Hkv=1)  # a head_dim that is not a multiple of 32 (Phi-2's 80)
     test_convert()
-    test_philox_and_dropout()
     print(f"{len(CASES) - len(FAILURES)} passed, {len(FAILURES)} failed")
     return 1 if FAILURES else 0
 

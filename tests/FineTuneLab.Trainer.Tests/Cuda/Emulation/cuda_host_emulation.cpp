@@ -64,11 +64,3 @@ extern "C" int ftl_emu_launch(void (*thunk)(), unsigned int gx, unsigned int gy,
     for (auto& th : threads) th.join();
     return 0;
 }
-
-// Philox itself, exported so the tests can check it against the published known-answer vectors.
-#include "ftl_common.cuh"
-extern "C" void ftl_emu_philox4x32_10(unsigned long long group, unsigned long long offset, unsigned long long seed, unsigned int* out)
-{
-    const Philox4 r = philox4x32_10(group, offset, seed);
-    out[0] = r.x; out[1] = r.y; out[2] = r.z; out[3] = r.w;
-}

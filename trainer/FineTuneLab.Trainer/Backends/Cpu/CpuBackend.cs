@@ -5,6 +5,8 @@ namespace FineTuneLab.Trainer.Backends.Cpu;
 /// <summary>
 /// The reference backend: runs everywhere, SIMD through System.Runtime.Intrinsics / TensorPrimitives, threads through
 /// a persistent <see cref="WorkerPool"/> with fixed work partitions (bit-identical results for a given thread count).
+/// It assumes checked arguments: <see cref="BackendFactory.Cpu"/> hands it out inside <see cref="CheckedBackend"/>,
+/// which refuses bad operands before a kernel reads memory through them.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
@@ -35,82 +37,58 @@ public sealed class CpuBackend : IBackend
 
     public void Fill(Tensor x, float value)
     {
-        Check.F32(x, "fill target");
         CpuElementwise.Fill(_pool, x, value);
     }
 
     public unsafe void Zero(Tensor x)
     {
-        Check.Host(x, "zero target");
         CpuElementwise.CopyBytes(_pool, null, (byte*)x.Data, x.Bytes);
     }
 
     public unsafe void Copy(Tensor source, Tensor destination)
     {
-        Check.Host(source, "copy source");
-        Check.Host(destination, "copy destination");
-        if (source.DType != destination.DType || source.Count != destination.Count)
-            throw new ArgumentException($"copy needs the same dtype and element count: {source} -> {destination}");
         if (source.Data == destination.Data) return;
         CpuElementwise.CopyBytes(_pool, (byte*)source.Data, (byte*)destination.Data, source.Bytes);
     }
 
     public void Convert(Tensor source, Tensor destination)
     {
-        Check.Host(source, "convert source");
-        Check.Host(destination, "convert destination");
-        ConvertArguments.Check(source, destination);
         if (source.DType == destination.DType) { Copy(source, destination); return; }
         CpuElementwise.Convert(_pool, source, destination);
     }
 
     public void Add(Tensor a, Tensor b, Tensor y)
     {
-        Check.F32(a, "add a");
-        Check.Same(a, b, "add b");
-        Check.Same(a, y, "add y");
         CpuElementwise.Add(_pool, a, b, y);
     }
 
     public void Axpy(float alpha, Tensor x, Tensor y)
     {
-        Check.F32(x, "axpy x");
-        Check.Same(x, y, "axpy y");
         CpuElementwise.Axpy(_pool, alpha, x, y);
     }
 
     public void Scale(Tensor x, float alpha, Tensor y)
     {
-        Check.F32(x, "scale x");
-        Check.Same(x, y, "scale y");
         CpuElementwise.Scale(_pool, x, alpha, y);
     }
 
     public void AddBias(Tensor y, Tensor bias)
     {
-        Check.F32(y, "bias target");
-        Check.Vector(bias, y.Shape.Last, "bias");
         CpuElementwise.AddBias(_pool, y, bias);
     }
 
     public void BiasGrad(Tensor dY, Tensor dBias)
     {
-        Check.F32(dY, "bias grad dY");
-        Check.Vector(dBias, dY.Shape.Last, "bias grad dBias");
         CpuElementwise.BiasGrad(_pool, dY, dBias);
     }
 
     public double SumOfSquares(Tensor x)
     {
-        Check.F32(x, "sum of squares input");
         return CpuElementwise.SumOfSquares(_pool, x, _scratch);
     }
 
     public void Gemm(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f)
     {
-        Check.Host(a, "GEMM A");
-        Check.Host(b, "GEMM B");
-        Check.Host(c, "GEMM C");
         _gemm.Run(a, transA, b, transB, c, alpha, beta);
     }
 
@@ -118,11 +96,6 @@ public sealed class CpuBackend : IBackend
     public void GemmLowRank(Tensor a, bool transA, Tensor b, bool transB, Tensor c, Tensor l, Tensor r, float lowRankScale, float alpha = 1f,
         float beta = 0f)
     {
-        Check.Host(a, "GEMM A");
-        Check.Host(b, "GEMM B");
-        Check.Host(c, "GEMM C");
-        Check.Host(l, "GEMM low-rank L");
-        Check.Host(r, "GEMM low-rank R");
         _gemm.Run(a, transA, b, transB, c, alpha, beta, l, r, lowRankScale);
     }
 
@@ -134,27 +107,21 @@ public sealed class CpuBackend : IBackend
 
     public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
     {
-        Check.F32(x, "RMSNorm x");
         CpuNorms.RmsNormForward(_pool, x, weight, eps, y, rstd);
     }
 
     public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false)
     {
-        Check.F32(x, "RMSNorm x");
         CpuNorms.RmsNormBackward(_pool, dY, x, weight, rstd, dX, dWeight, accumulateDx);
     }
 
     public void LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
-        Check.F32(x, "LayerNorm x");
         CpuNorms.LayerNormForward(_pool, x, weight, bias, eps, y, mean, rstd);
     }
 
     public void LayerNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dX, Tensor dWeight, Tensor dBias, bool accumulateDx = false)
     {
-        Check.F32(x, "LayerNorm x");
-        Check.Vector(mean, x.Shape.Rows, "LayerNorm mean");
-        Check.Vector(rstd, x.Shape.Rows, "LayerNorm rstd");
         CpuNorms.LayerNormBackward(_pool, dY, x, weight, mean, rstd, dX, dWeight, dBias, accumulateDx);
     }
 
@@ -185,7 +152,6 @@ public sealed class CpuBackend : IBackend
     public CrossEntropyResult LmHeadCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, Tensor logitsScratch, float gradScale,
         Tensor dHidden, Tensor dWeight)
     {
-        Check.Host(weight, "LM head weight");
         return CpuCrossEntropy.Run(_pool, _gemm, _scratch, hidden, weight, targets, logitsScratch, gradScale, dHidden, dWeight);
     }
 

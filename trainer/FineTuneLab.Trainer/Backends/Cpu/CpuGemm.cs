@@ -82,28 +82,17 @@ internal sealed unsafe class CpuGemm : IDisposable
     /// </summary>
     public void Run(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha, float beta, Tensor l, Tensor r, float lowScale)
     {
-        if (a.DType != DType.F32) throw new ArgumentException($"GEMM A must be F32, got {a.DType}");
-        if (c.DType != DType.F32) throw new ArgumentException($"GEMM C must be F32, got {c.DType}");
-        if (b.DType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"GEMM B must be F32, BF16 or F16, got {b.DType}");
-        if (b.Rank != 2) throw new ArgumentException($"GEMM B must be 2-D, got {b.Shape}");
         var a2 = a.As2D();
         var c2 = c.As2D();
         int m = transA ? a2.Dim(1) : a2.Dim(0);
         int k = transA ? a2.Dim(0) : a2.Dim(1);
-        int kb = transB ? b.Dim(1) : b.Dim(0);
         int n = transB ? b.Dim(0) : b.Dim(1);
-        if (kb != k) throw new ArgumentException($"GEMM inner dimensions differ: op(A) {m}x{k} (A {a.Shape}, transA={transA}), op(B) {kb}x{n} (B {b.Shape}, transB={transB})");
-        if (c2.Dim(0) != m || c2.Dim(1) != n) throw new ArgumentException($"GEMM C is {c.Shape}, expected [{m}, {n}]");
         if (m == 0 || n == 0) return;
         var lowRank = 0;
         if (!l.IsEmpty)
         {
-            Check.F32(l, "GEMM low-rank L");
-            Check.F32(r, "GEMM low-rank R");
             var l2 = l.As2D();
             lowRank = l2.Dim(1);
-            if (l2.Dim(0) != m || r.Rank != 2 || r.Dim(0) != lowRank || r.Dim(1) != n)
-                throw new ArgumentException($"GEMM low-rank term L {l.Shape} · R {r.Shape} does not give C's [{m}, {n}]");
             if (k == 0 || lowRank > KcMax)
             {
                 Run(a, transA, b, transB, c, alpha, beta);

@@ -43,21 +43,12 @@ internal sealed unsafe class CpuGemmNf4 : IDisposable
 
     public void Run(Tensor a, Nf4Matrix w, bool transB, Tensor c, float alpha, float beta)
     {
-        Check.F32(a, "NF4 GEMM A");
-        Check.F32(c, "NF4 GEMM C");
-        if (w.Packed.DType != DType.U8 || w.AbsmaxCodes.DType != DType.U8) throw new ArgumentException("NF4 packed weights and absmax codes must be U8");
-        if (w.NestedAbsmax.DType != DType.F32 || w.QuantMap.DType != DType.F32 || w.Offset.DType != DType.F32)
-            throw new ArgumentException("NF4 nested absmax, quant map and offset must be F32");
-        if (w.QuantMap.Count != 256) throw new ArgumentException($"NF4 quant map must have 256 entries, got {w.QuantMap.Count}");
-        long end = w.ElementOffset + (long)w.Rows * w.Cols;
-        if (w.Packed.Count * 2 < end) throw new ArgumentException($"NF4 packed storage holds {w.Packed.Count * 2} codes, the matrix reaches {end}");
-        if (w.AbsmaxCodes.Count < (end + w.BlockSize - 1) / w.BlockSize) throw new ArgumentException("NF4 absmax codes do not cover the matrix");
+        // the CPU kernel reads A as fp32 (the CUDA one also takes BF16)
+        if (a.DType != DType.F32) throw new NotSupportedException($"the CPU NF4 GEMM takes an F32 A, got {a.DType} {a.Shape}");
         var a2 = a.As2D();
         var c2 = c.As2D();
         int m = a2.Dim(0), k = a2.Dim(1);
-        int kb = transB ? w.Cols : w.Rows, n = transB ? w.Rows : w.Cols;
-        if (kb != k) throw new ArgumentException($"NF4 GEMM inner dimensions differ: A {a.Shape}, W [{w.Rows}, {w.Cols}] transB={transB}");
-        if (c2.Dim(0) != m || c2.Dim(1) != n) throw new ArgumentException($"NF4 GEMM C is {c.Shape}, expected [{m}, {n}]");
+        int n = transB ? w.Rows : w.Cols;
         if (m == 0 || n == 0) return;
 
         var panels = stackalloc float*[_pool.Threads];

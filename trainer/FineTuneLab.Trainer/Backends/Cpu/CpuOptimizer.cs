@@ -31,10 +31,6 @@ internal static unsafe class CpuOptimizer
     public static void AdamWStep(WorkerPool pool, Tensor param, Tensor grad, Tensor m, Tensor v, in AdamWHyperparameters h)
     {
         h.Validate();
-        Check.F32(param, "AdamW param");
-        Check.Vector(grad, param.Count, "AdamW grad");
-        Check.Vector(m, param.Count, "AdamW exp_avg");
-        Check.Vector(v, param.Count, "AdamW exp_avg_sq");
         var bc1 = 1 - Math.Pow(h.Beta1, h.Step);
         var bc2 = 1 - Math.Pow(h.Beta2, h.Step);
         var body = new AdamW

@@ -36,15 +36,7 @@ internal static unsafe class CpuQuantized
 
     public static void DequantizeNf4(WorkerPool pool, Tensor packed, Tensor absmax, int blockSize, Tensor output)
     {
-        Check.Host(packed, "NF4 packed weights");
-        Check.F32(absmax, "NF4 absmax");
-        Check.Host(output, "NF4 output");
-        if (packed.DType != DType.U8) throw new ArgumentException($"NF4 packed weights must be U8, got {packed.DType}");
-        if (output.DType is not (DType.F32 or DType.BF16)) throw new ArgumentException($"NF4 output must be F32 or BF16, got {output.DType}");
-        if (blockSize <= 0) throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "NF4 block size must be positive");
         var n = output.Count;
-        if (packed.Count * 2 < n) throw new ArgumentException($"NF4 packed weights hold {packed.Count * 2} codes, output needs {n}");
-        if (absmax.Count < (n + blockSize - 1) / blockSize) throw new ArgumentException($"NF4 absmax has {absmax.Count} blocks, output needs {(n + blockSize - 1) / blockSize}");
         var body = new Nf4 { Packed = (byte*)packed.Data, Absmax = absmax.Ptr<float>(), Out = (void*)output.Data, Bf16 = output.DType == DType.BF16, N = n, BlockSize = blockSize };
         pool.Run(Chunks(n, ElementChunk), ref body);
     }

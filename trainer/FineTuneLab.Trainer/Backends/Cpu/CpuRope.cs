@@ -50,17 +50,7 @@ internal static unsafe class CpuRope
 
     public static void Apply(WorkerPool pool, Tensor x, Tensor positions, Tensor cos, Tensor sin, Tensor y, bool inverse)
     {
-        Check.F32(x, "rope input");
-        Check.Same(x, y, "rope output");
-        Check.I32(positions, "rope positions");
-        Check.F32(cos, "rope cos");
-        Check.F32(sin, "rope sin");
-        if (x.Rank != 3) throw new ArgumentException($"rope input must be [T, H, D], got {x.Shape}");
         int t = x.Dim(0), h = x.Dim(1), d = x.Dim(2);
-        if (d % 2 != 0) throw new ArgumentException($"rope head dimension {d} is odd");
-        if (positions.Count != t) throw new ArgumentException($"rope positions has {positions.Count} entries, expected {t} tokens");
-        if (cos.Rank != 2 || cos.Dim(1) != d || sin.Shape != cos.Shape)
-            throw new ArgumentException($"rope tables cos {cos.Shape} / sin {sin.Shape} must be [maxPositions, {d}]");
         var body = new Body { X = x.Ptr<float>(), Y = y.Ptr<float>(), Cos = cos.Ptr<float>(), Sin = sin.Ptr<float>(), Pos = positions.Ptr<int>(), T = t, H = h, D = d, MaxPos = cos.Dim(0), Inverse = inverse };
         pool.Run(Chunks(t, TokensPerItem), ref body);
     }

@@ -8,7 +8,9 @@ namespace FineTuneLab.Trainer.Backends.Cuda;
 /// allocator, and the kernels of Backends/Cuda/Kernels compiled by NVRTC to a CUBIN for the device (cached on disk).
 /// Work is asynchronous; the host waits only in <see cref="Synchronize"/>, <see cref="Download"/> and the methods that
 /// return a host value (<see cref="SumOfSquares"/>, <see cref="LmHeadCrossEntropy"/>). Bad token ids or rope positions
-/// are recorded on the device and reported at the next of those waits.
+/// are recorded on the device and reported at the next of those waits. Operands are checked by
+/// <see cref="CheckedBackend"/>, which <see cref="BackendFactory.Cuda"/> wraps it in; only the kernels' own limits are
+/// checked here.
 /// </summary>
 public sealed unsafe partial class CudaBackend : IBackend
 {
@@ -171,27 +173,15 @@ public sealed unsafe partial class CudaBackend : IBackend
 
     public void Upload(Tensor hostSource, Tensor destination)
     {
-        CudaCheck.Host(hostSource, "upload source");
-        CudaCheck.Device(destination, "upload destination");
-        SameBytes(hostSource, destination, "upload");
         MakeCurrent();
         CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync_v2((ulong)destination.Data, (void*)hostSource.Data, (nuint)hostSource.Bytes, _stream), "cuMemcpyHtoDAsync");
     }
 
     public void Download(Tensor source, Tensor hostDestination)
     {
-        CudaCheck.Device(source, "download source");
-        CudaCheck.Host(hostDestination, "download destination");
-        SameBytes(source, hostDestination, "download");
         MakeCurrent();
         CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync_v2((void*)hostDestination.Data, (ulong)source.Data, (nuint)source.Bytes, _stream), "cuMemcpyDtoHAsync");
         Synchronize();
-    }
-
-    private static void SameBytes(Tensor a, Tensor b, string what)
-    {
-        if (a.DType != b.DType || a.Count != b.Count)
-            throw new ArgumentException($"{what} needs the same dtype and element count: {a} -> {b}");
     }
 
     public void Synchronize()

@@ -5,7 +5,10 @@ namespace FineTuneLab.Trainer.Backends.Cuda;
 /// <summary>
 /// How the CUDA backend launches each kernel: pure functions from tensors to a <see cref="KernelCall"/> (name, grid,
 /// block, arguments in the kernel's parameter order). Kept apart from the launching so the tests can check every
-/// argument list against the kernel's compiled signature without a GPU. Validation of shapes is the backend's job.
+/// argument list against the kernel's compiled signature without a GPU, and that every kernel the sources compile is
+/// launched from here. A kernel family written for several dtypes (<c>FTL_FOR_FLOAT_TYPES</c>) is launched by one
+/// builder that picks the instance from its tensors' dtype (<see cref="Suffix"/>); the backend's argument checks decide
+/// which dtypes it runs today. Validation of shapes is the backend's job.
 /// </summary>
 public static class CudaLaunches
 {
@@ -37,7 +40,7 @@ public static class CudaLaunches
 
     public static KernelCall Axpy(float alpha, Tensor x, Tensor y) => Elementwise("axpy_f32", x.Count, new KernelArgs().Ptr(y.Data).Ptr(x.Data).I64(x.Count).F32(alpha));
 
-    public static KernelCall Add(Tensor a, Tensor b, Tensor y) => Elementwise("residual_add_f32", a.Count, new KernelArgs().Ptr(y.Data).Ptr(a.Data).Ptr(b.Data).I64(a.Count));
+    public static KernelCall Add(Tensor a, Tensor b, Tensor y) => Elementwise($"residual_add_{Suffix(a.DType)}", a.Count, new KernelArgs().Ptr(y.Data).Ptr(a.Data).Ptr(b.Data).I64(a.Count));
 
     public static KernelCall Convert(Tensor source, Tensor destination) =>
         Elementwise($"convert_{Suffix(source.DType)}_to_{Suffix(destination.DType)}", source.Count,
@@ -53,7 +56,7 @@ public static class CudaLaunches
     public static KernelCall SumOfSquaresPartials(Tensor x, nint partials, out int blocks)
     {
         blocks = (int)Math.Clamp((x.Count + ElementBlock - 1) / ElementBlock, 1, SumOfSquaresBlocks);
-        return KernelCall.Linear("sumsq_partials_f32", (uint)blocks, ElementBlock, new KernelArgs().Ptr(partials).I32(0).Ptr(x.Data).I64(x.Count));
+        return KernelCall.Linear($"sumsq_partials_{Suffix(x.DType)}", (uint)blocks, ElementBlock, new KernelArgs().Ptr(partials).I32(0).Ptr(x.Data).I64(x.Count));
     }
 
     public static KernelCall EmbeddingForward(Tensor ids, Tensor table, Tensor output, bool accumulate, nint errorFlag)
@@ -73,7 +76,7 @@ public static class CudaLaunches
     public static KernelCall RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("rmsnorm_fwd_f32", (uint)rows, RowBlock,
+        return KernelCall.Linear($"rmsnorm_fwd_{Suffix(x.DType)}", (uint)rows, RowBlock,
             new KernelArgs().Ptr(y.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).I32(rows).I32((int)weight.Count).F32(eps).F32(0f));
     }
 
@@ -87,7 +90,7 @@ public static class CudaLaunches
     public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, nint dWeightPartials, bool accumulateDx)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("rmsnorm_bwd_f32", (uint)NormBackwardBlocks(rows, dWeightPartials != 0), RowBlock,
+        return KernelCall.Linear($"rmsnorm_bwd_{Suffix(x.DType)}", (uint)NormBackwardBlocks(rows, dWeightPartials != 0), RowBlock,
             new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(rstd.Data)
                 .I32(rows).I32((int)weight.Count).F32(0f).I32(accumulateDx ? 1 : 0));
     }
@@ -99,7 +102,7 @@ public static class CudaLaunches
     public static KernelCall LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("layernorm_fwd_f32", (uint)rows, RowBlock,
+        return KernelCall.Linear($"layernorm_fwd_{Suffix(x.DType)}", (uint)rows, RowBlock,
             new KernelArgs().Ptr(y.Data).Ptr(mean.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(bias.Data)
                 .I32(rows).I32((int)weight.Count).F32(eps));
     }
@@ -108,7 +111,7 @@ public static class CudaLaunches
         nint dBiasPartials, bool accumulateDx)
     {
         var rows = (int)(x.Count / weight.Count);
-        return KernelCall.Linear("layernorm_bwd_f32", (uint)NormBackwardBlocks(rows, dWeightPartials != 0 || dBiasPartials != 0), RowBlock,
+        return KernelCall.Linear($"layernorm_bwd_{Suffix(x.DType)}", (uint)NormBackwardBlocks(rows, dWeightPartials != 0 || dBiasPartials != 0), RowBlock,
             new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dBiasPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data)
                 .Ptr(mean.Data).Ptr(rstd.Data).I32(rows).I32((int)weight.Count).I32(accumulateDx ? 1 : 0));
     }
@@ -125,7 +128,7 @@ public static class CudaLaunches
     {
         int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
         const int rows = AttentionWarps * AttentionForwardRowsPerWarp;
-        return new KernelCall("attn_fwd_f32", (uint)((tq + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall($"attn_fwd_{Suffix(q.DType)}", (uint)((tq + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(output.Data).Ptr(logSumExp.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(segmentIds.Data)
                 .I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
@@ -136,7 +139,7 @@ public static class CudaLaunches
         long rows = (long)b * t * hq;
         const int warpsPerBlock = (int)(ElementBlock / 32);
         var grid = (uint)Math.Clamp((rows + warpsPerBlock - 1) / warpsPerBlock, 1, MaxElementGrid);
-        return KernelCall.Linear("attn_bwd_delta_f32", grid, ElementBlock,
+        return KernelCall.Linear($"attn_bwd_delta_{Suffix(output.DType)}", grid, ElementBlock,
             new KernelArgs().Ptr(delta).Ptr(dOutput.Data).Ptr(output.Data).I32(b).I32(t).I32(hq).I32(d));
     }
 
@@ -144,7 +147,7 @@ public static class CudaLaunches
         Tensor logSumExp, nint delta, Tensor dQ)
     {
         int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
-        return new KernelCall("attn_bwd_dq_f32", (uint)((tq + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall($"attn_bwd_dq_{Suffix(q.DType)}", (uint)((tq + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(dQ.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data).Ptr(delta)
                 .Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
@@ -153,22 +156,22 @@ public static class CudaLaunches
         Tensor logSumExp, nint delta, Tensor dK, Tensor dV)
     {
         int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
-        return new KernelCall("attn_bwd_dkdv_f32", (uint)((tk + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall($"attn_bwd_dkdv_{Suffix(q.DType)}", (uint)((tk + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b, AttentionWarps * 32, 0,
             new KernelArgs().Ptr(dK.Data).Ptr(dV.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data)
                 .Ptr(delta).Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
 
     public static KernelCall SwiGluForward(Tensor gate, Tensor up, Tensor y) =>
-        Elementwise("swiglu_fwd_f32", y.Count, new KernelArgs().Ptr(y.Data).Ptr(gate.Data).Ptr(up.Data).I64(y.Count));
+        Elementwise($"swiglu_fwd_{Suffix(y.DType)}", y.Count, new KernelArgs().Ptr(y.Data).Ptr(gate.Data).Ptr(up.Data).I64(y.Count));
 
     public static KernelCall SwiGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
-        Elementwise("swiglu_bwd_f32", dY.Count, new KernelArgs().Ptr(dGate.Data).Ptr(dUp.Data).Ptr(dY.Data).Ptr(gate.Data).Ptr(up.Data).I64(dY.Count));
+        Elementwise($"swiglu_bwd_{Suffix(dY.DType)}", dY.Count, new KernelArgs().Ptr(dGate.Data).Ptr(dUp.Data).Ptr(dY.Data).Ptr(gate.Data).Ptr(up.Data).I64(dY.Count));
 
     public static KernelCall GeluTanhForward(Tensor x, Tensor y) =>
-        Elementwise("gelu_tanh_fwd_f32", x.Count, new KernelArgs().Ptr(y.Data).Ptr(x.Data).I64(x.Count));
+        Elementwise($"gelu_tanh_fwd_{Suffix(x.DType)}", x.Count, new KernelArgs().Ptr(y.Data).Ptr(x.Data).I64(x.Count));
 
     public static KernelCall GeluTanhBackward(Tensor dY, Tensor x, Tensor dX) =>
-        Elementwise("gelu_tanh_bwd_f32", x.Count, new KernelArgs().Ptr(dX.Data).Ptr(dY.Data).Ptr(x.Data).I64(x.Count));
+        Elementwise($"gelu_tanh_bwd_{Suffix(x.DType)}", x.Count, new KernelArgs().Ptr(dX.Data).Ptr(dY.Data).Ptr(x.Data).I64(x.Count));
 
     public static KernelCall Dropout(Tensor x, float p, ulong seed, Tensor y) =>
         Elementwise("dropout_mask_f32", x.Count, new KernelArgs().Ptr(y.Data).Ptr(x.Data).I64(x.Count).F32(p).F32(1f / (1f - p)).U64(seed));
@@ -178,7 +181,7 @@ public static class CudaLaunches
     {
         int rows = logits.Dim(0), vocab = logits.Dim(1);
         // 256 threads: without __launch_bounds__ a kernel may use more than the 64 registers a 1024-thread block allows.
-        return KernelCall.Linear("ce_fused_rows_f32", (uint)rows, RowBlock,
+        return KernelCall.Linear($"ce_fused_rows_{Suffix(logits.DType)}", (uint)rows, RowBlock,
             new KernelArgs().Ptr(logits.Data).Ptr(losses).Ptr(0).Ptr(targets.Data).I32(rows).I32(vocab).I64(vocab).F32(gradScale).I32(writeGrad ? 1 : 0));
     }
 
@@ -193,7 +196,7 @@ public static class CudaLaunches
     {
         var bc1 = 1.0 - Math.Pow(h.Beta1, h.Step);
         var bc2 = 1.0 - Math.Pow(h.Beta2, h.Step);
-        return Elementwise("adamw_f32", param.Count,
+        return Elementwise($"adamw_{Suffix(grad.DType)}", param.Count,
             new KernelArgs().Ptr(param.Data).Ptr(grad.Data).Ptr(m.Data).Ptr(v.Data).I64(param.Count)
                 .F32((float)h.LearningRate).F32((float)h.Beta1).F32((float)h.Beta2).F32((float)h.Eps).F32((float)h.WeightDecay)
                 .F32((float)bc1).F32((float)bc2).Ptr(0));

@@ -6,6 +6,11 @@ namespace FineTuneLab.Trainer.Models.Modules;
 /// One pre-norm transformer block: x + Attn(Norm1(x)), then + Mlp(Norm2(·)). Llama-family layers have separate
 /// q/k/v projections, RoPE and a SwiGLU MLP; GPT-2 layers have the fused c_attn (split into q, k, v parts), no RoPE
 /// and a GELU(tanh) MLP. Forward keeps what backward needs in <see cref="Acts"/>.
+/// <para>
+/// The one forward of the layer, for training, evaluation and generation alike: with a <see cref="KvCacheView"/> the
+/// chunk's keys and values are written into the cache after the positions already there, and the queries attend to
+/// all of them (the attention kernel's Tq &lt; Tk path); without one, the micro-batch attends to itself.
+/// </para>
 /// </summary>
 public sealed class DecoderLayer
 {
@@ -31,32 +36,42 @@ public sealed class DecoderLayer
     private float AttentionScale => 1f / MathF.Sqrt(Config.HeadDim);
     private int Window => Index >= Config.SlidingWindowFromLayer ? Config.SlidingWindow ?? 0 : 0;
 
-    private Tensor Hidden(StepContext c, Linear l) => l.Lora is null ? default : Acts.LoraHidden[l].View(0, l.LoraHiddenShape(c.Tokens));
+    private static Tensor Hidden(StepContext c, LayerActivations a, Linear l) =>
+        l.Lora is null ? default : a.LoraHiddenOf(l).View(0, l.LoraHiddenShape(c.Tokens));
     private Tensor DHidden(StepContext c, Linear l) => l.Lora is null ? default : c.Scratch.DLoraHidden.View(0, l.LoraHiddenShape(c.Tokens));
-    private Tensor Drop(StepContext c, Linear l) => c.Scratch.DropScratch.IsEmpty ? default : c.Matrix(c.Scratch.DropScratch, l.In);
+    // dropout(x) is only formed when dropout is active (a training forward and its backward)
+    private static Tensor Drop(StepContext c, Linear l) =>
+        !c.DropoutActive || c.Scratch.DropScratch.IsEmpty ? default : c.Matrix(c.Scratch.DropScratch, l.In);
 
-    private void Fwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> outs, bool accumulate) =>
-        l.Forward(c.Backend, x, outs, accumulate, Hidden(c, l), Drop(c, l), c.SeedFor(l), c.DropoutActive);
+    private static void Fwd(StepContext c, LayerActivations a, Linear l, Tensor x, ReadOnlySpan<Tensor> outs, bool accumulate) =>
+        l.Forward(c.Backend, x, outs, accumulate, Hidden(c, a, l), Drop(c, l), c.SeedFor(l), c.DropoutActive);
 
     private void Bwd(StepContext c, Linear l, Tensor x, ReadOnlySpan<Tensor> dOuts, Tensor dX, bool accumulateDx) =>
-        l.Backward(c.Backend, x, dOuts, Hidden(c, l), dX, accumulateDx, DHidden(c, l), Drop(c, l), c.SeedFor(l));
+        l.Backward(c.Backend, x, dOuts, Hidden(c, Acts, l), dX, accumulateDx, DHidden(c, l), Drop(c, l), c.SeedFor(l));
 
-    public void Forward(StepContext c, Tensor xIn, Tensor xOut)
+    /// <summary>
+    /// xOut = layer(xIn) for the context's rows (xOut may be xIn). <paramref name="cache"/>, when given, holds the
+    /// earlier positions' keys and values and receives this chunk's (one sequence: Batch 1); <paramref name="buffers"/>
+    /// replaces the layer's own <see cref="Acts"/> (a decoder's chunk buffers, shared by the layers).
+    /// </summary>
+    public void Forward(StepContext c, Tensor xIn, Tensor xOut, KvCacheView cache = default, LayerActivations? buffers = null)
     {
         var be = c.Backend;
         int b = c.Batch, t = c.Seq, n = c.Tokens, cfgH = Config.NumHeads, kvH = Config.NumKvHeads, d = Config.HeadDim;
-        var a = Acts;
+        var a = buffers ?? Acts;
+        if (!cache.IsEmpty && b != 1) throw new ArgumentException($"a KV cache holds one sequence; the step has {b}");
         var h1 = c.Rows(a.H1);
         var q = c.Rows(a.Q);
-        var k = c.Rows(a.K);
-        var v = c.Rows(a.V);
+        // the projections write this chunk's keys and values straight into the cache, after the positions it holds
+        var k = cache.IsEmpty ? c.Rows(a.K) : cache.Keys.Slice(cache.Offset, n);
+        var v = cache.IsEmpty ? c.Rows(a.V) : cache.Values.Slice(cache.Offset, n);
         Norm1.Forward(be, xIn, h1, c.Rows(a.Mean1), c.Rows(a.Rstd1));
-        if (Qkv is not null) Fwd(c, Qkv, h1, [q, k, v], false);
+        if (Qkv is not null) Fwd(c, a, Qkv, h1, [q, k, v], false);
         else
         {
-            Fwd(c, Q!, h1, [q], false);
-            Fwd(c, K!, h1, [k], false);
-            Fwd(c, V!, h1, [v], false);
+            Fwd(c, a, Q!, h1, [q], false);
+            Fwd(c, a, K!, h1, [k], false);
+            Fwd(c, a, V!, h1, [v], false);
         }
         if (!Config.LearnedPositions)
         {
@@ -66,27 +81,31 @@ public sealed class DecoderLayer
             be.RopeForward(k3, c.Positions, c.RopeCos, c.RopeSin, k3);
         }
         var att = c.Rows(a.Att);
-        be.AttentionForward(q.Reshape(b, t, cfgH, d), k.Reshape(b, t, kvH, d), v.Reshape(b, t, kvH, d), c.SegmentIds,
+        // keys and values: the micro-batch's own, or everything the cache holds up to and including this chunk
+        int tk = cache.IsEmpty ? t : cache.Offset + t;
+        var kAll = cache.IsEmpty ? k : cache.Keys.Slice(0, tk);
+        var vAll = cache.IsEmpty ? v : cache.Values.Slice(0, tk);
+        be.AttentionForward(q.Reshape(b, t, cfgH, d), kAll.Reshape(b, tk, kvH, d), vAll.Reshape(b, tk, kvH, d), c.SegmentIds,
             AttentionScale, Window, att.Reshape(b, t, cfgH, d), a.Lse.View(0, new TensorShape(b, cfgH, t)));
 
         var xMid = c.Rows(a.XMid);
         be.Copy(xIn, xMid);
-        Fwd(c, O, att, [xMid], true);
+        Fwd(c, a, O, att, [xMid], true);
 
         var h2 = c.Rows(a.H2);
         Norm2.Forward(be, xMid, h2, c.Rows(a.Mean2), c.Rows(a.Rstd2));
         var gate = c.Rows(a.Gate);
         var act = c.Rows(a.Act);
-        Fwd(c, Gate, h2, [gate], false);
+        Fwd(c, a, Gate, h2, [gate], false);
         if (Up is not null)
         {
             var up = c.Rows(a.Up);
-            Fwd(c, Up, h2, [up], false);
+            Fwd(c, a, Up, h2, [up], false);
             be.SwiGluForward(gate, up, act);
         }
         else be.GeluTanhForward(gate, act);
         be.Copy(xMid, xOut);
-        Fwd(c, Down, act, [xOut], true);
+        Fwd(c, a, Down, act, [xOut], true);
     }
 
     /// <summary>On entry <paramref name="dResidual"/> holds dLoss/dxOut; on exit dLoss/dxIn.</summary>

@@ -2,17 +2,41 @@ using FineTuneLab.Trainer.Tensors;
 
 namespace FineTuneLab.Trainer.Models.Modules;
 
-/// <summary>What one decoder layer's forward keeps for its backward, sized for the largest micro-batch (rows = tokens).</summary>
+/// <summary>
+/// What one decoder layer's forward writes, sized for the largest micro-batch (rows = tokens): in training each layer
+/// has its own (the backward reads them); incremental decoding shares one set, sized for a chunk, across all layers,
+/// with the keys and values in the KV cache instead (<see cref="ForDecoding"/>).
+/// </summary>
 public sealed class LayerActivations
 {
+    private readonly Tensor _sharedLoraHidden;
+
     public LayerActivations(ITensorAllocator a, ModelConfig c, int maxTokens, int maxBatch, int maxSeq, IReadOnlyList<Linear> adapted)
+        : this(a, c, maxTokens, maxBatch, maxSeq, keysAndValues: true)
+    {
+        var hidden = new Dictionary<Linear, Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var l in adapted)
+            hidden[l] = a.Allocate(DType.F32, new TensorShape(l.Lora!.Rank * maxTokens));
+        LoraHidden = hidden;
+    }
+
+    /// <summary>
+    /// One set for every layer of a forward-only chunk of up to <paramref name="maxTokens"/> tokens of one sequence:
+    /// no K and V (the layer writes them into the KV cache) and one LoRA hidden buffer for every adapter (nothing of a
+    /// layer is kept for a backward).
+    /// </summary>
+    public static LayerActivations ForDecoding(ITensorAllocator a, ModelConfig c, int maxTokens, int maxLoraRank) =>
+        new(a, c, maxTokens, 1, maxTokens, keysAndValues: false,
+            maxLoraRank > 0 ? a.Allocate(DType.F32, new TensorShape(maxLoraRank * maxTokens)) : default);
+
+    private LayerActivations(ITensorAllocator a, ModelConfig c, int maxTokens, int maxBatch, int maxSeq, bool keysAndValues, Tensor sharedLoraHidden = default)
     {
         H1 = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
         Mean1 = a.Allocate(DType.F32, new TensorShape(maxTokens));
         Rstd1 = a.Allocate(DType.F32, new TensorShape(maxTokens));
         Q = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
-        K = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
-        V = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+        K = keysAndValues ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim)) : default;
+        V = keysAndValues ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim)) : default;
         Att = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
         Lse = a.Allocate(DType.F32, new TensorShape(maxBatch * c.NumHeads * maxSeq));
         XMid = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
@@ -22,11 +46,12 @@ public sealed class LayerActivations
         Gate = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
         Up = c.Mlp == MlpKind.SwiGlu ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
         Act = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
-        var hidden = new Dictionary<Linear, Tensor>(ReferenceEqualityComparer.Instance);
-        foreach (var l in adapted)
-            hidden[l] = a.Allocate(DType.F32, new TensorShape(l.Lora!.Rank * maxTokens));
-        LoraHidden = hidden;
+        _sharedLoraHidden = sharedLoraHidden;
+        LoraHidden = new Dictionary<Linear, Tensor>();
     }
+
+    /// <summary>The flat buffer the forward keeps dropout(x)·Aᵀ of <paramref name="l"/> in (the backward reads it back).</summary>
+    public Tensor LoraHiddenOf(Linear l) => _sharedLoraHidden.IsEmpty ? LoraHidden[l] : _sharedLoraHidden;
 
     public Tensor H1 { get; }
     public Tensor Mean1 { get; }

@@ -3,11 +3,14 @@ using FineTuneLab.Trainer.Tensors;
 
 namespace FineTuneLab.Trainer.Models.Modules;
 
-/// <summary>The shape and shared inputs of the micro-batch being run: B sequences of T tokens (N = B·T rows).</summary>
-public sealed class StepContext(IBackend backend, BackwardScratch scratch)
+/// <summary>
+/// The shape and shared inputs of the micro-batch being run: B sequences of T tokens (N = B·T rows). A forward-only
+/// context (incremental decoding) has no <see cref="BackwardScratch"/>.
+/// </summary>
+public sealed class StepContext(IBackend backend, BackwardScratch? scratch)
 {
     public IBackend Backend { get; } = backend;
-    public BackwardScratch Scratch { get; } = scratch;
+    public BackwardScratch Scratch => scratch ?? throw new InvalidOperationException("a forward-only step context has no backward scratch");
     public int Batch { get; set; }
     public int Seq { get; set; }
     public int Tokens => Batch * Seq;

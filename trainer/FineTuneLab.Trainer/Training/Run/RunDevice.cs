@@ -38,14 +38,14 @@ public sealed class RunDevice : IDisposable
         string? fallback = null;
         var backend = BackendFactory.Create(choice, cpuThreads, line => fallback = line, cudaProbe);
         var note = choice != DeviceChoice.Auto ? null
-            : fallback ?? (backend is CudaBackend cuda ? $"device auto: using the CUDA backend on GPU 0 ({cuda.Info.Name})" : null);
+            : fallback ?? (BackendFactory.Find<CudaBackend>(backend) is { } cuda ? $"device auto: using the CUDA backend on GPU 0 ({cuda.Info.Name})" : null);
         return new RunDevice(backend, note);
     }
 
     /// <summary>The run's first event, describing where it computes.</summary>
-    public StartEvent Start(string job, long totalSteps, long tokensPerEpoch, int resumedFromStep) => Backend switch
+    public StartEvent Start(string job, long totalSteps, long tokensPerEpoch, int resumedFromStep) => BackendFactory.Find<CudaBackend>(Backend) switch
     {
-        CudaBackend cuda => new StartEvent(job, cuda.Name, cuda.Info.Name, cuda.Info.TotalMemoryBytes, cuda.Info.ComputeCapability.ToString(),
+        { } cuda => new StartEvent(job, cuda.Name, cuda.Info.Name, cuda.Info.TotalMemoryBytes, cuda.Info.ComputeCapability.ToString(),
             0, totalSteps, tokensPerEpoch, resumedFromStep) { DeviceNote = Note },
         _ => new StartEvent(job, Backend.Name, CpuName(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, null,
             BackendFactory.ThreadsOf(Backend), totalSteps, tokensPerEpoch, resumedFromStep) { DeviceNote = Note },
@@ -55,7 +55,7 @@ public sealed class RunDevice : IDisposable
     public MemoryFigures Memory()
     {
         using var self = Process.GetCurrentProcess();
-        var device = Backend is CudaBackend cuda ? cuda.MemoryStats : default;
+        var device = BackendFactory.Find<CudaBackend>(Backend) is { } cuda ? cuda.MemoryStats : default;
         return new MemoryFigures(self.WorkingSet64, self.PeakWorkingSet64, device.AllocatedBytes, device.ReservedBytes, device.PeakReservedBytes);
     }
 

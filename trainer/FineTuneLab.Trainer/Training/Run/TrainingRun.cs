@@ -21,6 +21,8 @@ public sealed record TrainingRunOptions(JobSpec Spec, string JobSpecFile, RunOut
 /// A whole training run, as the process contract in trainer/README.md describes it: data check, model, the step loop
 /// with the learning-rate schedule, evaluation, checkpoints, stop requests, and the result; every event goes to
 /// stdout and DIR/events.jsonl. Returns the exit code: 0 completed or stopped, 1 failed, 2 refused (bad input).
+/// There is one step loop for every method: what differs between supervised training and DPO is the
+/// <see cref="ITrainingObjective"/> it is given (<see cref="SupervisedObjective"/>, <see cref="DpoObjective"/>).
 /// </summary>
 public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter stdout, StopRequest stop, Action<TrainerEvent>? observer = null)
 {
@@ -86,18 +88,18 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
         int? Id(string name) => template.SpecialTokens.TryGetValue(name, out var t) ? tokenizer.TokenToId(t) : null;
         var eosId = Id("eos_token");
         var padId = Id("pad_token") ?? eosId ?? 0;
-        if (spec.Method == TrainingMethod.Dpo) return await TrainDpoAsync(resumed, device, tokenizer, template, reportStep, ct);
-        using var sequences = await OpenDataAsync(tokenizer, template, eosId, padId, ct);
+        var dropoutSeed = spec.Seed ^ 0xD6E8FEB86659FD93UL;
+        using var objective = await OpenObjectiveAsync(tokenizer, template, eosId, padId, dropoutSeed, ct);
 
-        // QLoRA is LoRA over NF4 base weights: the same adapters, the base quantized on load.
-        var lora = spec.Method is TrainingMethod.Lora or TrainingMethod.Qlora
+        // QLoRA is LoRA over NF4 base weights: the same adapters, the base quantized on load; DPO trains an adapter too
+        var lora = spec.Method is TrainingMethod.Lora or TrainingMethod.Qlora or TrainingMethod.Dpo
             ? new LoraOptions(spec.Lora.R, spec.Lora.Alpha, spec.Lora.TargetModules, (float)spec.Lora.Dropout, spec.Lora.UseRsLora)
             : null;
         var engine = new EngineOptions
         {
             Lora = lora,
             FullFineTune = lora is null,
-            QuantizeBase = spec.Method == TrainingMethod.Qlora,
+            QuantizeBase = spec.Method == TrainingMethod.Qlora || (spec.Method == TrainingMethod.Dpo && spec.Dpo.QuantizeBase),
             WeightDType = spec.Model.WeightDType switch
             {
                 WeightDType.Fp32 => DType.F32,
@@ -105,55 +107,52 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
                 WeightDType.Fp16 => DType.F16,
                 _ => null,
             },
-            MaxBatch = spec.MicroBatchSize,
+            MaxBatch = objective.MaxBatchRows,
             MaxSeq = spec.MaxSeqLen,
             Seed = spec.Seed,
         };
         using var model = OpenModel(modelDir, backend, engine);
         if (lora is not null && resumed is null) model.InitLora(spec.Seed);
 
-        var dropoutSeed = spec.Seed ^ 0xD6E8FEB86659FD93UL;
         using var trainer = new TrainingStep(model, new OptimizerSettings((float)spec.Optimizer.LearningRate, (float)spec.Optimizer.Beta1,
             (float)spec.Optimizer.Beta2, (float)spec.Optimizer.Epsilon, (float)spec.Optimizer.WeightDecay, (float)spec.Optimizer.MaxGradNorm), dropoutSeed);
-        var batches = new BatchStream(sequences, spec.MicroBatchSize, spec.GradientAccumulationSteps, padId);
-        var (rowsPerEpoch, tokensPerEpoch) = BatchStream.Measure(sequences.Epoch(0));
-        var stepsPerEpoch = (rowsPerEpoch + batches.RowsPerStep - 1) / batches.RowsPerStep;
+        var stepsPerEpoch = (objective.UnitsPerEpoch + objective.UnitsPerStep - 1) / objective.UnitsPerStep;
         long totalSteps = spec.MaxSteps ?? (long)Math.Ceiling(spec.Epochs!.Value * stepsPerEpoch);
         var schedule = LearningRateSchedule.From(spec.Optimizer, spec.Scheduler, totalSteps);
+        var method = spec.Method.ToString().ToLowerInvariant();
 
-        var cursor = new DataCursor(0, 0);
         long step = 0, tokensSeen = 0;
         if (resumed is not null)
         {
-            if (resumed.Seed != spec.Seed || resumed.Method != spec.Method.ToString().ToLowerInvariant())
-                throw new RunRefusedException($"cannot resume from {options.ResumeFrom}: it was trained with seed {resumed.Seed} and method {resumed.Method}, this job has seed {spec.Seed} and method {spec.Method.ToString().ToLowerInvariant()}");
+            if (resumed.Seed != spec.Seed || resumed.Method != method)
+                throw new RunRefusedException($"cannot resume from {options.ResumeFrom}: it was trained with seed {resumed.Seed} and method {resumed.Method}, this job has seed {spec.Seed} and method {method}");
             try { CheckpointFiles.Restore(options.ResumeFrom!, model, trainer, resumed, lora is not null); }
             catch (Exception e) when (e is InvalidDataException or SafeTensorsFormatException or ArgumentException)
             {
                 throw new RunRefusedException($"cannot resume from {options.ResumeFrom}: {e.Message}", e);
             }
-            cursor = new DataCursor(resumed.DataEpoch, resumed.DataIndex);
+            objective.Cursor = new DataCursor(resumed.DataEpoch, resumed.DataIndex);
             step = resumed.Step;
             tokensSeen = resumed.TokensSeen;
         }
 
-        Emit(device.Start(spec.Name, totalSteps, tokensPerEpoch, (int)step));
+        Emit(device.Start(spec.Name, totalSteps, objective.TokensPerEpoch, (int)step));
         foreach (var note in _dataNotes) Emit(note);
-        if (resumed is null)
-            Emit(new LogEvent("info", $"{model.Config.Architecture}: {model.TrainableCount:N0} trainable parameters ({(lora is null ? "full" : $"LoRA r={lora.Rank}")}), {rowsPerEpoch} rows of {spec.MaxSeqLen} tokens per epoch, {stepsPerEpoch} steps per epoch"));
+        if (resumed is null) Emit(new LogEvent("info", objective.Describe(model, stepsPerEpoch)));
+        objective.Attach(model, Emit);
 
         var store = new CheckpointStore(output.CheckpointsDirectory);
         var monitor = new TrainingMonitor();
-        using var evaluator = new Evaluator(model, batches);
         var lastCheckpointTime = _clock.Elapsed;
         long lastCheckpointStep = -1, lastEvalStep = -1;
 
         void Checkpoint()
         {
+            var cursor = objective.Cursor;
             var state = new RunState
             {
                 Step = step, TotalSteps = totalSteps, DataEpoch = cursor.Epoch, DataIndex = cursor.Index, Seed = spec.Seed,
-                DropoutSeed = dropoutSeed, Method = spec.Method.ToString().ToLowerInvariant(), TrainableParameters = model.TrainableCount,
+                DropoutSeed = dropoutSeed, Method = method, TrainableParameters = model.TrainableCount,
                 TokensSeen = tokensSeen, ElapsedSeconds = Elapsed,
             };
             var info = store.Write(step, dir => CheckpointFiles.Write(dir, model, trainer, state, lora, modelDir, options.JobSpecFile));
@@ -165,46 +164,40 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
 
         void Evaluate()
         {
-            var r = evaluator.Run(sequences.Validation(), spec.MicroBatchSize, spec.Eval.MaxBatches);
+            var e = objective.Evaluate(step);
             lastEvalStep = step;
-            Emit(new EvalEvent(step, r.Loss, r.TokenAccuracy, r.Perplexity, r.Tokens));
+            Emit(e);
         }
 
-        if (step < totalSteps)
+        if (resumed is null && objective.EvaluatesBaseline && spec.Eval.EverySteps > 0 && objective.HasValidation) Evaluate();
+        while (step < totalSteps)
         {
-            using var steps = batches.Steps(cursor).GetEnumerator();
-            while (step < totalSteps)
-            {
-                ct.ThrowIfCancellationRequested();
-                var started = Stopwatch.GetTimestamp();
-                steps.MoveNext();
-                var (micro, after, rowTokens) = steps.Current;
-                var lr = schedule.At(step);
-                var outcome = trainer.Step(micro, (float)lr);
-                step++;
-                reportStep(step);
-                cursor = after;
-                tokensSeen += rowTokens;
-                var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-                var tokensPerS = rowTokens / Math.Max(seconds, 1e-9);
-                Emit(new StepEvent(step, totalSteps, (double)(step * batches.RowsPerStep) / Math.Max(1, rowsPerEpoch), outcome.Loss, lr,
-                    outcome.GradNorm, tokensPerS, batches.RowsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen, device.Memory()));
-                foreach (var w in monitor.Observe(step, outcome.Loss, tokensPerS)) Emit(w);
+            ct.ThrowIfCancellationRequested();
+            var started = Stopwatch.GetTimestamp();
+            var lr = schedule.At(step);
+            var outcome = objective.Step(trainer, step, lr);
+            step++;
+            reportStep(step);
+            tokensSeen += outcome.Tokens;
+            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var tokensPerS = outcome.Tokens / Math.Max(seconds, 1e-9);
+            Emit(new StepEvent(step, totalSteps, (double)(step * objective.UnitsPerStep) / Math.Max(1, objective.UnitsPerEpoch), outcome.Loss, lr,
+                outcome.GradNorm, tokensPerS, objective.UnitsPerStep / Math.Max(seconds, 1e-9), Elapsed, tokensSeen, device.Memory(), outcome.Dpo));
+            foreach (var w in monitor.Observe(step, outcome.Loss, tokensPerS)) Emit(w);
 
-                if (spec.Eval.EverySteps > 0 && step % spec.Eval.EverySteps == 0 && sequences.HasValidation) Evaluate();
-                var due = (spec.Checkpoint.EverySteps > 0 && step % spec.Checkpoint.EverySteps == 0)
-                          || (spec.Checkpoint.EveryMinutes > 0 && (_clock.Elapsed - lastCheckpointTime).TotalMinutes >= spec.Checkpoint.EveryMinutes);
-                if (due && step < totalSteps) Checkpoint();
-                if (stop.IsRequested && step < totalSteps)
-                {
-                    if (lastCheckpointStep != step) Checkpoint();
-                    Emit(new DoneEvent("stopped", step, null, Elapsed));
-                    return 0;
-                }
+            if (spec.Eval.EverySteps > 0 && step % spec.Eval.EverySteps == 0 && objective.HasValidation) Evaluate();
+            var due = (spec.Checkpoint.EverySteps > 0 && step % spec.Checkpoint.EverySteps == 0)
+                      || (spec.Checkpoint.EveryMinutes > 0 && (_clock.Elapsed - lastCheckpointTime).TotalMinutes >= spec.Checkpoint.EveryMinutes);
+            if (due && step < totalSteps) Checkpoint();
+            if (stop.IsRequested && step < totalSteps)
+            {
+                if (lastCheckpointStep != step) Checkpoint();
+                Emit(new DoneEvent("stopped", step, null, Elapsed));
+                return 0;
             }
         }
 
-        if (sequences.HasValidation && lastEvalStep != step) Evaluate();
+        if (objective.HasValidation && lastEvalStep != step) Evaluate();
         string result;
         if (lora is not null)
         {
@@ -220,6 +213,18 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
         return 0;
     }
 
+    /// <summary>The job's objective over its data: DPO on preference pairs, otherwise supervised next-token training.</summary>
+    private async Task<ITrainingObjective> OpenObjectiveAsync(ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, int? eosId, int padId,
+        ulong dropoutSeed, CancellationToken ct)
+    {
+        if (_spec.Method != TrainingMethod.Dpo) return new SupervisedObjective(_spec, await OpenDataAsync(tokenizer, template, eosId, padId, ct), padId);
+        var (trainPairs, validationPairs) = await OpenPreferencePairsAsync(tokenizer, template, ct);
+        var referenceFolders = new List<string> { Path.Combine(options.Output.Root, "dpo-reference") };
+        if (options.ResumeFrom is { } from && Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(from))) is { } earlierRun)
+            referenceFolders.Add(Path.Combine(earlierRun, "dpo-reference"));
+        return new DpoObjective(_spec, trainPairs, validationPairs, referenceFolders, dropoutSeed);
+    }
+
     private static TransformerModel OpenModel(string folder, Backends.IBackend backend, EngineOptions engine)
     {
         var hasWeights = Directory.EnumerateFiles(folder, "*.safetensors").Any();
@@ -230,72 +235,6 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
         var model = new TransformerModel(HfConfig.Load(folder), backend, engine, DType.F32);
         model.InitRandomWeights(engine.Seed);
         return model;
-    }
-
-    private async Task<ITrainingSequences> OpenDataAsync(ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, int? eosId, int padId, CancellationToken ct)
-    {
-        var data = _spec.Data;
-        foreach (var file in new[] { data.Train, data.Validation })
-            if (file is not null && !File.Exists(file)) throw new RunRefusedException($"data file {file} does not exist");
-        if (data.Format == DataFormat.Text)
-        {
-            try
-            {
-                var corpus = TextCorpus.Load(data.Train, tokenizer, eosId, _spec.MaxSeqLen);
-                var validation = data.Validation is null ? null : TextCorpus.Load(data.Validation, tokenizer, eosId, _spec.MaxSeqLen);
-                var split = data.ValidationFraction > 0
-                    ? DatasetSplit.ByFraction(corpus.Blocks.Count, data.ValidationFraction, _spec.Seed)
-                    : DatasetSplit.AllTrain(corpus.Blocks.Count);
-                return new TextSequences(corpus, split, validation, _spec.Seed);
-            }
-            catch (Exception e) when (e is InvalidDataException or System.Text.DecoderFallbackException)
-            {
-                throw new RunRefusedException(e.Message, e);
-            }
-        }
-
-        var format = data.Format switch
-        {
-            DataFormat.Chat => DatasetFormat.Chat,
-            DataFormat.PromptCompletion => DatasetFormat.PromptCompletion,
-            DataFormat.Preference => DatasetFormat.Preference,
-            _ => DatasetFormat.Auto,
-        };
-        var mapping = data.ColumnMapping.Count == 0 ? null : new ColumnMapping(data.ColumnMapping.Select(kv => (kv.Key, kv.Value)).ToList());
-        var encoding = new EncodingOptions
-        {
-            MaxSeqLen = _spec.MaxSeqLen,
-            AssistantLoss = data.TrainOn == TrainOn.LastAssistantTurn ? AssistantLoss.LastTurn : AssistantLoss.AllTurns,
-            Truncation = TruncationPolicy.Right,
-        };
-        var checkOptions = new DatasetCheckOptions { Format = format, Mapping = mapping, Encoding = encoding, MaxProblemsListed = 50 };
-        foreach (var file in new[] { data.Train, data.Validation })
-        {
-            if (file is null) continue;
-            var report = await CheckDataAsync(file, tokenizer, template, checkOptions, ct);
-            if (report.Format == DatasetFormat.Preference)
-                throw new RunRefusedException($"{file}: preference pairs (DPO) are not trained by the supervised trainer; give chat or prompt/completion data");
-        }
-        var train = await TrainingDataset.OpenAsync(data.Train, format, mapping, ct);
-        var validationFile = data.Validation is null ? null : await TrainingDataset.OpenAsync(data.Validation, format, mapping, ct);
-        var dataSplit = data.ValidationFraction > 0 ? DatasetSplit.ByFraction(train.Count, data.ValidationFraction, _spec.Seed) : DatasetSplit.AllTrain(train.Count);
-        var encoder = new ExampleEncoder(tokenizer, template, encoding);
-        return new EncodedSequences(train, dataSplit, validationFile, encoder, _spec.Seed, _spec.MaxSeqLen, _spec.Packing, padId,
-            trainAllTokens: data.TrainOn == TrainOn.AllTokens);
-    }
-
-    /// <summary>Runs the data check on one file: refuses on errors, notes what it found for the event stream.</summary>
-    private async Task<DatasetCheckReport> CheckDataAsync(string file, ITokenizer tokenizer, Tokenizers.Jinja.ChatTemplate template, DatasetCheckOptions checkOptions,
-        CancellationToken ct)
-    {
-        var report = await DatasetCheck.RunAsync(file, tokenizer, template, checkOptions, ct);
-        if (report.HasErrors)
-            throw new RunRefusedException($"{file}: the data check found {report.ErrorCount} error(s); fix them (ftl-train data check lists them all):\n  "
-                + string.Join("\n  ", report.Problems.Where(p => p.Severity == ProblemSeverity.Error).Take(20)));
-        _dataNotes.Add(new LogEvent(report.WarningCount > 0 ? "warning" : "info",
-            $"data check {Path.GetFileName(file)}: {report.ValidExamples} examples, {report.TotalTokens} tokens ({report.TrainableTokens} trained), "
-            + $"{report.OverLongExamples} longer than {_spec.MaxSeqLen} (truncated), {report.ExactDuplicates.Count} exact duplicates, {report.WarningCount} warnings"));
-        return report;
     }
 
     /// <summary>A SIGKILL can cut the last event line short; end it so the next event starts on a line of its own.</summary>

@@ -118,29 +118,6 @@ __device__ __forceinline__ MaxSum block_max_sum(MaxSum v)
     return t;
 }
 
-// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3"), a counter-based RNG: the same
-// (key, counter) always gives the same four words, so dropout's backward regenerates the forward's mask instead of
-// storing it. Counter = (group index low, high, offset low, high); key = (seed low, high). The CPU backend mirrors this.
-struct Philox4 { unsigned int x, y, z, w; };
-__device__ __forceinline__ Philox4 philox4x32_10(unsigned long long group, unsigned long long offset, unsigned long long seed)
-{
-    unsigned int c0 = (unsigned int)group, c1 = (unsigned int)(group >> 32);
-    unsigned int c2 = (unsigned int)offset, c3 = (unsigned int)(offset >> 32);
-    unsigned int k0 = (unsigned int)seed, k1 = (unsigned int)(seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-        const unsigned int hi0 = __umulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
-        const unsigned int hi1 = __umulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
-        const unsigned int n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
-        c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
-        k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
-    }
-    Philox4 r;
-    r.x = c0; r.y = c1; r.z = c2; r.w = c3;
-    return r;
-}
-// The top 24 bits as a float in [0, 1): exact, and identical on CPU and GPU.
-__device__ __forceinline__ float uniform_from_bits(unsigned int bits) { return (float)(bits >> 8) * (1.0f / 16777216.0f); }
-
 #define FTL_FOR_FLOAT_TYPES(X) X(f32, float) X(bf16, bf16) X(f16, f16)
 
 // Grid-stride loop over n elements (64-bit indices: activations of big models exceed 2^31 elements).

@@ -1,4 +1,4 @@
-// AdamW (decoupled weight decay, as torch.optim.AdamW) and global gradient-norm clipping.
+// AdamW (decoupled weight decay, as torch.optim.AdamW) and the partial sums of squares of the global gradient norm.
 #include "ftl_common.cuh"
 
 // p <- p - lr * wd * p; m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
@@ -35,8 +35,7 @@ __device__ void adamw_impl(float* params, const TG* grads, float* m, float* v, l
 FTL_FOR_FLOAT_TYPES(FTL_ADAMW)
 
 // Sum of squares of one gradient tensor, one partial per block, written to partials[partial_offset + blockIdx.x].
-// Call it once per tensor with disjoint offsets and a fixed grid, then grad_clip_scale over all partials: the total is
-// summed in a fixed order, so the norm is the same bit for bit on every run.
+// The backend sums the partials on the host in a fixed order, so the norm is the same bit for bit on every run.
 template <typename T>
 __device__ void sumsq_partials_impl(float* partials, int partial_offset, const T* x, long long n)
 {
@@ -54,18 +53,3 @@ __device__ void sumsq_partials_impl(float* partials, int partial_offset, const T
     { sumsq_partials_impl<T>(partials, partial_offset, x, n); }
 
 FTL_FOR_FLOAT_TYPES(FTL_SUMSQ)
-
-// One block. norm = sqrt(sum of partials) (summed in double); scale = min(1, max_norm / (norm + 1e-6)) as
-// torch.nn.utils.clip_grad_norm_ computes it, or 1 when max_norm <= 0 (no clipping).
-extern "C" __global__ void grad_clip_scale(float* out_norm, float* out_scale, const float* partials, int num_partials,
-                                           float max_norm)
-{
-    double acc = 0.0;
-    for (int i = threadIdx.x; i < num_partials; i += blockDim.x) acc += (double)partials[i];
-    acc = block_sum(acc);
-    if (threadIdx.x == 0) {
-        const float norm = (float)sqrt(acc);
-        *out_norm = norm;
-        *out_scale = max_norm > 0.f ? fminf(1.f, max_norm / (norm + 1e-6f)) : 1.f;
-    }
-}

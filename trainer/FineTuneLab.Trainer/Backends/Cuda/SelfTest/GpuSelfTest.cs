@@ -31,16 +31,17 @@ public static class GpuSelfTest
             output.WriteLine($"GPU {d.Ordinal}: {d.Name}, compute {d.ComputeCapability}, {d.MultiprocessorCount} SMs, {d.TotalMemoryBytes / (1 << 20):N0} MiB ({d.FreeMemoryBytes / (1 << 20):N0} free)");
 
         var rows = new List<SelfTestRow>();
-        using var cpu = new CpuBackend();
-        using (var strict = new CudaBackend(allowTf32: false))
+        using var cpu = BackendFactory.Cpu();
+        using (var strict = BackendFactory.Cuda(allowTf32: false))
             rows.AddRange(OpSuite.Run(cpu, strict, tf32: false).Select(r => r with { Op = r.Op + " [fp32 GEMM]" }).Where(r => r.Op.Contains("Gemm") || r.Op.Contains("LmHead")));
-        using var cuda = new CudaBackend(allowTf32: true);
-        rows.AddRange(OpSuite.Run(cpu, cuda, tf32: true));
+        using var checkedCuda = BackendFactory.Cuda(allowTf32: true);
+        var cuda = BackendFactory.Find<CudaBackend>(checkedCuda)!;
+        rows.AddRange(OpSuite.Run(cpu, checkedCuda, tf32: true));
         foreach (var qlora in new[] { false, true })
         {
             try
             {
-                rows.AddRange(TrainingComparison.Run(cpu, cuda, BenchPreset.Tiny, trainingSteps, qlora));
+                rows.AddRange(TrainingComparison.Run(cpu, checkedCuda, BenchPreset.Tiny, trainingSteps, qlora));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -55,7 +56,7 @@ public static class GpuSelfTest
         {
             try
             {
-                var r = TrainingBenchmark.Run(cuda, 0, preset, Tensors.DType.F32, benchSteps, qlora: qlora);
+                var r = TrainingBenchmark.Run(checkedCuda, 0, preset, Tensors.DType.F32, benchSteps, qlora: qlora);
                 var peak = CudaPeak.Tf32Gflops(cuda.Info);
                 var mem = cuda.MemoryStats;
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
