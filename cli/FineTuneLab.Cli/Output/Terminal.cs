@@ -9,10 +9,14 @@ public static class Terminal
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
+    // Piped or redirected output has no terminal width: a very wide virtual one keeps every table row, message and
+    // field error on one line, as the coordinator gave it (nothing sized to content grows to it).
+    private const int RedirectedWidth = 4096;
+
     static Terminal()
     {
-        // Piped output gets no terminal width: a wide virtual one keeps table rows (ids, times) on one line each.
-        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = RedirectedWidth;
+        if (Console.IsErrorRedirected) Error.Profile.Width = RedirectedWidth;
     }
 
     public static IAnsiConsole Out => AnsiConsole.Console;
