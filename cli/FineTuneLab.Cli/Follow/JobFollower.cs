@@ -26,14 +26,14 @@ public static class JobFollower
             if (Terminal.Interactive)
             {
                 await Terminal.Out.Live(progress.View()).AutoClear(false).StartAsync(async live =>
-                    await PumpAsync(client, jobId, progress, () => { live.UpdateTarget(progress.View()); live.Refresh(); }, ct));
+                    await PumpAsync(client, jobId, progress, live: true, () => { live.UpdateTarget(progress.View()); live.Refresh(); }, ct));
             }
             else
             {
                 string? printed = null;
                 var at = DateTime.MinValue;
                 var lastState = "";
-                await PumpAsync(client, jobId, progress, () =>
+                await PumpAsync(client, jobId, progress, live: false, () =>
                 {
                     var line = progress.Line();
                     // Each change of state at once; step updates at most once a second so a fast job stays readable.
@@ -55,7 +55,7 @@ public static class JobFollower
         return Summarize(final, client.DashboardUrl(jobId));
     }
 
-    private static async Task PumpAsync(CoordinatorClient client, string jobId, ProgressState progress, Action changed, CancellationToken ct)
+    private static async Task PumpAsync(CoordinatorClient client, string jobId, ProgressState progress, bool live, Action changed, CancellationToken ct)
     {
         string? lastId = null;
         for (var attempt = 0; ; attempt++)
@@ -69,7 +69,7 @@ public static class JobFollower
                     try { data = JsonNode.Parse(e.Data); }
                     catch (JsonException) { continue; }
                     progress.Apply(e.Type, data);
-                    Note(e, data);
+                    Note(e, data, live);
                     changed();
                     attempt = 0;
                 }
@@ -86,17 +86,19 @@ public static class JobFollower
     }
 
     /// <summary>Warnings, anomalies and milestones (state changes, assignment, checkpoints, evals) as lines above the progress.</summary>
-    private static void Note(SseEvent e, JsonNode? data)
+    private static void Note(SseEvent e, JsonNode? data, bool live)
     {
+        // Over a live view a line must cover the whole width: the view's old lines are redrawn below it, not erased.
+        string Fit(string text) => live ? text.PadRight(Math.Max(0, Terminal.Out.Profile.Width - 3)) : text;
         if (FeedText.IsWarning(e.Type, data))
         {
-            Terminal.Warn(FeedText.Describe(e.Type, data) ?? $"{e.Type}: {e.Data}");
+            Terminal.Warn(Fit(FeedText.Describe(e.Type, data) ?? $"{e.Type}: {e.Data}"));
             return;
         }
         // The feed's state events carry an id; the coordinator's id-less snapshots repeat them.
         var milestone = e.Type is "assigned" or "start" or "checkpoint" or "eval" or "done" || (e.Type == "state" && e.Id is not null);
         if (milestone && FeedText.Describe(e.Type, data) is { } text)
-            Terminal.Markup($"[grey]· {Markup.Escape(text)}[/]");
+            Terminal.Markup($"[grey]· {Markup.Escape(Fit(text))}[/]");
     }
 
     /// <summary>The job's outcome; exit 0 only when it succeeded.</summary>
