@@ -9,7 +9,7 @@ stamp="$out/.build-stamp"
 
 needs_build() {
   [ -f "$stamp" ] || return 0
-  [ -n "$(find "$root/trainer" "$root/shared" "$root/agent" "$root/coordinator" "$root"/Directory.*.props \
+  [ -n "$(find "$root/trainer" "$root/shared" "$root/agent" "$root/coordinator" "$root/cli" "$root"/Directory.*.props \
       \( -name bin -o -name obj -o -name node_modules \) -prune -o -type f -newer "$stamp" -print -quit 2>/dev/null)" ]
 }
 
