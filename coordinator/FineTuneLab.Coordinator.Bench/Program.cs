@@ -10,7 +10,7 @@ using Gateway = FineTuneLab.Shared.Protos.Agent.V1.AgentGateway;
 using Serilog;
 
 // Telemetry ingestion benchmark: N simulated agents hold real gRPC sessions (Grpc.Net.Client against the
-// coordinator's Grpc.AspNetCore gateway, session messages gzipped as the agent sends them) with a coordinator (real Kestrel, real
+// coordinator's Grpc.AspNetCore gateway; FTL_BENCH_GZIP=1 gzips the session messages) with a coordinator (real Kestrel, real
 // SQLite store in a temp dir) and stream telemetry batches; we count points persisted per second (from the acks, which
 // come after the transaction commits) and the latency from sending a batch to its ack. The agents run in a child
 // process, so the coordinator's own CPU time per point is measured apart from theirs (both share the machine's cores).
@@ -88,7 +88,7 @@ async Task<(long Persisted, List<double> Latencies)> RunAsync(Gateway.AgentGatew
             new RegisterRequest { Name = $"sim-{firstAgent + a}", Inventory = new NodeInventory { Hostname = $"sim-{firstAgent + a}", Cpu = new CpuInfo() } },
             new Metadata { { "authorization", "Bearer bench" } });
         var auth = new Metadata { { "authorization", "Bearer " + reg.AgentToken }, { "x-ftl-agent-id", reg.AgentId } };
-        if (Environment.GetEnvironmentVariable("FTL_BENCH_GZIP") != "0") auth.Add("grpc-internal-encoding-request", "gzip");
+        if (Environment.GetEnvironmentVariable("FTL_BENCH_GZIP") == "1") auth.Add("grpc-internal-encoding-request", "gzip");
         using var session = calls.Session(auth);
         await session.RequestStream.WriteAsync(new AgentMessage { Hello = new SessionHello { AgentId = reg.AgentId } });
         await session.ResponseStream.MoveNext();

@@ -22,8 +22,8 @@ public sealed class SessionClient(Outgoing outgoing, JobSlot jobs, ILogger log)
     {
         using var sessionEnd = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         sessionEnd.CancelAfter(HandshakeTimeout); // a coordinator that accepts but never welcomes is no session
-        // Telemetry compresses several times over (repeated metric names and job ids): the session's messages go gzipped.
-        using var call = channel.Client.Session(new Metadata { { "grpc-internal-encoding-request", "gzip" } }, cancellationToken: sessionEnd.Token);
+        // Uncompressed: gzip made the session cost more than it saved (docs/BENCHMARKS.md, telemetry ingest with gzip).
+        using var call = channel.Client.Session(cancellationToken: sessionEnd.Token);
         var hello = new SessionHello { AgentId = agentId, LastSeq = outgoing.Outbox.LastSeq };
         if (jobs.Current is { } running) hello.RunningJobIds.Add(running.JobId);
         await call.RequestStream.WriteAsync(new AgentMessage { Hello = hello }, sessionEnd.Token);
