@@ -22,7 +22,7 @@ public sealed class SessionClient(Outgoing outgoing, JobSlot jobs, ILogger log)
     {
         using var sessionEnd = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         sessionEnd.CancelAfter(HandshakeTimeout); // a coordinator that accepts but never welcomes is no session
-        // Uncompressed: gzip made the session cost more than it saved (docs/BENCHMARKS.md, telemetry ingest with gzip).
+        // Uncompressed: on a LAN gzip costs the coordinator more CPU than it saves (docs/BENCHMARKS.md, telemetry ingest).
         using var call = channel.Client.Session(cancellationToken: sessionEnd.Token);
         var hello = new SessionHello { AgentId = agentId, LastSeq = outgoing.Outbox.LastSeq };
         if (jobs.Current is { } running) hello.RunningJobIds.Add(running.JobId);
