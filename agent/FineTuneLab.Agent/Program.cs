@@ -81,8 +81,7 @@ root.SetAction(async parseResult =>
             Get(provider) ?? "local", priceValue, deviceValue, AgentOptions.ResolveTrainer(Get(trainer)), idleAfterValue, idleCommandText);
 
         var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(Log.Logger);
+        builder.Services.AddSerilog(Log.Logger);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddSingleton(options);
         builder.Services.AddHostedService<AgentService>();

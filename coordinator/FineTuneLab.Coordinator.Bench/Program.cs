@@ -2,14 +2,15 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using FineTuneLab.Coordinator;
-using FineTuneLab.Shared.Grpc;
-using FineTuneLab.Shared.Grpc.Agent;
-using FineTuneLab.Shared.Grpc.Client;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Gateway = FineTuneLab.Shared.Protos.Agent.V1.AgentGateway;
 using Serilog;
 
-// Telemetry ingestion benchmark: N simulated agents hold real gRPC sessions with a coordinator (real Kestrel, real
+// Telemetry ingestion benchmark: N simulated agents hold real gRPC sessions (Grpc.Net.Client against the
+// coordinator's Grpc.AspNetCore gateway; FTL_BENCH_GZIP=1 gzips the session messages) with a coordinator (real Kestrel, real
 // SQLite store in a temp dir) and stream telemetry batches; we count points persisted per second (from the acks, which
 // come after the transaction commits) and the latency from sending a batch to its ack. The agents run in a child
 // process, so the coordinator's own CPU time per point is measured apart from theirs (both share the machine's cores).
@@ -25,8 +26,11 @@ string[] Metrics = ["gpu.util", "gpu.mem.used", "gpu.temp", "gpu.power"];
 
 if (agentsOnly)
 {
-    using var channel = GrpcChannel.ForAddress(new Uri(args[1]));
-    var calls = channel.CreateCallInvoker();
+    using var channel = GrpcChannel.ForAddress(new Uri(args[1]), new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
+    });
+    var calls = new Gateway.AgentGatewayClient(channel);
     // A short warm-up first (JIT, connection, SQLite page cache), then the measured run with fresh agents.
     await RunAsync(calls, Math.Min(agents, 2), 1.0, 0);
     Console.WriteLine("measuring");
@@ -72,7 +76,7 @@ await using (var host = CoordinatorHost.Create(options, quiet))
 }
 Directory.Delete(dir, recursive: true);
 
-async Task<(long Persisted, List<double> Latencies)> RunAsync(CallInvoker calls, int count, double runSeconds, int firstAgent)
+async Task<(long Persisted, List<double> Latencies)> RunAsync(Gateway.AgentGatewayClient calls, int count, double runSeconds, int firstAgent)
 {
     var stopAt = DateTime.UtcNow.AddSeconds(runSeconds);
     var lat = new List<double>[count];
@@ -80,11 +84,12 @@ async Task<(long Persisted, List<double> Latencies)> RunAsync(CallInvoker calls,
     await Task.WhenAll(Enumerable.Range(0, count).Select(async a =>
     {
         lat[a] = [];
-        var reg = await calls.UnaryAsync(AgentGatewayDescriptors.Register,
+        var reg = await calls.RegisterAsync(
             new RegisterRequest { Name = $"sim-{firstAgent + a}", Inventory = new NodeInventory { Hostname = $"sim-{firstAgent + a}", Cpu = new CpuInfo() } },
-            new CallOptions(new Metadata().Add("authorization", "Bearer bench")));
-        var auth = new Metadata().Add("authorization", "Bearer " + reg.AgentToken).Add("x-ftl-agent-id", reg.AgentId);
-        using var session = calls.Duplex(AgentGatewayDescriptors.Session, new CallOptions(auth));
+            new Metadata { { "authorization", "Bearer bench" } });
+        var auth = new Metadata { { "authorization", "Bearer " + reg.AgentToken }, { "x-ftl-agent-id", reg.AgentId } };
+        if (Environment.GetEnvironmentVariable("FTL_BENCH_GZIP") == "1") auth.Add("grpc-internal-encoding-request", "gzip");
+        using var session = calls.Session(auth);
         await session.RequestStream.WriteAsync(new AgentMessage { Hello = new SessionHello { AgentId = reg.AgentId } });
         await session.ResponseStream.MoveNext();
         var sentAt = new System.Collections.Concurrent.ConcurrentQueue<(ulong LastSeq, long Ticks)>();

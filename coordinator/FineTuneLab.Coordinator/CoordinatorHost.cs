@@ -2,7 +2,6 @@ using System.Security.Cryptography.X509Certificates;
 using FineTuneLab.Coordinator.AgentGateway;
 using FineTuneLab.Coordinator.Api;
 using FineTuneLab.Coordinator.Store;
-using FineTuneLab.Shared.Grpc.Server;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Serilog;
 
@@ -40,8 +39,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
     {
         // The dashboard (ClientApp/, built into wwwroot/ beside the program by the csproj) is served from there.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot") });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSerilog(logger);
+        builder.Services.AddSerilog(logger);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         var certificate = LoadCertificate(options);
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -50,23 +48,20 @@ public sealed class CoordinatorHost : IAsyncDisposable
             kestrel.ListenGrpc(options.GrpcUrl, certificate);
         });
 
-        var app = builder.Build();
         var health = new CoordinatorHealth();
-        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-        // Watch streams end only after they were told NOT_SERVING: one callback, in that order.
-        var watchesEnd = new CancellationTokenSource();
-        lifetime.ApplicationStopping.Register(() =>
-        {
-            health.MarkStopping();
-            watchesEnd.Cancel();
-        });
         CoordinatorHost? host = null;
         Func<CoordinatorRuntime?> runtime = () => host?._runtime;
+        builder.Services.AddAgentGateway(runtime, options.AgentToken, health);
+
+        var app = builder.Build();
+        // Health turns NOT_SERVING as shutdown begins; the health service then ends its Watch streams.
+        app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(health.MarkStopping);
+        app.UseSerilogRequestLogging();
         app.UseApiKey(options.ApiKey);
         app.MapHealthz(health);
         app.MapApi(runtime);
         app.MapDashboard();
-        app.MapGatewayEndpoints(health, watchesEnd.Token, new AgentGatewayService(runtime, options.AgentToken, app.Logger));
+        app.MapAgentGateway();
         host = new CoordinatorHost(app, options, health);
         return host;
     }

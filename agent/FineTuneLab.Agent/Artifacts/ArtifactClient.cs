@@ -1,9 +1,8 @@
 using System.Security.Cryptography;
-using FineTuneLab.Shared.Grpc;
-using FineTuneLab.Shared.Grpc.Agent;
-using FineTuneLab.Shared.Grpc.Client;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Google.Protobuf;
+using Grpc.Core;
+using Gateway = FineTuneLab.Shared.Protos.Agent.V1.AgentGateway;
 
 namespace FineTuneLab.Agent.Artifacts;
 
@@ -11,7 +10,7 @@ namespace FineTuneLab.Agent.Artifacts;
 /// Moves artifacts between the node and the coordinator's blob store: downloads into a cache keyed by SHA-256
 /// (verified, resumed from a partial file), uploads in chunks that resume from what QueryUpload says arrived.
 /// </summary>
-public sealed class ArtifactClient(Func<CallInvoker> calls, Func<Metadata> auth, string cacheDir)
+public sealed class ArtifactClient(Func<Gateway.AgentGatewayClient> client, string cacheDir)
 {
     private const int ChunkSize = 512 << 10;
 
@@ -29,9 +28,8 @@ public sealed class ArtifactClient(Func<CallInvoker> calls, Func<Metadata> auth,
                 await using (var file = new FileStream(part, FileMode.OpenOrCreate, FileAccess.Write))
                 {
                     file.Seek(0, SeekOrigin.End);
-                    using var call = calls().ServerStreaming(AgentGatewayDescriptors.DownloadArtifact,
-                        new DownloadRequest { Sha256 = sha256, Offset = (ulong)file.Length, ChunkSize = ChunkSize },
-                        new CallOptions(auth(), CancellationToken: cancellationToken));
+                    using var call = client().DownloadArtifact(new DownloadRequest { Sha256 = sha256, Offset = (ulong)file.Length, ChunkSize = ChunkSize },
+                        cancellationToken: cancellationToken);
                     while (await call.ResponseStream.MoveNext(cancellationToken))
                     {
                         call.ResponseStream.Current.Data.WriteTo(file);
@@ -65,12 +63,11 @@ public sealed class ArtifactClient(Func<CallInvoker> calls, Func<Metadata> auth,
         {
             try
             {
-                var status = await calls().UnaryAsync(AgentGatewayDescriptors.QueryUpload, new UploadQuery { UploadId = uploadId },
-                    new CallOptions(auth(), CancellationToken: cancellationToken));
+                var status = await client().QueryUploadAsync(new UploadQuery { UploadId = uploadId }, cancellationToken: cancellationToken);
                 if (status.Complete) return sha;
                 var offset = (long)status.ReceivedBytes;
                 if (offset > total) offset = 0;
-                using var call = calls().ClientStreaming(AgentGatewayDescriptors.UploadArtifact, new CallOptions(auth(), CancellationToken: cancellationToken));
+                using var call = client().UploadArtifact(cancellationToken: cancellationToken);
                 await using var source = File.OpenRead(file);
                 source.Seek(offset, SeekOrigin.Begin);
                 var buffer = new byte[ChunkSize];

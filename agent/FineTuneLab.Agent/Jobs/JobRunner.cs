@@ -1,70 +1,62 @@
-using System.Diagnostics;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Threading.Channels;
 using FineTuneLab.Agent.Artifacts;
 using FineTuneLab.Agent.Session;
-using FineTuneLab.Shared.Costs;
+using FineTuneLab.Events;
 using FineTuneLab.Shared.Jobs;
+using FineTuneLab.Shared.Protos;
 using FineTuneLab.Shared.Protos.Agent.V1;
+using CheckpointEvent = FineTuneLab.Events.CheckpointEvent;
+using StepEvent = FineTuneLab.Events.StepEvent;
+using TrainerEvent = FineTuneLab.Events.TrainerEvent;
 using Microsoft.Extensions.Logging;
-using Budget = FineTuneLab.Shared.Costs.Budget;
 using LogLevel = FineTuneLab.Shared.Protos.Agent.V1.LogLevel;
 
 namespace FineTuneLab.Agent.Jobs;
 
 /// <summary>
-/// Runs one assigned job in <c>DATA/jobs/&lt;id&gt;/</c>: fetches its artifacts, rewrites <c>artifact:</c> paths, starts
-/// the trainer, relays its events and logs, uploads each checkpoint as soon as it is announced and the adapter at the
-/// end, obeys stop/pause/resume/cancel, stops the run itself before the budget would be crossed, and reports how it ended.
+/// Runs one assigned job in <c>DATA/jobs/&lt;id&gt;/</c>: artifacts (<see cref="JobWorkspace"/>) → the trainer process
+/// → relay of its events and logs to the outbox, with each checkpoint handed to the <see cref="CheckpointUploader"/>,
+/// the spend watched by <see cref="JobSpend"/>, stop/pause/resume/cancel obeyed, and how it ended reported.
 /// </summary>
 public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Outgoing outgoing, ArtifactClient artifacts, ILogger log)
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan BudgetCheckInterval = TimeSpan.FromMilliseconds(250);
-    /// <summary>A failed checkpoint upload is retried (the coordinator may be unreachable) until a newer one supersedes it.</summary>
-    private static readonly TimeSpan UploadRetryMax = TimeSpan.FromSeconds(5);
-    private readonly Stopwatch _uptime = new();
-    private readonly Channel<(long Step, string Path)> _checkpoints = Channel.CreateUnbounded<(long, string)>();
+    private readonly JobSpend _spend = new(assignment);
+    private CheckpointUploader? _uploader;
     private TrainerProcess? _trainer;
     private string? _stopReason;
     private bool _cancelled;
-    private DateTime? _lastStepAt;
-    private double _maxStepSeconds;
-    private double? _checkpointSeconds;
-    private long _lastStep;
-    private long _totalSteps;
-    private double? _meanStepSeconds;
 
     public string JobId => assignment.JobId;
-    public double UptimeSeconds => _uptime.Elapsed.TotalSeconds;
+    public double UptimeSeconds => _spend.UptimeSeconds;
     public int? TrainerPid => _trainer?.Pid;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        _uptime.Start();
+        _spend.Start();
         var dir = Path.Combine(options.JobsDir, assignment.JobId);
         var outDir = Path.Combine(dir, "out");
         Directory.CreateDirectory(outDir);
         try
         {
-            var (configPath, resume) = await PrepareAsync(dir, cancellationToken);
+            var (configPath, resume) = await JobWorkspace.PrepareAsync(assignment, dir, options.Device, artifacts, cancellationToken);
             if (_cancelled) { Report(JobState.Cancelled, "cancelled"); return; }
             var args = new List<string>(options.TrainerCommand.Skip(1)) { "train", "--config", configPath, "--out", outDir };
             if (resume is not null) args.AddRange(["--resume", resume]);
             log.LogInformation("job {Job}: starting {Command} {Args}", JobId, options.TrainerCommand[0], string.Join(' ', args));
-            _trainer = TrainerProcess.Start(new TrainerProcess.StartInfo(options.TrainerCommand[0], args, dir), OnEventAsync, OnLogAsync);
+            _uploader = new CheckpointUploader(JobId, outDir, artifacts, outgoing);
+            _trainer = TrainerProcess.Start(new TrainerProcess.StartInfo(options.TrainerCommand[0], args, dir), OnEventAsync, OnLogAsync, OnRefusedAsync);
             Report(JobState.Running, "started");
-            var uploader = UploadCheckpointsAsync(outDir, cancellationToken);
+            var uploads = _uploader.RunAsync(cancellationToken);
             using var trainerDone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var budgetWatch = WatchBudgetAsync(trainerDone.Token);
             var exit = await _trainer.WaitAsync(cancellationToken);
             // The node is billed while the trainer holds it; uploads after its exit (which may wait for the network) are not.
-            _uptime.Stop();
+            _spend.Stop();
             await trainerDone.CancelAsync();
             await budgetWatch;
-            _checkpoints.Writer.TryComplete();
-            await uploader;
+            _uploader.Complete();
+            await uploads;
             await FinishAsync(exit, outDir, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -109,107 +101,37 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         _ = _trainer.StopAsync(StopGrace);
     }
 
-    private async Task<(string Config, string? Resume)> PrepareAsync(string dir, CancellationToken cancellationToken)
+    // Each event arrives parsed (the trainer process's edge); it goes out typed, a step with its cost at that moment.
+    private Task OnEventAsync(TrainerEvent e)
     {
-        var local = new Dictionary<string, string>(StringComparer.Ordinal);
-        string? resume = null;
-        foreach (var a in assignment.Artifacts)
+        var message = TrainerEventMessages.ToMessage(e);
+        switch (e)
         {
-            var file = await artifacts.FetchAsync(a.Sha256, cancellationToken);
-            var path = file;
-            if (a.Name.EndsWith(".tar", StringComparison.Ordinal))
-            {
-                path = file + ".d";
-                await TarFolder.ExtractAsync(file, path, cancellationToken);
-            }
-            if (a.Sha256 == assignment.ResumeCheckpoint) resume = path;
-            local[a.Sha256] = path;
-        }
-        var spec = JsonNode.Parse(assignment.SpecJson, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!;
-        spec = Rewrite(spec, local);
-        if (options.Device != "auto" && spec is JsonObject o) o["device"] = options.Device;
-        var config = Path.Combine(dir, "job.json");
-        await File.WriteAllTextAsync(config + ".tmp", spec.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
-        File.Move(config + ".tmp", config, overwrite: true);
-        return (config, resume);
-    }
-
-    private static JsonNode Rewrite(JsonNode node, IReadOnlyDictionary<string, string> local) => node switch
-    {
-        JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, kv.Value is null ? null : Rewrite(kv.Value, local)))),
-        JsonArray a => new JsonArray(a.Select(v => v is null ? null : Rewrite(v, local)).ToArray()),
-        JsonValue v when v.TryGetValue<string>(out var s) && s.StartsWith("artifact:", StringComparison.Ordinal) =>
-            JsonValue.Create(local.TryGetValue(s["artifact:".Length..], out var p) ? p : throw new InvalidDataException($"spec refers to {s}, which the assignment does not carry")),
-        _ => node.DeepClone(),
-    };
-
-    private Task OnEventAsync(TrainerEventLine e)
-    {
-        if (e.Type == "step") ObserveStep(e);
-        outgoing.Event(JobId, e.Seq, e.Type, e.Type == "step" ? WithCost(e) : e.Json);
-        switch (e.Type)
-        {
-            case "checkpoint" when e.GetString("path") is { } path && e.GetDouble("step") is { } step:
-                ObserveCheckpoint(e);
-                _checkpoints.Writer.TryWrite(((long)step, path));
+            case StepEvent step:
+                _spend.ObserveStep(step);
+                message.Step.Cost = _spend.StepCost();
                 break;
-            case "step":
-                CheckBudget();
+            case CheckpointEvent checkpoint:
+                _spend.ObserveCheckpoint(checkpoint);
+                _uploader?.Announce(checkpoint.Step, checkpoint.Path);
                 break;
         }
+        outgoing.Event(JobId, message);
+        if (e is StepEvent) CheckBudget();
         return Task.CompletedTask;
     }
 
-    private void ObserveStep(TrainerEventLine e)
+    private Task OnRefusedAsync(string line, string reason)
     {
-        var now = DateTime.UtcNow;
-        if (_lastStepAt is { } last)
-        {
-            var gap = (now - last).TotalSeconds;
-            // Between two step events lie one step and whatever ran after the earlier one (an eval, a checkpoint):
-            // the larger recent gap is the safe estimate of the time until the step in flight ends; the average one
-            // is the pace that projects the cost of the steps left.
-            _maxStepSeconds = Math.Max(_maxStepSeconds * 0.9, gap);
-            _meanStepSeconds = _meanStepSeconds is { } m ? 0.9 * m + 0.1 * gap : gap;
-        }
-        _lastStepAt = now;
-        _lastStep = e.GetDouble("step") is { } s ? (long)s : _lastStep;
-        _totalSteps = e.GetDouble("total_steps") is { } t ? (long)t : _totalSteps;
+        var shown = line.Length > 200 ? line[..200] + "…" : line;
+        outgoing.Log(JobId, LogLevel.Warning, "agent", $"trainer event refused ({_trainer?.RefusedLines ?? 1} so far): {reason}: {shown}");
+        return Task.CompletedTask;
     }
 
-    /// <summary>
-    /// The step event as relayed: the trainer's own fields plus <c>cost</c> {spent_usd, hours_used, rate_usd_per_hour,
-    /// projected_usd, budget_fraction} from this agent's clock and the price frozen on the assignment, so whoever reads
-    /// the event stream (the dashboard, <c>/api/jobs/{id}/events</c>) sees the spend at that step without asking.
-    /// </summary>
-    private string WithCost(TrainerEventLine e)
+    private Task OnLogAsync(string line, bool stderr)
     {
-        if (JsonNode.Parse(e.Json) is not JsonObject o) return e.Json;
-        var cost = CostNow();
-        double? projected = _meanStepSeconds is { } pace && _totalSteps >= _lastStep
-            ? cost.SpentUsd + cost.RateUsdPerHour * (_totalSteps - _lastStep) * pace / 3600.0
-            : null;
-        o["cost"] = new JsonObject
-        {
-            ["spent_usd"] = Math.Round(cost.SpentUsd, 6), ["hours_used"] = Math.Round(cost.HoursUsed, 6), ["rate_usd_per_hour"] = cost.RateUsdPerHour,
-            ["projected_usd"] = projected is { } p ? Math.Round(p, 6) : null,
-            ["budget_fraction"] = cost.FractionOfBudget is { } f ? Math.Round(f, 6) : null,
-        };
-        return o.ToJsonString();
-    }
-
-    /// <summary>The job's spend on this agent's clock: earlier assignments plus this one's uptime at its frozen price.</summary>
-    private JobCost CostNow() =>
-        JobCost.Compute(assignment.SpentUsdBefore, assignment.HoursBefore, assignment.PricePerHourUsd, UptimeSeconds, JobBudget());
-
-    private Budget JobBudget() =>
-        new(assignment.Budget?.MaxUsd is > 0 ? assignment.Budget.MaxUsd : null, assignment.Budget?.MaxHours is > 0 ? assignment.Budget.MaxHours : null);
-
-    private void ObserveCheckpoint(TrainerEventLine e)
-    {
-        // A checkpoint is written right after its step's event: the gap is how long writing one takes.
-        if (_lastStepAt is { } at && e.GetDouble("step") is { } step && (long)step == _lastStep)
-            _checkpointSeconds = (DateTime.UtcNow - at).TotalSeconds;
+        outgoing.Log(JobId, LogLevel.Info, stderr ? "trainer.stderr" : "trainer.stdout", line);
+        return Task.CompletedTask;
     }
 
     /// <summary>Checks the budget between steps too: during a long first step, an evaluation or a pause the spend goes on.</summary>
@@ -225,55 +147,10 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
 
     private void CheckBudget()
     {
-        if (_stopReason is not null) return;
-        var budget = JobBudget();
-        if (!budget.IsLimited) return;
-        var cost = CostNow();
-        // Until a checkpoint was measured, assume it takes as long as a step (at least a second).
-        var checkpointSeconds = _checkpointSeconds ?? Math.Max(1.0, _maxStepSeconds);
-        if (BudgetGuard.MustStop(budget, cost.SpentUsd, cost.HoursUsed, cost.RateUsdPerHour, _maxStepSeconds, checkpointSeconds))
-        {
-            log.LogWarning("job {Job}: the budget would be crossed before the next step and a checkpoint end (spent ${Spent:0.####} of ${Max}): checkpoint and stop",
-                JobId, cost.SpentUsd, budget.MaxUsd);
-            outgoing.Log(JobId, LogLevel.Warning, "agent", $"budget: stopping before spend would cross it (step {_lastStep}, uptime {UptimeSeconds:0.0} s, step {_maxStepSeconds:0.00} s, checkpoint {checkpointSeconds:0.00} s)");
-            RequestStop(StopReasons.Budget);
-        }
-    }
-
-    private Task OnLogAsync(string line, bool stderr)
-    {
-        outgoing.Log(JobId, LogLevel.Info, stderr ? "trainer.stderr" : "trainer.stdout", line);
-        return Task.CompletedTask;
-    }
-
-    private async Task UploadCheckpointsAsync(string outDir, CancellationToken cancellationToken)
-    {
-        await foreach (var (step, announced) in _checkpoints.Reader.ReadAllAsync(cancellationToken))
-        {
-            var wait = TimeSpan.FromMilliseconds(250);
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    var folder = Path.IsPathRooted(announced) ? announced : Path.Combine(outDir, announced);
-                    var tar = Path.Combine(Path.GetDirectoryName(outDir)!, $"checkpoint-{step}.tar");
-                    if (attempt == 1 || !File.Exists(tar)) await TarFolder.CreateAsync(folder, tar, cancellationToken);
-                    var sha = await artifacts.UploadAsync(tar, $"{JobId}-checkpoint-{step}", JobId, $"checkpoint-{step}.tar", "checkpoint", cancellationToken);
-                    File.Delete(tar);
-                    outgoing.Log(JobId, LogLevel.Info, "agent", $"checkpoint {step} uploaded (sha256 {sha})");
-                    break;
-                }
-                catch (Exception e) when (e is IOException or InvalidDataException or FineTuneLab.Shared.Grpc.RpcException or UnauthorizedAccessException)
-                {
-                    if (attempt == 1) outgoing.Log(JobId, LogLevel.Warning, "agent", $"checkpoint {step} upload failed: {e.Message}; retrying until it is uploaded or a newer one supersedes it");
-                    // A newer checkpoint supersedes this one; the last one (the one a stop wrote) is retried until the
-                    // coordinator is back, so a resume finds it.
-                    if (_checkpoints.Reader.Count > 0 || e is DirectoryNotFoundException) break;
-                    await Task.Delay(wait, cancellationToken);
-                    wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, UploadRetryMax.Ticks));
-                }
-            }
-        }
+        if (_stopReason is not null || _spend.MustStop() is not { } why) return;
+        log.LogWarning("job {Job}: the budget would be crossed before the next step and a checkpoint end: checkpoint and stop ({Why})", JobId, why);
+        outgoing.Log(JobId, LogLevel.Warning, "agent", why);
+        RequestStop(StopReasons.Budget);
     }
 
     private async Task FinishAsync(TrainerExit exit, string outDir, CancellationToken cancellationToken)

@@ -1,10 +1,11 @@
 using System.Diagnostics;
-using System.Text.Json;
+using FineTuneLab.Events;
 
 namespace FineTuneLab.Agent.Jobs;
 
 /// <summary>
-/// One <c>ftl-train</c> child process: its stdout JSON lines become events, its stderr lines become logs, and it is
+/// One <c>ftl-train</c> child process: its stdout JSON lines are parsed once, here, into events (<see cref="EventJson"/>;
+/// a line that is not a valid event is refused with the reason, never relayed), its other lines become logs, and it is
 /// stopped the way the trainer contract asks (SIGTERM: checkpoint and exit; SIGKILL after a grace period).
 /// Pause and resume are SIGSTOP / SIGCONT, so a paused job holds its memory but no CPU or GPU time.
 /// </summary>
@@ -20,19 +21,25 @@ public sealed class TrainerProcess : IAsyncDisposable
     public sealed record StartInfo(string FileName, IReadOnlyList<string> Arguments, string WorkingDirectory,
         IReadOnlyDictionary<string, string>? Environment = null);
 
-    private TrainerProcess(Process process, Func<TrainerEventLine, Task> onEvent, Func<string, bool, Task> onLog)
+    private TrainerProcess(Process process, Func<TrainerEvent, Task> onEvent, Func<string, bool, Task> onLog, Func<string, string, Task> onRefused)
     {
         _process = process;
         _stdout = PumpAsync(process.StandardOutput, async line =>
         {
-            if (TrainerEventLine.TryParse(line, out var e))
+            // A line that opens a JSON object means to be an event; any other is the trainer talking.
+            if (!line.StartsWith('{'))
+            {
+                await onLog(line, false);
+            }
+            else if (EventJson.TryParse(line, out var e, out var error))
             {
                 Observe(e);
                 await onEvent(e);
             }
             else
             {
-                await onLog(line, false);
+                Interlocked.Increment(ref _refused);
+                await onRefused(line, error);
             }
         });
         _stderr = PumpAsync(process.StandardError, line => onLog(line, true));
@@ -40,8 +47,15 @@ public sealed class TrainerProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
-    /// <summary>Starts the trainer. <paramref name="onEvent"/> gets each event line, <paramref name="onLog"/> each other line (true: stderr).</summary>
-    public static TrainerProcess Start(StartInfo info, Func<TrainerEventLine, Task> onEvent, Func<string, bool, Task> onLog)
+    /// <summary>How many stdout lines were refused as events so far.</summary>
+    public int RefusedLines => Volatile.Read(ref _refused);
+    private int _refused;
+
+    /// <summary>
+    /// Starts the trainer. <paramref name="onEvent"/> gets each event, <paramref name="onLog"/> each other line (true:
+    /// stderr), <paramref name="onRefused"/> each event line that was refused, with the reason.
+    /// </summary>
+    public static TrainerProcess Start(StartInfo info, Func<TrainerEvent, Task> onEvent, Func<string, bool, Task> onLog, Func<string, string, Task> onRefused)
     {
         var psi = new ProcessStartInfo(info.FileName)
         {
@@ -55,7 +69,7 @@ public sealed class TrainerProcess : IAsyncDisposable
         if (info.Environment is not null)
             foreach (var (k, v) in info.Environment) psi.Environment[k] = v;
         var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {info.FileName}");
-        return new TrainerProcess(process, onEvent, onLog);
+        return new TrainerProcess(process, onEvent, onLog, onRefused);
     }
 
     public bool Pause() => UnixSignals.Send(_process.Id, UnixSignals.SigStop);
@@ -96,16 +110,17 @@ public sealed class TrainerProcess : IAsyncDisposable
         return new TrainerExit(code, signal, _doneReason, _errorMessage, _stackTrace);
     }
 
-    private void Observe(TrainerEventLine e)
+    private void Observe(TrainerEvent e)
     {
-        if (e.Type == "error")
+        switch (e)
         {
-            _errorMessage = e.GetString("message");
-            _stackTrace = e.GetString("stack_trace");
-        }
-        else if (e.Type == "done")
-        {
-            _doneReason = e.GetString("reason");
+            case ErrorEvent error:
+                _errorMessage = error.Message;
+                _stackTrace = error.StackTrace;
+                break;
+            case DoneEvent done:
+                _doneReason = done.Reason;
+                break;
         }
     }
 
@@ -121,33 +136,4 @@ public sealed class TrainerProcess : IAsyncDisposable
         try { await Task.WhenAll(_stdout, _stderr); } catch (IOException) { }
         _process.Dispose();
     }
-}
-
-/// <summary>One JSON line of the trainer's event stream, kept verbatim (the agent relays it unchanged).</summary>
-public sealed record TrainerEventLine(string Json, string Type, ulong Seq, JsonElement Root)
-{
-    public static bool TryParse(string line, out TrainerEventLine e)
-    {
-        e = null!;
-        if (line.Length == 0 || line[0] != '{') return false;
-        try
-        {
-            using var doc = JsonDocument.Parse(line);
-            var root = doc.RootElement;
-            if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String) return false;
-            var seq = root.TryGetProperty("seq", out var s) && s.TryGetUInt64(out var n) ? n : 0;
-            e = new TrainerEventLine(line, type.GetString()!, seq, root.Clone());
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
-    public string? GetString(string name) =>
-        Root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    public double? GetDouble(string name) =>
-        Root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
 }

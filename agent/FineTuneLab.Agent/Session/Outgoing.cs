@@ -16,8 +16,13 @@ public sealed class Outgoing(DiskOutbox outbox)
 
     public void Point(TelemetryPoint point) => Append(OutboxRecord.Wrap(point));
 
-    public void Event(string jobId, ulong trainerSeq, string type, string json) =>
-        Append(OutboxRecord.Wrap(new TrainerEvent { JobId = jobId, TrainerSeq = trainerSeq, Type = type, Json = json, At = Timestamp.FromDateTime(DateTime.UtcNow) }));
+    /// <summary>Queues a trainer event (already typed: <see cref="FineTuneLab.Shared.Protos.TrainerEventMessages.ToMessage"/>) for the job.</summary>
+    public void Event(string jobId, TrainerEvent message)
+    {
+        message.JobId = jobId;
+        message.At = Timestamp.FromDateTime(DateTime.UtcNow);
+        Append(OutboxRecord.Wrap(message));
+    }
 
     public void Log(string? jobId, LogLevel level, string source, string text) =>
         Append(OutboxRecord.Wrap(new LogLine { JobId = jobId ?? "", Level = level, Source = source, Text = text, At = Timestamp.FromDateTime(DateTime.UtcNow) }));

@@ -1,38 +1,25 @@
-using FineTuneLab.Shared.Grpc.Agent;
-using FineTuneLab.Shared.Grpc.Health;
-using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FineTuneLab.Coordinator.AgentGateway;
 
 /// <summary>
-/// What the health service reports: NOT_SERVING while starting (the store is not open yet), SERVING once it is,
-/// NOT_SERVING again from the moment shutdown begins. Covers the server ("") and the agent gateway.
+/// The coordinator's readiness: not serving while starting (the store is not open yet), serving once it is, not serving
+/// again from the moment shutdown begins. Read by <c>/healthz</c> and, as an ASP.NET Core health check, by the standard
+/// gRPC health service (Grpc.AspNetCore.HealthChecks) for the server ("") and the agent gateway.
 /// </summary>
-public sealed class CoordinatorHealth
+public sealed class CoordinatorHealth : IHealthCheck
 {
-    public static readonly string[] Services = ["", AgentGatewayDescriptors.ServiceName];
+    private volatile bool _storeOpen;
+    private volatile bool _stopping;
 
-    public CoordinatorHealth()
-    {
-        foreach (var s in Services)
-            Registry.Set(s, ServingStatus.NotServing);
-    }
+    public bool IsServing => _storeOpen && !_stopping;
 
-    public HealthStatusRegistry Registry { get; } = new();
-    public bool IsServing => Registry.Get("") == ServingStatus.Serving;
-    private bool _stopping;
+    public void MarkStoreOpen() => _storeOpen = true;
 
-    public void MarkStoreOpen()
-    {
-        if (_stopping)
-            return;
-        foreach (var s in Services)
-            Registry.Set(s, ServingStatus.Serving);
-    }
+    /// <summary>Once stopping, a late <see cref="MarkStoreOpen"/> does not revive the server.</summary>
+    public void MarkStopping() => _stopping = true;
 
-    public void MarkStopping()
-    {
-        _stopping = true;
-        Registry.SetAll(ServingStatus.NotServing);
-    }
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(IsServing ? HealthCheckResult.Healthy("the store is open")
+            : _stopping ? HealthCheckResult.Unhealthy("shutting down") : HealthCheckResult.Unhealthy("starting: the store is not open yet"));
 }

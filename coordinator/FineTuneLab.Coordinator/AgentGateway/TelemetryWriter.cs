@@ -83,7 +83,8 @@ internal sealed class TelemetryWriter : IDisposable
                 max = WritePoints(agentId, m.Telemetry.Points);
                 foreach (var e in m.Telemetry.Events)
                 {
-                    WriteEvent(agentId, e.Seq, e.JobId, (long)e.TrainerSeq, e.Type, e.Json, e.At);
+                    var (type, json) = StoredEvent.From(e);
+                    WriteEvent(agentId, e.Seq, e.JobId, (long)e.TrainerSeq, type, json, e.At);
                     max = Math.Max(max, e.Seq);
                 }
                 break;

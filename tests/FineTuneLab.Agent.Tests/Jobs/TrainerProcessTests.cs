@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using FineTuneLab.Agent.Jobs;
+using FineTuneLab.Events;
 
 namespace FineTuneLab.Agent.Tests.Jobs;
 
@@ -7,8 +8,19 @@ namespace FineTuneLab.Agent.Tests.Jobs;
 public sealed class TrainerProcessTests : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ftl-trainerproc-");
-    private readonly ConcurrentQueue<TrainerEventLine> _events = new();
+    private readonly ConcurrentQueue<TrainerEvent> _events = new();
     private readonly ConcurrentQueue<(string Line, bool Stderr)> _logs = new();
+    private readonly ConcurrentQueue<(string Line, string Reason)> _refused = new();
+
+    // Whole events of the contract (docs/trainer-events.md), as the trainer writes them.
+    private const string Time = "\"time\":\"2026-12-07T10:00:00Z\"";
+    private static string StartLine(int seq) => $$"""{"v":1,"seq":{{seq}},{{Time}},"type":"start","job":"j","device":"cpu","device_name":"cpu","device_memory_bytes":0,"threads":1,"total_steps":3,"tokens_per_epoch":10,"resumed_from_step":0}""";
+    private static string StepLine(int seq, double loss) => $$$"""{"v":1,"seq":{{{seq}}},{{{Time}}},"type":"step","step":{{{seq}}},"total_steps":3,"epoch":0.5,"loss":{{{loss}}},"lr":0.0002,"grad_norm":1,"tokens_per_s":100,"samples_per_s":1,"elapsed_s":1,"tokens":64,"memory":{"rss_bytes":1,"peak_rss_bytes":1,"device_allocated_bytes":0,"device_reserved_bytes":0,"device_peak_bytes":0}}""";
+    private static string DoneLine(int seq, string reason) => $$"""{"v":1,"seq":{{seq}},{{Time}},"type":"done","reason":"{{reason}}","step":1,"elapsed_s":1}""";
+    private static string CheckpointLine(int seq) => $$"""{"v":1,"seq":{{seq}},{{Time}},"type":"checkpoint","step":1,"path":"checkpoints/1","bytes":10,"sha256":"ab"}""";
+    private static string ErrorLine(int seq) => $$"""{"v":1,"seq":{{seq}},{{Time}},"type":"error","message":"CUDA out of memory","stack_trace":"at Step()\n at Run()"}""";
+    private static string Quoted(string line) => "'" + line + "'";
+    private static string Escaped(string line) => "\"" + line.Replace("\"", "\\\"") + "\"";
 
     private TrainerProcess Start(string script)
     {
@@ -16,28 +28,30 @@ public sealed class TrainerProcessTests : IDisposable
         File.WriteAllText(path, "#!/usr/bin/env bash\n" + script);
         return TrainerProcess.Start(new TrainerProcess.StartInfo("/bin/bash", [path], _dir.FullName),
             e => { _events.Enqueue(e); return Task.CompletedTask; },
-            (line, err) => { _logs.Enqueue((line, err)); return Task.CompletedTask; });
+            (line, err) => { _logs.Enqueue((line, err)); return Task.CompletedTask; },
+            (line, reason) => { _refused.Enqueue((line, reason)); return Task.CompletedTask; });
     }
 
-    private async Task WaitForEvent(string type)
+    private async Task WaitForEvent<T>() where T : TrainerEvent
     {
-        for (var i = 0; i < 200 && !_events.Any(e => e.Type == type); i++) await Task.Delay(25);
-        Assert.Contains(_events, e => e.Type == type);
+        for (var i = 0; i < 200 && !_events.OfType<T>().Any(); i++) await Task.Delay(25);
+        Assert.NotEmpty(_events.OfType<T>());
     }
 
     [Fact]
     public async Task Events_and_logs_are_separated_and_a_clean_exit_is_success()
     {
-        await using var p = Start("""
-            echo '{"v":1,"seq":1,"type":"step","loss":2.5}'
+        await using var p = Start($"""
+            echo {Quoted(StepLine(1, 2.5))}
             echo 'plain text on stdout'
             echo 'progress 10%' >&2
-            echo '{"v":1,"seq":2,"type":"done","reason":"completed"}'
+            echo {Quoted(DoneLine(2, "completed"))}
             """);
         var exit = await p.WaitAsync();
         Assert.True(exit.Succeeded, exit.ToString());
-        Assert.Equal(["step", "done"], _events.Select(e => e.Type));
-        Assert.Equal(2.5, _events.First().GetDouble("loss"));
+        Assert.Equal(["step", "done"], _events.Select(EventJson.TypeName));
+        Assert.Equal(2.5, Assert.IsType<StepEvent>(_events.First()).Loss);
+        Assert.Empty(_refused);
         Assert.Contains(("plain text on stdout", false), _logs);
         Assert.Contains(("progress 10%", true), _logs);
     }
@@ -45,8 +59,8 @@ public sealed class TrainerProcessTests : IDisposable
     [Fact]
     public async Task A_crash_reports_exit_code_and_the_last_error_with_its_stack_trace()
     {
-        await using var p = Start("""
-            echo '{"v":1,"seq":1,"type":"error","message":"CUDA out of memory","stack_trace":"at Step()\n at Run()"}'
+        await using var p = Start($"""
+            echo {Quoted(ErrorLine(1))}
             exit 3
             """);
         var exit = await p.WaitAsync();
@@ -60,28 +74,28 @@ public sealed class TrainerProcessTests : IDisposable
     [Fact]
     public async Task Stop_sends_sigterm_and_the_trainer_checkpoints_and_exits()
     {
-        await using var p = Start("""
-            trap 'echo "{\"v\":1,\"seq\":3,\"type\":\"checkpoint\"}"; echo "{\"v\":1,\"seq\":4,\"type\":\"done\",\"reason\":\"stopped\"}"; exit 0' TERM
-            echo '{"v":1,"seq":1,"type":"start"}'
+        await using var p = Start($"""
+            trap 'echo {Escaped(CheckpointLine(3))}; echo {Escaped(DoneLine(4, "stopped"))}; exit 0' TERM
+            echo {Quoted(StartLine(1))}
             while true; do sleep 0.05; done
             """);
-        await WaitForEvent("start");
+        await WaitForEvent<StartEvent>();
         await p.StopAsync(TimeSpan.FromSeconds(10));
         var exit = await p.WaitAsync();
         Assert.Equal(0, exit.ExitCode);
         Assert.Equal("stopped", exit.DoneReason);
-        Assert.Contains(_events, e => e.Type == "checkpoint");
+        Assert.Contains(_events, e => e is CheckpointEvent);
     }
 
     [Fact]
     public async Task A_trainer_that_ignores_sigterm_is_killed_after_the_grace_period()
     {
-        await using var p = Start("""
+        await using var p = Start($"""
             trap '' TERM
-            echo '{"v":1,"seq":1,"type":"start"}'
+            echo {Quoted(StartLine(1))}
             while true; do sleep 0.05; done
             """);
-        await WaitForEvent("start");
+        await WaitForEvent<StartEvent>();
         var started = DateTime.UtcNow;
         await p.StopAsync(TimeSpan.FromMilliseconds(500));
         var exit = await p.WaitAsync();
@@ -93,11 +107,11 @@ public sealed class TrainerProcessTests : IDisposable
     public async Task Pause_freezes_the_trainer_and_resume_lets_it_go_on()
     {
         var ticks = Path.Combine(_dir.FullName, "ticks");
-        await using var p = Start($$"""
-            echo '{"v":1,"seq":1,"type":"start"}'
-            while true; do echo x >> '{{ticks}}'; sleep 0.02; done
+        await using var p = Start($"""
+            echo {Quoted(StartLine(1))}
+            while true; do echo x >> '{ticks}'; sleep 0.02; done
             """);
-        await WaitForEvent("start");
+        await WaitForEvent<StartEvent>();
         await Task.Delay(200);
         Assert.True(p.Pause());
         await Task.Delay(100);
@@ -109,6 +123,25 @@ public sealed class TrainerProcessTests : IDisposable
         Assert.True(File.ReadAllLines(ticks).Length > paused);
         p.Kill();
         await p.WaitAsync();
+    }
+
+    [Fact]
+    public async Task A_malformed_or_unknown_event_line_is_refused_with_its_reason_and_not_relayed()
+    {
+        await using var p = Start($"""
+            echo '{"{"}"v":1,"seq":1,"type":"step","loss":2.5{"}"}'
+            echo '{"{"}"v":1,"seq":2,"type":"gpu_throttle"{"}"}'
+            echo '{"{"}not json'
+            echo {Quoted(DoneLine(3, "completed"))}
+            """);
+        var exit = await p.WaitAsync();
+        Assert.True(exit.Succeeded, exit.ToString());
+        Assert.Equal(["done"], _events.Select(EventJson.TypeName));
+        Assert.Equal(3, p.RefusedLines);
+        var reasons = _refused.Select(r => r.Reason).ToList();
+        Assert.Contains("step", reasons[0]);
+        Assert.Contains("unknown event type 'gpu_throttle'", reasons[1]);
+        Assert.DoesNotContain(_logs, l => l.Line.StartsWith('{'));
     }
 
     public void Dispose() => _dir.Delete(true);

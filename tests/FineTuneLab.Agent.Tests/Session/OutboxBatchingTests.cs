@@ -13,12 +13,12 @@ public sealed class OutboxBatchingTests
         ulong seq = 0;
         void Add(AgentMessage m) => records.Add(new OutboxRecord(++seq, m));
         for (var i = 0; i < 3; i++) Add(OutboxRecord.Wrap(new TelemetryPoint { Seq = seq + 1, Metric = "gpu.util" }));
-        Add(OutboxRecord.Wrap(new TrainerEvent { Seq = seq + 1, Type = "step" }));
+        Add(OutboxRecord.Wrap(new TrainerEvent { Seq = seq + 1, Step = new StepEvent() }));
         Add(OutboxRecord.Wrap(new JobStateChange { Seq = seq + 1, State = JobState.Running }));
         Add(OutboxRecord.Wrap(new LogLine { Seq = seq + 1, Text = "a" }));
         Add(OutboxRecord.Wrap(new LogLine { Seq = seq + 1, Text = "b" }));
 
-        var messages = AgentService.Batch(records).ToList();
+        var messages = OutboxBatches.Pack(records).ToList();
 
         Assert.Equal([AgentMessage.BodyOneofCase.Telemetry, AgentMessage.BodyOneofCase.JobState, AgentMessage.BodyOneofCase.Logs],
             messages.Select(m => m.BodyCase));

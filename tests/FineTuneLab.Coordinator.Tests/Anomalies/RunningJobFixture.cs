@@ -46,13 +46,13 @@ internal sealed class RunningJobFixture : IDisposable
 
     public void Send(AgentMessage message) => Runtime.Ingest.Persist(AgentId, [message]);
 
+    private long _trainerSeq;
+
     public void TrainerEvent(string type, JsonObject body, DateTime? at = null)
     {
-        body["type"] = type;
-        Send(new AgentMessage { Telemetry = new TelemetryBatch { Events = { new TrainerEvent
-        {
-            Seq = ++_seq, JobId = JobId, Type = type, Json = body.ToJsonString(), At = Timestamp.FromDateTime(at ?? DateTime.UtcNow),
-        } } } });
+        var e = AgentGateway.TestTrainerEvents.Message(type, ++_trainerSeq, body);
+        (e.Seq, e.JobId, e.At) = (++_seq, JobId, Timestamp.FromDateTime(at ?? DateTime.UtcNow));
+        Send(new AgentMessage { Telemetry = new TelemetryBatch { Events = { e } } });
     }
 
     public void GpuPoints(string metric, IEnumerable<double> values)

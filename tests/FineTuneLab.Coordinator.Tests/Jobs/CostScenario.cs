@@ -103,7 +103,9 @@ internal sealed class CostScenario
             ["step"] = step, ["total_steps"] = total, ["tokens"] = tokens, ["tokens_per_s"] = tokensPerSecond, ["loss"] = 3.0 / step, ["elapsed_s"] = elapsed,
         }.ToJsonString();
         var batch = new TelemetryBatch();
-        batch.Events.Add(new TrainerEvent { Seq = Next(agent), JobId = job, TrainerSeq = (ulong)step, Type = "step", Json = json, At = Timestamp.FromDateTime(DateTime.Parse(at).ToUniversalTime()) });
+        var e = AgentGateway.TestTrainerEvents.Message("step", step, JsonNode.Parse(json)!.AsObject());
+        (e.Seq, e.JobId, e.At) = (Next(agent), job, Timestamp.FromDateTime(DateTime.Parse(at).ToUniversalTime()));
+        batch.Events.Add(e);
         var m = new AgentMessage { Telemetry = batch };
         Sent.Add((agent, m));
         _ingest.Persist(agent, [m]);

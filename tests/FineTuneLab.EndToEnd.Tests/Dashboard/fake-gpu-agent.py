@@ -3,7 +3,7 @@
 grpcio, stubs generated from agent.proto): registers with the join token and a two-GPU inventory, holds the session,
 and sends NVML-shaped readings (gpu.util, gpu.mem.used, gpu.temp, gpu.power per GPU) every half second. A job assigned
 to it is reported running; its readings then carry the job id, and it relays trainer events for it: a step per tick,
-a `warning` (loss_spike) at step 4 and an event type the dashboard does not know (`gpu_throttle`) at step 6.
+and a `warning` (loss_spike) at step 4, as typed TrainerEvent messages (the oneof of agent.proto).
 It never finishes a job; the test ends it. Lets the dashboard's GPU views be checked on machines without a GPU.
 
 usage: fake-gpu-agent.py COORDINATOR_HOST:PORT JOIN_TOKEN NAME
@@ -103,15 +103,14 @@ def main():
                     batch.points.add(seq=next_seq(), at=at, job_id=job, gpu_index=i, metric=metric, value=value)
             if job:
                 step += 1
-                events = [("step", {"step": step, "total_steps": 1000, "epoch": step / 1000, "loss": 3.0 / (1 + 0.1 * step), "lr": 2e-4,
-                                    "grad_norm": 1.0, "tokens_per_s": 5000.0, "samples_per_s": 20.0, "elapsed_s": time.time() - started, "tokens": 512 * step})]
+                time_now = now()
+                memory = pb.MemoryFigures(rss_bytes=1 << 30, peak_rss_bytes=1 << 30)
+                batch.events.add(seq=next_seq(), job_id=job, trainer_seq=2 * step - 1, at=at, v=1, time=time_now, step=pb.StepEvent(
+                    step=step, total_steps=1000, epoch=step / 1000, loss=3.0 / (1 + 0.1 * step), lr=2e-4, grad_norm=1.0,
+                    tokens_per_s=5000.0, samples_per_s=20.0, elapsed_s=time.time() - started, tokens=512 * step, memory=memory))
                 if step == 4:
-                    events.append(("warning", {"kind": "loss_spike", "message": "loss rose 40% over 3 steps", "step": step}))
-                if step == 6:
-                    events.append(("gpu_throttle", {"message": "GPU 1 clocks throttled (power cap)", "gpu": 1}))
-                for kind, data in events:
-                    data = {"v": 1, "seq": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", "type": kind, **data}
-                    batch.events.add(seq=next_seq(), job_id=job, trainer_seq=step, type=kind, json=json.dumps(data), at=at)
+                    batch.events.add(seq=next_seq(), job_id=job, trainer_seq=2 * step, at=at, v=1, time=time_now,
+                                     warning=pb.WarningEvent(kind="loss_spike", message="loss rose 40% over 3 steps", step=step))
             yield pb.AgentMessage(telemetry=batch)
             yield pb.AgentMessage(heartbeat=pb.Heartbeat(at=now(), current_job_id=job, job_uptime_s=(time.time() - started) if job else 0))
             time.sleep(0.5)

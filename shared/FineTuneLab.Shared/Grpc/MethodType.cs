@@ -1,9 +1,0 @@
-namespace FineTuneLab.Shared.Grpc;
-
-public enum MethodType
-{
-    Unary,
-    ClientStreaming,
-    ServerStreaming,
-    DuplexStreaming,
-}
