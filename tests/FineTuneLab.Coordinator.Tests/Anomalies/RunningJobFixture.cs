@@ -46,14 +46,13 @@ internal sealed class RunningJobFixture : IDisposable
 
     public void Send(AgentMessage message) => Runtime.Ingest.Persist(AgentId, [message]);
 
-    public void TrainerEvent(string type, JsonObject body, DateTime? at = null)
-    {
-        body["type"] = type;
+    /// <summary>Relays a trainer event as the agent does (its EventJson line), through the gateway's edge parse.</summary>
+    public void TrainerEvent(FineTuneLab.Events.TrainerEvent e, DateTime? at = null) =>
         Send(new AgentMessage { Telemetry = new TelemetryBatch { Events = { new TrainerEvent
         {
-            Seq = ++_seq, JobId = JobId, Type = type, Json = body.ToJsonString(), At = Timestamp.FromDateTime(at ?? DateTime.UtcNow),
+            Seq = ++_seq, JobId = JobId, TrainerSeq = (ulong)e.Seq, Type = FineTuneLab.Events.EventJson.TypeName(e),
+            Json = FineTuneLab.Events.EventJson.Serialize(e), At = Timestamp.FromDateTime(at ?? DateTime.UtcNow),
         } } } });
-    }
 
     public void GpuPoints(string metric, IEnumerable<double> values)
     {
@@ -74,8 +73,8 @@ internal sealed class RunningJobFixture : IDisposable
         return commands;
     }
 
-    public List<JsonObject> Events(string type) =>
-        JobEvents.Events(Store, JobId, 0, type).Select(e => JsonNode.Parse(e.Json)!.AsObject()).ToList();
+    /// <summary>The job's log entries of one type, typed.</summary>
+    public List<T> Events<T>(string type) => JobEvents.Read(Store, JobId, 0, type).Select(e => e.Body).OfType<T>().ToList();
 
     public void Dispose()
     {
