@@ -48,31 +48,47 @@ public static class JobEvents
     }
 
     /// <summary>
-    /// Types a stored row once: a trainer event through <see cref="EventJson"/>, a coordinator event through its
-    /// record. A row that is neither (an unknown type, a malformed body) is refused with the reason.
+    /// Types a stored row once: a coordinator event through its record (a malformed one is refused with the reason),
+    /// a trainer event through <see cref="TypeTrainerEvent"/>.
     /// </summary>
     public static bool TryRead(long id, string jobId, string type, string at, string json, out JobLogEntry? entry, out string? reason)
     {
         entry = null;
         object? body;
-        reason = null;
-        if (TrainerTypes.Contains(type))
+        if (CoordinatorTypes.Contains(type))
         {
-            if (!EventJson.TryParse(json, out var e, out reason)) return false;
-            if (EventJson.TypeName(e) != type) { reason = $"stored as '{type}' but is a '{EventJson.TypeName(e)}' event"; return false; }
-            body = e;
-        }
-        else
-        {
+            reason = null;
             try { body = JobEventBody.Parse(type, json); }
             catch (System.Text.Json.JsonException ex) { reason = ex.Message; return false; }
-            if (body is null) { reason = $"unknown event type '{type}'"; return false; }
         }
+        else body = TypeTrainerEvent(type, json, out reason);
+        if (body is null) return false;
         entry = new JobLogEntry(id, jobId, type, at, json, body);
         return true;
     }
 
-    private static readonly HashSet<string> TrainerTypes = ["start", "step", "eval", "checkpoint", "log", "warning", "error", "done"];
+    /// <summary>
+    /// A relayed trainer event as its shared record; one <see cref="EventJson"/> refuses as an <see cref="UntypedEvent"/>
+    /// with the reason (shown as relayed, read by no decision); null, with the reason, for text that is not a JSON object.
+    /// </summary>
+    public static object? TypeTrainerEvent(string type, string json, out string? reason)
+    {
+        if (EventJson.TryParse(json, out var e, out reason))
+        {
+            if (EventJson.TypeName(e) == type) return e;
+            reason = $"sent as '{type}' but is a '{EventJson.TypeName(e)}' event";
+            return new UntypedEvent(reason);
+        }
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object) return new UntypedEvent(reason);
+        }
+        catch (System.Text.Json.JsonException) { }
+        return null;
+    }
+
+    private static readonly HashSet<string> CoordinatorTypes = [Assigned, Requeued, State, StateReport, BudgetAlert, Anomaly];
 
     /// <summary>The job's log after <paramref name="afterId"/>, typed; rows that cannot be read are skipped, each logged with its reason.</summary>
     public static List<JobLogEntry> Read(CoordinatorStore store, string jobId, long afterId = 0, string? type = null, int limit = 10_000, ILogger? log = null)

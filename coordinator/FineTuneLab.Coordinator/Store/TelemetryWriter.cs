@@ -118,8 +118,8 @@ internal sealed class TelemetryWriter : IDisposable
                 foreach (var e in events)
                 {
                     var (id, at) = (_ids.Next(), IsoText(e.At));
-                    if (WriteEvent(agentId, e.Seq, e.JobId, e.Event.Seq, e.Type, e.Json, at, id) == 1)
-                        Appended.Add(new JobLogEntry(id, e.JobId, e.Type, at, e.Json, e.Event));
+                    if (WriteEvent(agentId, e.Seq, e.JobId, e.TrainerSeq, e.Type, e.Json, at, id) == 1)
+                        Appended.Add(new JobLogEntry(id, e.JobId, e.Type, at, e.Json, e.Body));
                 }
                 // Events refused at the edge count as persisted too: sending them again cannot fix them.
                 foreach (var e in m.Telemetry.Events) max = Math.Max(max, e.Seq);
@@ -143,7 +143,7 @@ internal sealed class TelemetryWriter : IDisposable
                 var s = m.JobState;
                 // Apply a state change once: a replay of an already stored seq is skipped.
                 if (WriteEvent(agentId, s.Seq, s.JobId, null, JobEvents.StateReport, JsonFormatter.Default.Format(s), IsoText(s.At), _ids.Next()) == 1)
-                    ApplyReport(agentId, s);
+                    Touched.Add(AgentReports.Apply(_connection, agentId, s, _rules, _ids.Next, Appended));
                 max = s.Seq;
                 break;
             case AgentMessage.BodyOneofCase.CommandAck:
@@ -196,31 +196,6 @@ internal sealed class TelemetryWriter : IDisposable
         st.Bind(offset + 6, p.Value);
         return p.Seq;
     }
-
-    /// <summary>
-    /// Applies an agent's state report (<see cref="JobProjection"/> decides) and rewrites its stored row as the event
-    /// the projection made of it: a <c>state</c> event when it moved the job, a <c>state_report</c> with what it was
-    /// ignored for otherwise; so each transition appears once in the log.
-    /// </summary>
-    private void ApplyReport(string agentId, JobStateChange s)
-    {
-        var at = s.At is { } t ? Min(t.ToDateTime(), DateTime.UtcNow) : DateTime.UtcNow;
-        var to = s.State == JobState.Unspecified ? null : JobStates.FromProto(s.State);
-        var lastCheckpoint = to == JobStates.Failed ? JobRows.LastCheckpoint(_connection, s.JobId) : null;
-        var report = new AgentReported(agentId, to, s.Reason, s.ExitCode, s.Signal, s.ErrorMessage, s.StackTrace, s.JobUptimeS, at, lastCheckpoint);
-        var appended = new List<JobLogEntry>();
-        var p = JobStore.Apply(_connection, s.JobId, report, _rules, _ids.Next, appended);
-        var said = p?.Report ?? new StateChanged(null, to, s.Reason.Length == 0 ? null : s.Reason, "agent")
-            { AgentId = agentId, JobUptimeS = s.JobUptimeS, Ignored = "no such job" };
-        var (json, stamp) = (said.ToJson(), IsoText(s.At));
-        var id = Convert.ToInt64(Sql.Scalar(_connection, "UPDATE events SET type = $t, json = $js WHERE agent_id = $a AND seq = $s RETURNING ingest_id",
-            ("$t", said.Type), ("$js", json), ("$a", agentId), ("$s", (long)s.Seq)));
-        Appended.Add(new JobLogEntry(id, s.JobId, said.Type, stamp, json, said));
-        Appended.AddRange(appended);
-        Touched.Add(s.JobId);
-    }
-
-    private static DateTime Min(DateTime a, DateTime b) => a < b ? a : b;
 
     private int WriteEvent(string agentId, ulong seq, string jobId, long? trainerSeq, string type, string json, string at, long ingestId)
     {

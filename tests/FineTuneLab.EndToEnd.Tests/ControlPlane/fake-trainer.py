@@ -49,7 +49,8 @@ def main():
         emit("checkpoint", step=step, path=d, bytes=2048 + len(manifest), sha256=hashlib.sha256(manifest.encode()).hexdigest())
 
     t0 = time.time()
-    emit("start", job=spec.get("name", "job"), device="cpu", total_steps=total, resumed_from_step=start)
+    emit("start", job=spec.get("name", "job"), device="cpu", device_name="fake cpu", device_memory_bytes=0, threads=1,
+         total_steps=total, tokens_per_epoch=256 * total, resumed_from_step=start)
     print(f"fake trainer: steps {start + 1}..{total}", file=sys.stderr, flush=True)
     for step in range(start + 1, total + 1):
         time.sleep(step_s)
@@ -63,7 +64,8 @@ def main():
                 return 3
         loss = 3.0 / (1 + 0.1 * step)
         emit("step", step=step, total_steps=total, epoch=step / total, loss=loss, lr=2e-4, grad_norm=1.0,
-             tokens_per_s=1000.0, samples_per_s=4.0, elapsed_s=time.time() - t0, tokens=256 * step, memory={"rss_bytes": 1})
+             tokens_per_s=1000.0, samples_per_s=4.0, elapsed_s=time.time() - t0, tokens=256 * step,
+             memory={"rss_bytes": 1, "peak_rss_bytes": 1, "device_allocated_bytes": 0, "device_reserved_bytes": 0, "device_peak_bytes": 0})
         print(f"step {step}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
         if state["stop"]:
             checkpoint(step)

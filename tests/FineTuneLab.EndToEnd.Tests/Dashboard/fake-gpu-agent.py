@@ -104,7 +104,8 @@ def main():
             if job:
                 step += 1
                 events = [("step", {"step": step, "total_steps": 1000, "epoch": step / 1000, "loss": 3.0 / (1 + 0.1 * step), "lr": 2e-4,
-                                    "grad_norm": 1.0, "tokens_per_s": 5000.0, "samples_per_s": 20.0, "elapsed_s": time.time() - started, "tokens": 512 * step})]
+                                    "grad_norm": 1.0, "tokens_per_s": 5000.0, "samples_per_s": 20.0, "elapsed_s": time.time() - started, "tokens": 512 * step,
+                                    "memory": {"rss_bytes": 1 << 30, "peak_rss_bytes": 1 << 30, "device_allocated_bytes": 0, "device_reserved_bytes": 0, "device_peak_bytes": 0}})]
                 if step == 4:
                     events.append(("warning", {"kind": "loss_spike", "message": "loss rose 40% over 3 steps", "step": step}))
                 if step == 6:
