@@ -70,7 +70,7 @@ public sealed class JobStore(CoordinatorStore store, IIngestOrder ids, JobFeedHu
     /// <summary>Moves a queued job onto an agent at the agent's price (frozen for this assignment); false if it was no longer queued.</summary>
     public bool Assign(string id, string agentId, int? gpuIndex, double pricePerHour) => Transition((c, appended) =>
     {
-        var agent = Sql.Query(c, "SELECT name, inventory_json FROM agents WHERE id = $a", r => (Name: r.GetString(0), Inventory: r.GetString(1)), ("$a", agentId)).FirstOrDefault();
+        var agent = JobRows.AgentOf(c, agentId);
         var gpu = gpuIndex is { } g && agent.Inventory is not null ? NodeInventory.Parser.ParseJson(agent.Inventory).Gpus.FirstOrDefault(x => x.Index == g) : null;
         var placed = new Placed(agentId, agent.Name, gpuIndex, gpu?.Name, gpu is null ? null : (long)gpu.MemoryTotalBytes, pricePerHour);
         return Apply(c, id, placed, Rules, ids.Next, appended)?.Moved == true;
@@ -82,7 +82,7 @@ public sealed class JobStore(CoordinatorStore store, IIngestOrder ids, JobFeedHu
         var jobs = JobRows.OnAgent(c, agentId);
         foreach (var job in jobs)
             Apply(c, job.Id, new AgentLost(agentId, reason ?? $"agent {agentId} was lost", JobRows.LastCheckpoint(c, job.Id)), Rules, ids.Next, appended);
-        Sql.Execute(c, "UPDATE agents SET current_job_id = NULL WHERE id = $a", ("$a", agentId));
+        JobRows.ReleaseAgent(c, agentId, null);
         return jobs.Select(j => j.Id).ToList();
     });
 
@@ -102,10 +102,8 @@ public sealed class JobStore(CoordinatorStore store, IIngestOrder ids, JobFeedHu
         if (p.Job != job && !JobRows.Save(c, job, p.Job))
             throw new InvalidOperationException($"job {jobId} changed under its own transaction");
         if (p.Billed is { } bill) CostLedger.Record(c, jobId, bill);
-        if (p.Agent == AgentLink.Hold)
-            Sql.Execute(c, "UPDATE agents SET current_job_id = $id WHERE id = $a", ("$id", jobId), ("$a", p.Job.AgentId));
-        else if (p.Agent == AgentLink.Release && job.AgentId is { } held)
-            Sql.Execute(c, "UPDATE agents SET current_job_id = NULL WHERE id = $a AND current_job_id = $id", ("$a", held), ("$id", jobId));
+        if (p.Agent == AgentLink.Hold) JobRows.HoldAgent(c, p.Job.AgentId!, jobId);
+        else if (p.Agent == AgentLink.Release && job.AgentId is { } held) JobRows.ReleaseAgent(c, held, jobId);
         foreach (var e in p.Events)
             if (JobEvents.Append(c, next(), jobId, e) is { } entry) appended.Add(entry);
         return p;
@@ -129,14 +127,13 @@ public sealed class JobStore(CoordinatorStore store, IIngestOrder ids, JobFeedHu
     public void RecordCheckpoint(string jobId, long step, string sha, long bytes)
     {
         using var c = store.OpenConnection();
-        Sql.Execute(c, "INSERT OR REPLACE INTO checkpoints (job_id, step, sha256, bytes, created_at) VALUES ($j, $s, $h, $b, $now)",
-            ("$j", jobId), ("$s", step), ("$h", sha), ("$b", bytes), ("$now", Sql.Now()));
+        JobRows.RecordCheckpoint(c, jobId, step, sha, bytes);
     }
 
     public void RecordAdapter(string jobId, string sha)
     {
         using var c = store.OpenConnection();
-        Sql.Execute(c, "UPDATE jobs SET adapter_sha256 = $h WHERE id = $j", ("$h", sha), ("$j", jobId));
+        JobRows.RecordAdapter(c, jobId, sha);
     }
 
     public List<CheckpointRow> Checkpoints(string jobId)

@@ -59,4 +59,22 @@ internal static class JobRows
         Sql.Query(c, "SELECT step, sha256, bytes, created_at FROM checkpoints WHERE job_id = $j ORDER BY step", ReadCheckpoint, ("$j", jobId));
 
     private static CheckpointRow ReadCheckpoint(SqliteDataReader r) => new(r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetString(3));
+
+    /// <summary>The agent's name and stored inventory (JSON), for an assignment's event.</summary>
+    public static (string? Name, string? Inventory) AgentOf(SqliteConnection c, string agentId) =>
+        Sql.Query(c, "SELECT name, inventory_json FROM agents WHERE id = $a", r => ((string?)r.GetString(0), (string?)r.GetString(1)), ("$a", agentId)).FirstOrDefault();
+
+    public static void HoldAgent(SqliteConnection c, string agentId, string jobId) =>
+        Sql.Execute(c, "UPDATE agents SET current_job_id = $id WHERE id = $a", ("$id", jobId), ("$a", agentId));
+
+    /// <summary>Frees the agent (of <paramref name="jobId"/> only, when given).</summary>
+    public static void ReleaseAgent(SqliteConnection c, string agentId, string? jobId) =>
+        Sql.Execute(c, "UPDATE agents SET current_job_id = NULL WHERE id = $a AND ($id IS NULL OR current_job_id = $id)", ("$a", agentId), ("$id", jobId));
+
+    public static void RecordCheckpoint(SqliteConnection c, string jobId, long step, string sha, long bytes) =>
+        Sql.Execute(c, "INSERT OR REPLACE INTO checkpoints (job_id, step, sha256, bytes, created_at) VALUES ($j, $s, $h, $b, $now)",
+            ("$j", jobId), ("$s", step), ("$h", sha), ("$b", bytes), ("$now", Sql.Now()));
+
+    public static void RecordAdapter(SqliteConnection c, string jobId, string sha) =>
+        Sql.Execute(c, "UPDATE jobs SET adapter_sha256 = $h WHERE id = $j", ("$h", sha), ("$j", jobId));
 }

@@ -1,8 +1,8 @@
+using FineTuneLab.Coordinator.Jobs;
 using System.Globalization;
-using FineTuneLab.Coordinator.Store;
 using Microsoft.Data.Sqlite;
 
-namespace FineTuneLab.Coordinator.Jobs;
+namespace FineTuneLab.Coordinator.Store;
 
 /// <summary>One slice of spend: a day, project, agent or job with what it cost.</summary>
 public sealed record CostRow(string Key, string Label, double SpentUsd, double Hours, long Jobs);
