@@ -10,23 +10,35 @@ using Microsoft.Extensions.Logging;
 namespace FineTuneLab.Coordinator;
 
 /// <summary>Everything that exists once the store is open: tables, blobs, connected sessions, and the scheduler's wake-up signal.</summary>
-public sealed partial class CoordinatorRuntime(CoordinatorStore store, CoordinatorOptions options, ILogger log)
+public sealed partial class CoordinatorRuntime
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
-    public CoordinatorStore Store { get; } = store;
-    public CoordinatorOptions Options { get; } = options;
-    public BlobStore Blobs { get; } = new(options.DataDir);
-    public AgentStore Agents { get; } = new(store);
-    public TelemetryIngest Ingest { get; } = new(store);
+    public CoordinatorRuntime(CoordinatorStore store, CoordinatorOptions options, ILogger log)
+    {
+        (Store, Options, Log) = (store, options, log);
+        Blobs = new(options.DataDir);
+        Agents = new(store);
+        Rules = new(options.RestartCap, new(options.FailureRulesFile is { } rules ? FineTuneLab.Shared.Jobs.FailureClassifier.LoadRules(rules) : null));
+        Ingest = new(store, Rules, Feed);
+        Jobs = new(store, Ingest, Feed) { Rules = Rules };
+        Commands = new(store, Sessions);
+    }
+
+    public CoordinatorStore Store { get; }
+    public CoordinatorOptions Options { get; }
+    public BlobStore Blobs { get; }
+    public AgentStore Agents { get; }
+    /// <summary>The jobs' live feeds: what each commit appended, for the SSE streams.</summary>
+    public JobFeedHub Feed { get; } = new();
+    /// <summary>Restarts allowed and how failures are classified: the user's rules (<c>--failure-rules</c>) before the built-in table.</summary>
+    public JobRules Rules { get; }
+    public TelemetryIngest Ingest { get; }
     // Job transitions write their events into the feed whose order the ingest keeps.
-    public JobStore Jobs => field ??= new(Store, Ingest) { MaxRestarts = Options.RestartCap };
+    public JobStore Jobs { get; }
     public AgentSessions Sessions { get; } = new();
-    public AgentCommands Commands => field ??= new(Store, Sessions);
-    /// <summary>Classifies trainer failures: the user's rules (<c>--failure-rules</c>) before the built-in table.</summary>
-    public FineTuneLab.Shared.Jobs.FailureClassifier Failures { get; } =
-        new(options.FailureRulesFile is { } rules ? FineTuneLab.Shared.Jobs.FailureClassifier.LoadRules(rules) : null);
-    public ILogger Log { get; } = log;
+    public AgentCommands Commands { get; }
+    public ILogger Log { get; }
 
     /// <summary>Asks the scheduler loop to run now (a job was queued, an agent came or a job ended).</summary>
     public void Wake()

@@ -1,3 +1,4 @@
+using FineTuneLab.Coordinator.Jobs;
 using System.Threading.Channels;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Grpc.Core;
@@ -66,7 +67,7 @@ public sealed class AgentSessionCall(GatewayContext gateway, ILogger<AgentSessio
                     case AgentMessage.BodyOneofCase.Telemetry or AgentMessage.BodyOneofCase.Logs
                         or AgentMessage.BodyOneofCase.JobState or AgentMessage.BodyOneofCase.CommandAck:
                         // Waits here when the writer is behind: the agent's stream backs up, not our memory.
-                        await inFlight.Writer.WriteAsync((runtime.Ingest.PersistAsync(ingest, m), m.BodyCase == AgentMessage.BodyOneofCase.JobState), done.Token);
+                        await inFlight.Writer.WriteAsync((runtime.Ingest.PersistAsync(ingest, m, IncomingEvents.Parse(agentId, m, log)), m.BodyCase == AgentMessage.BodyOneofCase.JobState), done.Token);
                         break;
                     case AgentMessage.BodyOneofCase.Hello:
                         throw new RpcException(new Status(StatusCode.FailedPrecondition, "SessionHello sent twice"));

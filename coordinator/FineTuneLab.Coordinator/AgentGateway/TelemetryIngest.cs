@@ -23,12 +23,12 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
     // The feeds' cursor: shared by the writer thread and the coordinator's own events (job transitions, alerts).
     private long _ingestId;
 
-    public TelemetryIngest(CoordinatorStore store)
+    public TelemetryIngest(CoordinatorStore store, JobRules? rules = null, JobFeedHub? feed = null)
     {
         using (var c = store.OpenConnection())
             _ingestId = Math.Max(Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L),
                 Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
-        _writer = new TelemetryWriter(store, this);
+        _writer = new TelemetryWriter(store, this, rules ?? JobRules.Default, feed);
         // A thread of its own: the writer is busy for whole transactions and must not take the thread pool's workers.
         _thread = new Thread(WriteLoop) { IsBackground = true, Name = "telemetry-ingest" };
         _thread.Start();
@@ -45,9 +45,10 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
     }
 
     /// <summary>Stores every item of the message; completes with the agent's highest persisted sequence number once committed.</summary>
-    public Task<ulong> PersistAsync(Session session, AgentMessage message)
+    public Task<ulong> PersistAsync(Session session, AgentMessage message, IReadOnlyList<IncomingTrainerEvent>? events = null)
     {
-        var work = new Work(session, message, null, 0);
+        if (events is null && message.Telemetry?.Events.Count > 0) throw new ArgumentException("trainer events must be typed at the edge (IncomingEvents.Parse)", nameof(events));
+        var work = new Work(session, message, null, 0) { Events = events ?? [] };
         if (!_queue.Writer.TryWrite(work)) throw new ObjectDisposedException(nameof(TelemetryIngest));
         return work.Done.Task;
     }
@@ -154,7 +155,7 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
             _writer.Heartbeat(w.Session.AgentId, w.HeartbeatJobId!, w.HeartbeatUptime);
             return 0;
         }
-        return _writer.Write(w.Session.AgentId, w.Message);
+        return _writer.Write(w.Session.AgentId, w.Message, w.Events);
     }
 
     public static string LevelName(FineTuneLab.Shared.Protos.Agent.V1.LogLevel level) => level switch
@@ -179,6 +180,7 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
         /// <summary>Null for a heartbeat.</summary>
         public AgentMessage? Message { get; } = message;
         public string? HeartbeatJobId { get; } = heartbeatJobId;
+        public IReadOnlyList<IncomingTrainerEvent> Events { get; init; } = [];
         public double HeartbeatUptime { get; } = heartbeatUptime;
         public ulong Persisted { get; set; }
         // Continuations run on the thread pool, never on the writer thread.

@@ -1,7 +1,12 @@
+using StepEvent = FineTuneLab.Events.StepEvent;
+using EvalEvent = FineTuneLab.Events.EvalEvent;
+using WarningEvent = FineTuneLab.Events.WarningEvent;
+using CheckpointEvent = FineTuneLab.Events.CheckpointEvent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Coordinator.Store;
+using FineTuneLab.Events;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Microsoft.Extensions.Logging;
 
@@ -28,9 +33,8 @@ public sealed class AnomalyWatcher
     {
         _runtime = runtime;
         _defaults = runtime.Options.AnomalyPolicy is { } text ? AnomalyPolicy.ParseOption(text, "--anomaly-policy") : AnomalyPolicy.Empty;
-        using var c = runtime.Store.OpenConnection();
         // Warnings stored before this start were handled by the previous run (their anomaly events say so).
-        _cursor = Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L);
+        _cursor = JobEvents.LastId(runtime.Store);
     }
 
     /// <summary>The job's policy: its own <c>anomaly_policy</c> over the coordinator's default.</summary>
@@ -65,25 +69,20 @@ public sealed class AnomalyWatcher
 
     private void HandleTrainerWarnings()
     {
-        List<(long Id, string JobId, string Json)> warnings;
-        using (var c = _runtime.Store.OpenConnection())
-            warnings = Sql.Query(c, "SELECT ingest_id, job_id, json FROM events WHERE ingest_id > $c AND type = 'warning' ORDER BY ingest_id",
-                r => (r.GetInt64(0), r.GetString(1), r.GetString(2)), ("$c", _cursor));
-        // Ingest commits in ingest order, so nothing below the last warning seen can still arrive.
+        var warnings = JobEvents.Since(_runtime.Store, _cursor, "warning", _runtime.Log);
+        // Positions are handed out under the store's write lock, so nothing below the last warning seen can still arrive.
         if (warnings.Count > 0) _cursor = warnings[^1].Id;
-        foreach (var (_, jobId, json) in warnings)
+        foreach (var e in warnings)
         {
-            if (JsonNode.Parse(json) is not JsonObject w || w["kind"]?.GetValue<string>() is not { } kind) continue;
-            if (_runtime.Jobs.Get(jobId) is not { } job) continue;
-            long? step = w["step"] is JsonValue sv && sv.TryGetValue<long>(out var s) ? s : null;
-            Raise(job, new Anomaly(kind, w["message"]?.GetValue<string>() ?? kind, step), "trainer");
+            if (e.Body is not WarningEvent w || _runtime.Jobs.Get(e.JobId) is not { } job) continue;
+            Raise(job, new Anomaly(w.Kind, w.Message, w.Step), "trainer");
         }
     }
 
     private IEnumerable<Anomaly> DetectFromStreams(JobRow job)
     {
         using var c = _runtime.Store.OpenConnection();
-        var lastStep = JobEvents.Latest(_runtime.Store, job.Id, "step")?["step"] is JsonValue sv && sv.TryGetValue<long>(out var s) ? s : (long?)null;
+        var lastStep = JobEvents.Latest<StepEvent>(_runtime.Store, job.Id)?.Step;
         if (job.GpuIndex is { } gpu)
         {
             var since = TelemetryTime.ToUnixMilliseconds(DateTimeOffset.UtcNow.Subtract(UtilizationWindow));
@@ -96,7 +95,8 @@ public sealed class AnomalyWatcher
             if (used is double u && AnomalyDetector.MemoryNearLimit(u, total, lastStep) is { } m) yield return m;
         }
         // The training losses are read only when a new evaluation came in (a long run has many step events).
-        var evals = Series(c, job.Id, "eval", "eval_loss");
+        var evals = JobEvents.Read(_runtime.Store, job.Id, 0, "eval", int.MaxValue, _runtime.Log).Select(e => e.Body).OfType<EvalEvent>()
+            .Select(e => (e.Step, e.EvalLoss)).ToList();
         var seen = _evalsSeen.GetValueOrDefault(job.Id);
         _evalsSeen[job.Id] = evals.Count;
         if (evals.Count > AnomalyDetector.OverfittingRisingEvals && evals.Count != seen)
@@ -104,43 +104,29 @@ public sealed class AnomalyWatcher
             // The detector compares the training loss from one evaluation interval before the first rising evaluation on.
             var first = evals[^(AnomalyDetector.OverfittingRisingEvals + 1)];
             var second = evals[^AnomalyDetector.OverfittingRisingEvals];
-            if (AnomalyDetector.Overfitting(evals, Series(c, job.Id, "step", "loss", first.Step - Math.Max(1, second.Step - first.Step))) is { } o)
+            var from = first.Step - Math.Max(1, second.Step - first.Step);
+            var losses = JobEvents.Read(_runtime.Store, job.Id, 0, "step", int.MaxValue, _runtime.Log).Select(e => e.Body).OfType<StepEvent>()
+                .Where(e => e.Step >= from).Select(e => (e.Step, e.Loss)).ToList();
+            if (AnomalyDetector.Overfitting(evals, losses) is { } o)
                 yield return o;
         }
     }
-
-    /// <summary>(step, value) of a job's events of one type, in ingest order; from step <paramref name="fromStep"/> on.</summary>
-    private static List<(long Step, double Loss)> Series(Microsoft.Data.Sqlite.SqliteConnection c, string jobId, string type, string field, long fromStep = 0) =>
-        Sql.Query(c, "SELECT json FROM events WHERE job_id = $j AND type = $t AND ($f <= 0 OR json_extract(json, '$.step') >= $f) ORDER BY ingest_id",
-                r => r.GetString(0), ("$j", jobId), ("$t", type), ("$f", fromStep))
-            .Select(json => JsonNode.Parse(json) as JsonObject)
-            .Where(o => o?["step"] is JsonValue s && s.TryGetValue<long>(out var step) && step >= fromStep && o[field] is JsonValue v && v.TryGetValue<double>(out _))
-            .Select(o => (o!["step"]!.GetValue<long>(), o[field]!.GetValue<double>()))
-            .ToList();
 
     private void Raise(JobRow job, Anomaly anomaly, string source)
     {
         if (AlreadyRaised(job.Id, anomaly, source)) return;
         var action = PolicyOf(job).ActionFor(anomaly.Kind);
         var applied = Apply(job, anomaly.Kind, action);
-        JobEvents.Append(_runtime.Store, _runtime.Ingest, job.Id, "anomaly", new JsonObject
-        {
-            ["kind"] = anomaly.Kind, ["message"] = anomaly.Message, ["step"] = anomaly.Step, ["detected_by"] = source,
-            ["action"] = AnomalyPolicy.Name(action), ["action_taken"] = applied,
-        }, key: source == "coordinator" ? $"anomaly:{anomaly.Kind}" : $"anomaly:{anomaly.Kind}:{anomaly.Step}");
+        _runtime.Jobs.AppendEvent(job.Id, new AnomalyRaised(anomaly.Kind, anomaly.Message, anomaly.Step, source, AnomalyPolicy.Name(action), applied),
+            key: source == "coordinator" ? $"anomaly:{anomaly.Kind}" : $"anomaly:{anomaly.Kind}:{anomaly.Step}");
         _runtime.Log.LogWarning("job {Job}: anomaly {Kind} at step {Step} ({Source}); policy {Action}{Taken}: {Message}",
             job.Id, anomaly.Kind, anomaly.Step, source, AnomalyPolicy.Name(action), applied ? "" : " (not applicable now)", anomaly.Message);
     }
 
     /// <summary>A trainer warning is one anomaly per (kind, step); a coordinator-detected kind is raised once per job.</summary>
-    private bool AlreadyRaised(string jobId, Anomaly anomaly, string source)
-    {
-        using var c = _runtime.Store.OpenConnection();
-        return Sql.Query(c, "SELECT json FROM events WHERE job_id = $j AND type = 'anomaly'", r => r.GetString(0), ("$j", jobId))
-            .Select(json => JsonNode.Parse(json) as JsonObject)
-            .Any(o => o?["kind"]?.GetValue<string>() == anomaly.Kind &&
-                      (source == "coordinator" || (o["step"] is JsonValue v && v.TryGetValue<long>(out var s) ? s : (long?)null) == anomaly.Step));
-    }
+    private bool AlreadyRaised(string jobId, Anomaly anomaly, string source) =>
+        JobEvents.Read(_runtime.Store, jobId, 0, JobEvents.Anomaly, int.MaxValue, _runtime.Log).Select(e => e.Body).OfType<AnomalyRaised>()
+            .Any(a => a.Kind == anomaly.Kind && (source == "coordinator" || a.Step == anomaly.Step));
 
     /// <summary>Carries out the action; false when it does not apply in the job's state (or its agent is away).</summary>
     private bool Apply(JobRow job, string kind, AnomalyAction action)

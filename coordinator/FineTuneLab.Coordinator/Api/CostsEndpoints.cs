@@ -1,3 +1,4 @@
+using FineTuneLab.Coordinator.Store;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -59,7 +60,7 @@ public static class CostsEndpoints
                 await WriteCsv(http, text.ToString(), $"{job.Id}-cost.csv");
                 return;
             }
-            var o = JobView.CostJson(JobCostNow.Of(rt.Store, job));
+            var o = JobView.CostJson(JobProjection.Cost(job, JobEvents.Latest<FineTuneLab.Events.StepEvent>(rt.Store, job.Id)));
             o["job_id"] = job.Id;
             o["points"] = new JsonArray(points.Select(p => (JsonNode)new JsonArray(p.UnixMs, Round(p.SpentUsd))).ToArray());
             await Write(http, o);

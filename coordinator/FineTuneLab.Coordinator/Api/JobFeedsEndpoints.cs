@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Events;
 using static FineTuneLab.Coordinator.Api.ApiSupport;
 
 namespace FineTuneLab.Coordinator.Api;
@@ -9,9 +10,6 @@ namespace FineTuneLab.Coordinator.Api;
 /// <summary>A job's events, per-step metrics (JSON or CSV), logs (optionally followed) and the live SSE stream.</summary>
 public static class JobFeedsEndpoints
 {
-    /// <summary>How long a feed position may stay invisible before its event commits (a few ms in practice).</summary>
-    private const long LateCommitMs = 2000;
-
     private static readonly string[] MetricColumns =
         ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "eval_loss", "token_accuracy", "elapsed_s", "cost_usd"];
 
@@ -20,7 +18,7 @@ public static class JobFeedsEndpoints
         endpoints.MapGet("/api/jobs/{id}/events", With(runtime, async (http, rt) =>
         {
             if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
-            var events = JobEvents.Events(rt.Store, job.Id, QueryInt(http, "after_seq", 0), Query(http, "type"));
+            var events = JobEvents.Read(rt.Store, job.Id, QueryInt(http, "after_seq", 0), Query(http, "type"), log: rt.Log);
             await Write(http, new JsonObject { ["events"] = new JsonArray(events.Select(e => (JsonNode)EventJson(e)).ToArray()) });
         }));
         endpoints.MapGet("/api/jobs/{id}/metrics", With(runtime, async (http, rt) =>
@@ -71,6 +69,8 @@ public static class JobFeedsEndpoints
                 return;
             }
             StartSse(http);
+            // Woken by the commits that touch the job (its log lines, its transitions), never by a poll of the table.
+            using var live = rt.Feed.Subscribe(job.Id);
             while (!http.RequestAborted.IsCancellationRequested)
             {
                 foreach (var l in JobEvents.Logs(rt.Store, job.Id, after, Query(http, "level"), Query(http, "q"), 1000))
@@ -79,7 +79,7 @@ public static class JobFeedsEndpoints
                     after = l.Id;
                 }
                 if (JobStates.IsTerminal(rt.Jobs.Get(job.Id)!.State) && JobEvents.Logs(rt.Store, job.Id, after, null, null, 1).Count == 0) return;
-                await Pause(http);
+                await Next(live, http);
             }
         }));
         endpoints.MapGet("/api/jobs/{id}/stream", With(runtime, async (http, rt) =>
@@ -87,34 +87,39 @@ public static class JobFeedsEndpoints
             if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
             long after = long.TryParse(http.Request.Headers["Last-Event-ID"].ToString(), out var last) ? last : QueryInt(http, "after_seq", 0);
             StartSse(http);
-            string? state = null;
-            // An event written by the coordinator takes its feed position just before its transaction commits, so it
-            // may become visible after a higher one was sent: each poll reads again from where the stream stood a
-            // moment ago and sends only what it has not sent.
-            var since = new Queue<(long Tick, long After)>();
+            // Subscribed before the log is read, so nothing committed after the read is missed; the log replays what
+            // came before (from Last-Event-ID on). Positions are handed out under the store's write lock, so they grow
+            // in commit order; two commits may still publish in either order, hence the set of what was sent.
+            using var live = rt.Feed.Subscribe(job.Id);
             var sent = new HashSet<long>();
+            async Task Send(IEnumerable<JobLogEntry> entries)
+            {
+                foreach (var e in entries)
+                    if (e.Id > after && sent.Add(e.Id)) await Sse(http, e.Id, e.Type, e.Json);
+            }
+            async Task Replay()
+            {
+                var from = after;
+                while (JobEvents.Read(rt.Store, job.Id, from, null, 1000, rt.Log) is { Count: > 0 } page)
+                {
+                    await Send(page);
+                    from = page[^1].Id;
+                }
+            }
+            await Replay();
+            string? state = null;
             while (!http.RequestAborted.IsCancellationRequested)
             {
-                var tick = Environment.TickCount64;
-                since.Enqueue((tick, after));
-                while (since.Count > 1 && tick - since.Peek().Tick > LateCommitMs) since.Dequeue();
-                var from = since.Peek().After;
-                sent.RemoveWhere(id => id <= from);
-                foreach (var e in JobEvents.Events(rt.Store, job.Id, from, null, 1000))
-                {
-                    if (!sent.Add(e.Id)) continue;
-                    await Sse(http, e.Id, e.Type, JsonNode.Parse(e.Json));
-                    after = Math.Max(after, e.Id);
-                }
                 var now = rt.Jobs.Get(job.Id)!;
                 if (now.State != state)
                 {
                     state = now.State;
-                    await Sse(http, null, "state", new JsonObject { ["state"] = now.State, ["stop_reason"] = now.StopReason });
+                    await Sse(http, null, "state", new JsonObject { ["state"] = now.State, ["stop_reason"] = now.StopReason }.ToJsonString());
                 }
-                await Sse(http, null, "cost", JobView.CostJson(JobCostNow.Of(rt.Store, now)));
+                await Sse(http, null, "cost", JobView.CostJson(JobProjection.Cost(now, JobEvents.Latest<StepEvent>(rt.Store, job.Id))).ToJsonString());
                 if (JobStates.IsTerminal(now.State)) return;
-                await Pause(http);
+                var entries = await Next(live, http);
+                if (live.TakeOverflow()) await Replay(); else await Send(entries);
             }
         }));
     }
@@ -124,43 +129,26 @@ public static class JobFeedsEndpoints
     /// <c>cost_usd</c> is the job's spend when it ran: the spend before its run (from that run's <c>assigned</c>
     /// event) plus the run's frozen price over the trainer's elapsed time.
     /// </summary>
-    public static List<JsonObject> MetricRows(CoordinatorRuntime rt, JobRow job)
+    public static List<JsonObject> MetricRows(CoordinatorRuntime rt, JobRow job) =>
+        JobProjection.MetricRows(JobEvents.Read(rt.Store, job.Id, 0, null, int.MaxValue, rt.Log)).Select(MetricJson).ToList();
+
+    private static JsonObject MetricJson(MetricRow r)
     {
-        var rows = new SortedDictionary<long, JsonObject>();
-        var evals = new Dictionary<long, JsonObject>();
-        var (before, price) = (0.0, job.PricePerHour ?? 0);
-        foreach (var e in JobEvents.Events(rt.Store, job.Id, 0, null, int.MaxValue))
+        var o = new JsonObject
         {
-            if (e.Type == JobEvents.Assigned && JsonNode.Parse(e.Json) is JsonObject run)
-            {
-                before = run["spent_usd_before"]?.GetValue<double>() ?? 0;
-                price = run["price_per_hour"]?.GetValue<double>() ?? 0;
-                continue;
-            }
-            if (e.Type is not ("step" or "eval") || JsonNode.Parse(e.Json) is not JsonObject o || o["step"] is not JsonValue sv || !sv.TryGetValue<long>(out var step)) continue;
-            if (e.Type == "eval") { evals[step] = o; continue; }
-            double? elapsed = o["elapsed_s"] is JsonValue ev && ev.TryGetValue<double>(out var ed) ? ed : null;
-            rows[step] = new JsonObject
-            {
-                ["step"] = step, ["at"] = e.At, ["epoch"] = o["epoch"]?.DeepClone(), ["loss"] = o["loss"]?.DeepClone(), ["lr"] = o["lr"]?.DeepClone(),
-                ["grad_norm"] = o["grad_norm"]?.DeepClone(), ["tokens_per_s"] = o["tokens_per_s"]?.DeepClone(),
-                ["samples_per_s"] = o["samples_per_s"]?.DeepClone(), ["elapsed_s"] = elapsed,
-                ["cost_usd"] = elapsed is { } el ? Math.Round(before + price * el / 3600.0, 8) : null,
-            };
-        }
-        foreach (var (step, ev) in evals)
-        {
-            if (!rows.TryGetValue(step, out var row)) continue;
-            row["eval_loss"] = ev["eval_loss"]?.DeepClone();
-            row["token_accuracy"] = ev["token_accuracy"]?.DeepClone();
-        }
-        return rows.Values.ToList();
+            ["step"] = r.Step, ["at"] = r.At, ["epoch"] = JobView.Number(r.Epoch), ["loss"] = JobView.Number(r.Loss), ["lr"] = JobView.Number(r.Lr),
+            ["grad_norm"] = JobView.Number(r.GradNorm), ["tokens_per_s"] = JobView.Number(r.TokensPerS),
+            ["samples_per_s"] = JobView.Number(r.SamplesPerS), ["elapsed_s"] = JobView.Number(r.ElapsedS), ["cost_usd"] = JobView.Number(r.CostUsd),
+        };
+        if (r.EvalLoss is { } loss) o["eval_loss"] = JobView.Number(loss);
+        if (r.TokenAccuracy is { } accuracy) o["token_accuracy"] = JobView.Number(accuracy);
+        return o;
     }
 
     private static string Csv(JsonValue v) =>
         v.TryGetValue<double>(out var d) ? d.ToString("R", CultureInfo.InvariantCulture) : v.ToString();
 
-    private static JsonObject EventJson(JobEventRow e) =>
+    private static JsonObject EventJson(JobLogEntry e) =>
         new() { ["id"] = e.Id, ["type"] = e.Type, ["at"] = e.At, ["data"] = JsonNode.Parse(e.Json) };
 
     private static JsonObject LogJson(JobLogRow l) =>
@@ -172,15 +160,23 @@ public static class JobFeedsEndpoints
         http.Response.Headers.CacheControl = "no-cache";
     }
 
-    private static async Task Sse(HttpContext http, long? id, string type, JsonNode? data)
+    private static async Task Sse(HttpContext http, long? id, string type, JsonNode? data) => await Sse(http, id, type, data?.ToJsonString() ?? "null");
+
+    /// <param name="json">The event's data, one line of JSON as stored.</param>
+    private static async Task Sse(HttpContext http, long? id, string type, string json)
     {
-        var text = (id is { } i ? $"id: {i}\n" : "") + $"event: {type}\ndata: {data?.ToJsonString() ?? "null"}\n\n";
+        var text = (id is { } i ? $"id: {i}\n" : "") + $"event: {type}\ndata: {json}\n\n";
         await http.Response.WriteAsync(text, http.RequestAborted);
         await http.Response.Body.FlushAsync(http.RequestAborted);
     }
 
-    private static async Task Pause(HttpContext http)
+    /// <summary>
+    /// Waits for the job's next commit. The wait is bounded only so that an idle stream still sends its cost now and
+    /// then (a heartbeat bills without a new event) and notices a client that left.
+    /// </summary>
+    private static async Task<List<JobLogEntry>> Next(JobFeedHub.Subscription live, HttpContext http)
     {
-        try { await Task.Delay(250, http.RequestAborted); } catch (OperationCanceledException) { }
+        try { return await live.NextAsync(TimeSpan.FromSeconds(5), http.RequestAborted); }
+        catch (OperationCanceledException) { return []; }
     }
 }

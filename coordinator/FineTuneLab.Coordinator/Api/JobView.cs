@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Coordinator.Store;
+using FineTuneLab.Events;
 
 namespace FineTuneLab.Coordinator.Api;
 
@@ -18,7 +19,7 @@ public static class JobView
     public static JsonObject ListItem(CoordinatorStore store, JobRow j)
     {
         var o = Summary(j);
-        var cost = JobCostNow.Of(store, j);
+        var cost = JobProjection.Cost(j, JobEvents.Latest<StepEvent>(store, j.Id));
         o["cost"] = CostJson(cost);
         o["budget"] = BudgetJson(j, cost);
         o["restarts"] = j.Restarts;
@@ -37,16 +38,16 @@ public static class JobView
         o["spec"] = spec;
         o["resources"] = JsonNode.Parse(j.ResourcesJson);
 
-        var step = JobEvents.Latest(rt.Store, j.Id, "step");
-        var eval = JobEvents.Latest(rt.Store, j.Id, "eval");
-        var cost = JobCostNow.Of(j, step);
+        var step = JobEvents.Latest<StepEvent>(rt.Store, j.Id);
+        var eval = JobEvents.Latest<EvalEvent>(rt.Store, j.Id);
+        var cost = JobProjection.Cost(j, step);
         o["budget"] = BudgetJson(j, cost);
         o["cost"] = CostJson(cost);
         o["progress"] = step is null ? null : new JsonObject
         {
-            ["step"] = step["step"]?.DeepClone(), ["total_steps"] = step["total_steps"]?.DeepClone(), ["epoch"] = step["epoch"]?.DeepClone(),
-            ["loss"] = step["loss"]?.DeepClone(), ["eval_loss"] = eval?["eval_loss"]?.DeepClone(),
-            ["tokens_per_s"] = step["tokens_per_s"]?.DeepClone(), ["samples_per_s"] = step["samples_per_s"]?.DeepClone(),
+            ["step"] = step.Step, ["total_steps"] = step.TotalSteps, ["epoch"] = Number(step.Epoch),
+            ["loss"] = Number(step.Loss), ["eval_loss"] = eval is null ? null : Number(eval.EvalLoss),
+            ["tokens_per_s"] = Number(step.TokensPerS), ["samples_per_s"] = Number(step.SamplesPerS),
         };
         o["error"] = j.ErrorJson is null ? null : JsonNode.Parse(j.ErrorJson);
         var last = rt.Jobs.Checkpoints(j.Id).LastOrDefault();
@@ -54,6 +55,10 @@ public static class JobView
         o["adapter_sha256"] = j.AdapterSha256;
         return o;
     }
+
+    /// <summary>A number as the event contract writes it: a diverged run's NaN or Infinity as the strings "NaN" / "Infinity".</summary>
+    public static JsonNode Number(double d) => double.IsFinite(d) ? JsonValue.Create(d) : JsonValue.Create(
+        double.IsNaN(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
 
     /// <summary><c>{max_usd, max_hours, state, fraction}</c>; an infinite fraction (a zero limit) is shown as null with state exhausted.</summary>
     public static JsonObject BudgetJson(JobRow j, JobCostNow cost) => new()

@@ -27,7 +27,7 @@ public static class PrometheusEndpoints
             text.Append(CultureInfo.InvariantCulture, $"ftl_telemetry_points {Sql.Scalar(c, "SELECT COUNT(*) FROM telemetry")}\n");
             text.Append("# HELP ftl_job_spent_usd Spend of active jobs.\n# TYPE ftl_job_spent_usd gauge\n");
             foreach (var j in rt.Jobs.InState(JobStates.Assigned, JobStates.Running, JobStates.Paused, JobStates.Stopping))
-                text.Append(CultureInfo.InvariantCulture, $"ftl_job_spent_usd{{job=\"{j.Id}\"}} {j.Cost().SpentUsd.ToString("R", CultureInfo.InvariantCulture)}\n");
+                text.Append(CultureInfo.InvariantCulture, $"ftl_job_spent_usd{{job=\"{j.Id}\"}} {JobProjection.Spend(j).SpentUsd.ToString("R", CultureInfo.InvariantCulture)}\n");
             text.Append("# HELP ftl_spent_usd_total Spend booked in the cost ledger, by project.\n# TYPE ftl_spent_usd_total counter\n");
             foreach (var (project, usd) in Sql.Query(c, "SELECT project, SUM(usd) FROM cost_ledger GROUP BY project ORDER BY project", r => (r.GetString(0), r.GetDouble(1))))
                 text.Append(CultureInfo.InvariantCulture, $"ftl_spent_usd_total{{project=\"{Label(project)}\"}} {usd.ToString("R", CultureInfo.InvariantCulture)}\n");

@@ -1,3 +1,4 @@
+using FineTuneLab.Coordinator.Store;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.AgentGateway;

@@ -1,6 +1,7 @@
-using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Store;
+using FineTuneLab.Events;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 
 namespace FineTuneLab.Coordinator.Jobs;
 
@@ -10,61 +11,139 @@ public interface IIngestOrder
     long Next();
 }
 
-/// <summary>One stored event of a job (a trainer event, an agent's state report or a coordinator event), in ingest order.</summary>
-public sealed record JobEventRow(long Id, string Type, string Json, string At);
+/// <summary>
+/// One entry of a job's log, in ingest order: a trainer event (<see cref="TrainerEvent"/>) or an event the
+/// coordinator raised (<see cref="JobEventBody"/>), typed once when read back; <see cref="Json"/> is its stored
+/// form (the trainer's EventJson, or the body's documented JSON).
+/// </summary>
+public sealed record JobLogEntry(long Id, string JobId, string Type, string At, string Json, object Body);
 
 /// <summary>A stored log line of a job, in ingest order.</summary>
 public sealed record JobLogRow(long Id, string At, string Level, string Source, string Text);
 
 /// <summary>
-/// Reads a job's events and logs (the feeds behind /events, /metrics, /logs and /stream), and writes the events the
-/// coordinator raises itself into the same feed (docs/api.md, "Job events"): agent_id '' and seq = ingest id.
+/// The job's append-only log (the events table: the feeds behind /events, /metrics and /stream) and its log lines.
+/// Trainer events come in through the ingest; the coordinator's own events (<see cref="JobEventBody"/>) go in with
+/// agent_id '' and seq = ingest id, in the transaction of the change that raised them.
 /// </summary>
 public static class JobEvents
 {
-    /// <summary>The job was placed on an agent: agent_id, agent_name, gpu_index, gpu_name, price_per_hour, resume_checkpoint.</summary>
-    public const string Assigned = "assigned";
-    /// <summary>The job went back to the queue: reason, agent_id, restarts, max_restarts, resume_checkpoint.</summary>
-    public const string Requeued = "requeued";
-    /// <summary>A transition: from, to, reason, by (scheduler, user, agent, coordinator); agent reports add their details.</summary>
-    public const string State = "state";
-    /// <summary>An agent's state report that moved nothing (stale, not its job, or already in that state).</summary>
-    public const string StateReport = "state_report";
+    /// <summary>Types of the coordinator's own events (<see cref="JobEventBody"/>).</summary>
+    public const string Assigned = "assigned", Requeued = "requeued", State = "state", StateReport = "state_report",
+        BudgetAlert = "budget_alert", Anomaly = "anomaly";
 
     /// <summary>
-    /// Records an event the coordinator itself raises about a job (a budget alert, an anomaly) in the job's feed, in
-    /// ingest order with the agents' events. With a <paramref name="key"/> (e.g. "budget_alert:0.8") it is written at
-    /// most once per job. Returns whether it was written.
+    /// Appends a coordinator event inside the caller's transaction with the feed position <paramref name="ingestId"/>.
+    /// With a <paramref name="key"/>, a second event of the job with the same key is not written (null): e.g. a budget
+    /// alert is raised once per budget.
     /// </summary>
-    public static bool Append(CoordinatorStore store, IIngestOrder ids, string jobId, string type, JsonObject body, string? key = null)
+    internal static JobLogEntry? Append(SqliteConnection c, long ingestId, string jobId, JobEventBody body, string? key = null)
     {
-        using var c = store.OpenConnection();
-        return Insert(c, ids.Next(), jobId, type, body, key);
-    }
-
-    /// <summary>
-    /// Writes a coordinator event inside the caller's transaction with the feed position <paramref name="ingestId"/>
-    /// (from <see cref="IIngestOrder.Next"/>). With a <paramref name="key"/>, a second
-    /// event of the job with the same key is not written (false): e.g. "budget_alert:0.8" raises that alert once.
-    /// </summary>
-    internal static bool Insert(SqliteConnection c, long ingestId, string jobId, string type, JsonObject data, string? key = null) =>
-        Sql.Execute(c, """
+        var (json, at) = (body.ToJson(), Sql.Now());
+        var written = Sql.Execute(c, """
             INSERT OR IGNORE INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id, key)
             VALUES ('', $i, $j, NULL, $t, $js, $at, $i, $k)
-            """, ("$i", ingestId), ("$j", jobId), ("$t", type), ("$js", data.ToJsonString()), ("$at", Sql.Now()), ("$k", key)) == 1;
-
-    public static List<JobEventRow> Events(CoordinatorStore store, string jobId, long afterId = 0, string? type = null, int limit = 10_000)
-    {
-        using var c = store.OpenConnection();
-        return Sql.Query(c, "SELECT ingest_id, type, json, at FROM events WHERE job_id = $j AND ingest_id > $a AND ($t IS NULL OR type = $t) ORDER BY ingest_id LIMIT $l",
-            r => new JobEventRow(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("$j", jobId), ("$a", afterId), ("$t", type), ("$l", limit));
+            """, ("$i", ingestId), ("$j", jobId), ("$t", body.Type), ("$js", json), ("$at", at), ("$k", key)) == 1;
+        return written ? new JobLogEntry(ingestId, jobId, body.Type, at, json, body) : null;
     }
 
-    public static JsonObject? Latest(CoordinatorStore store, string jobId, string type)
+    /// <summary>
+    /// Types a stored row once: a coordinator event through its record (a malformed one is refused with the reason),
+    /// a trainer event through <see cref="TypeTrainerEvent"/>.
+    /// </summary>
+    public static bool TryRead(long id, string jobId, string type, string at, string json, out JobLogEntry? entry, out string? reason)
+    {
+        entry = null;
+        object? body;
+        if (CoordinatorTypes.Contains(type))
+        {
+            reason = null;
+            try { body = JobEventBody.Parse(type, json); }
+            catch (System.Text.Json.JsonException ex) { reason = ex.Message; return false; }
+        }
+        else body = TypeTrainerEvent(type, json, out reason);
+        if (body is null) return false;
+        entry = new JobLogEntry(id, jobId, type, at, json, body);
+        return true;
+    }
+
+    /// <summary>
+    /// A relayed trainer event as its shared record; one <see cref="EventJson"/> refuses as an <see cref="UntypedEvent"/>
+    /// with the reason (shown as relayed, read by no decision); null, with the reason, for text that is not a JSON object.
+    /// </summary>
+    public static object? TypeTrainerEvent(string type, string json, out string? reason)
+    {
+        if (EventJson.TryParse(json, out var e, out reason))
+        {
+            if (EventJson.TypeName(e) == type) return e;
+            reason = $"sent as '{type}' but is a '{EventJson.TypeName(e)}' event";
+            return new UntypedEvent(reason);
+        }
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object) return new UntypedEvent(reason);
+        }
+        catch (System.Text.Json.JsonException) { }
+        return null;
+    }
+
+    private static readonly HashSet<string> CoordinatorTypes = [Assigned, Requeued, State, StateReport, BudgetAlert, Anomaly];
+
+    /// <summary>The job's log after <paramref name="afterId"/>, typed; rows that cannot be read are skipped, each logged with its reason.</summary>
+    public static List<JobLogEntry> Read(CoordinatorStore store, string jobId, long afterId = 0, string? type = null, int limit = 10_000, ILogger? log = null)
     {
         using var c = store.OpenConnection();
-        return Sql.Scalar(c, "SELECT json FROM events WHERE job_id = $j AND type = $t ORDER BY ingest_id DESC LIMIT 1", ("$j", jobId), ("$t", type)) is string s
-            ? JsonNode.Parse(s) as JsonObject : null;
+        return Typed(Sql.Query(c, "SELECT ingest_id, job_id, type, json, at FROM events WHERE job_id = $j AND ingest_id > $a AND ($t IS NULL OR type = $t) ORDER BY ingest_id LIMIT $l",
+            Row, ("$j", jobId), ("$a", afterId), ("$t", type), ("$l", limit)), log);
+    }
+
+    /// <summary>The job's last <paramref name="count"/> entries of one type, newest first.</summary>
+    public static List<JobLogEntry> Last(CoordinatorStore store, string jobId, string type, int count, ILogger? log = null)
+    {
+        using var c = store.OpenConnection();
+        return Typed(Sql.Query(c, "SELECT ingest_id, job_id, type, json, at FROM events WHERE job_id = $j AND type = $t ORDER BY ingest_id DESC LIMIT $l",
+            Row, ("$j", jobId), ("$t", type), ("$l", count)), log);
+    }
+
+    /// <summary>The job's latest trainer event of type <typeparamref name="T"/>, if any.</summary>
+    public static T? Latest<T>(CoordinatorStore store, string jobId) where T : TrainerEvent =>
+        Last(store, jobId, TypeOf<T>(), 1).Select(e => e.Body).OfType<T>().FirstOrDefault();
+
+    /// <summary>Every log entry after <paramref name="afterId"/> (any job), typed: what a watcher of new events reads.</summary>
+    public static List<JobLogEntry> Since(CoordinatorStore store, long afterId, string type, ILogger? log = null)
+    {
+        using var c = store.OpenConnection();
+        return Typed(Sql.Query(c, "SELECT ingest_id, job_id, type, json, at FROM events WHERE ingest_id > $a AND type = $t ORDER BY ingest_id",
+            Row, ("$a", afterId), ("$t", type)), log);
+    }
+
+    /// <summary>The highest feed position stored so far.</summary>
+    public static long LastId(CoordinatorStore store)
+    {
+        using var c = store.OpenConnection();
+        return Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L);
+    }
+
+    public static string TypeOf<T>() where T : TrainerEvent => typeof(T).Name switch
+    {
+        nameof(StartEvent) => "start", nameof(StepEvent) => "step", nameof(EvalEvent) => "eval", nameof(CheckpointEvent) => "checkpoint",
+        nameof(LogEvent) => "log", nameof(WarningEvent) => "warning", nameof(ErrorEvent) => "error", nameof(DoneEvent) => "done",
+        var n => throw new ArgumentOutOfRangeException(nameof(T), n, "not an event type of the contract"),
+    };
+
+    private static (long, string, string, string, string) Row(SqliteDataReader r) =>
+        (r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4));
+
+    private static List<JobLogEntry> Typed(List<(long Id, string JobId, string Type, string Json, string At)> rows, ILogger? log)
+    {
+        var entries = new List<JobLogEntry>(rows.Count);
+        foreach (var (id, jobId, type, json, at) in rows)
+        {
+            if (TryRead(id, jobId, type, at, json, out var entry, out var reason)) entries.Add(entry!);
+            else log?.LogWarning("job {Job}: stored event {Id} ({Type}) skipped: {Reason}", jobId, id, type, reason);
+        }
+        return entries;
     }
 
     public static List<JobLogRow> Logs(CoordinatorStore store, string jobId, long afterId, string? level, string? q, int limit)

@@ -14,11 +14,6 @@ public sealed record JobRow(
 {
     public Budget Budget => new(BudgetUsd, BudgetHours);
 
-    /// <summary>Spend and projection: earlier assignments plus the current one billed at its frozen price.</summary>
-    public JobCost Cost(long? tokensLeft = null, double? tokensPerSecond = null) =>
-        JobCost.Compute(SpentBeforeUsd, HoursBefore, JobStates.OnAgent(State) ? PricePerHour ?? 0 : 0,
-            JobStates.OnAgent(State) ? UptimeSeconds : 0, Budget, tokensLeft, tokensPerSecond);
-
     internal const string Columns = "id, name, project, priority, spec_json, resources_json, state, agent_id, gpu_index, price_per_hour, " +
         "budget_usd, budget_hours, spent_before_usd, hours_before, uptime_s, resume_checkpoint, reason, stop_reason, error_json, " +
         "created_at, started_at, finished_at, restarts, min_vram_bytes, max_price_per_hour, adapter_sha256, updated_at";

@@ -14,7 +14,6 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
 {
     private readonly BudgetEnforcer _budgets = new(runtime);
     private readonly AnomalyWatcher _anomalies = new(runtime);
-    private readonly FailureRetry _failures = new(runtime);
     private HashSet<string> _onAgent = new(StringComparer.Ordinal);
     private readonly DateTime _startedAt = DateTime.UtcNow;
 
@@ -65,13 +64,9 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
         var onAgent = runtime.Jobs.InState(JobStates.Assigned, JobStates.Running, JobStates.Paused, JobStates.Stopping);
         foreach (var job in onAgent) _budgets.Check(job);
         // A job that left its agent since the last tick: the alerts of its final spend (the agent may have stopped it on
-        // its own), and a retry when it failed in a way that retrying can fix.
+        // its own). A retryable failure was already re-queued by the projection when the agent reported it.
         foreach (var id in _onAgent.Where(id => onAgent.All(j => j.Id != id)))
-            if (runtime.Jobs.Get(id) is { } gone)
-            {
-                _budgets.Finished(gone);
-                _failures.Handle(gone);
-            }
+            if (runtime.Jobs.Get(id) is { } gone) _budgets.Finished(gone);
         _onAgent = onAgent.Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
 
         _anomalies.Tick();

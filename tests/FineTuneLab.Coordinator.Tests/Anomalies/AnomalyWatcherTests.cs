@@ -12,19 +12,19 @@ public sealed class AnomalyWatcherTests
     public void A_gpu_that_waits_for_input_raises_one_event_and_by_default_only_warns()
     {
         using var f = new RunningJobFixture();
-        f.TrainerEvent("step", new JsonObject { ["step"] = 120, ["loss"] = 1.0, ["elapsed_s"] = 60.0 });
+        f.TrainerEvent(TestEvents.Step(120, loss: 1.0, elapsedS: 60.0));
         f.GpuPoints("gpu.util", Enumerable.Repeat(18.0, 40));
         var watcher = new AnomalyWatcher(f.Runtime);
         watcher.Tick();
         watcher.Tick();
         new AnomalyWatcher(f.Runtime).Tick(); // a restarted coordinator raises it no more
 
-        var anomaly = Assert.Single(f.Events("anomaly"));
-        Assert.Equal(AnomalyKinds.GpuInputBound, anomaly["kind"]!.GetValue<string>());
-        Assert.Equal("coordinator", anomaly["detected_by"]!.GetValue<string>());
-        Assert.Equal("warn", anomaly["action"]!.GetValue<string>());
-        Assert.Equal(120, anomaly["step"]!.GetValue<long>());
-        Assert.Contains("18%", anomaly["message"]!.GetValue<string>());
+        var anomaly = Assert.Single(f.Events<AnomalyRaised>("anomaly"));
+        Assert.Equal(AnomalyKinds.GpuInputBound, anomaly.Kind);
+        Assert.Equal("coordinator", anomaly.DetectedBy);
+        Assert.Equal("warn", anomaly.Action);
+        Assert.Equal(120, anomaly.Step);
+        Assert.Contains("18%", anomaly.Message);
         Assert.Empty(f.Commands());
         Assert.Equal(JobStates.Running, f.Job.State);
     }
@@ -39,10 +39,10 @@ public sealed class AnomalyWatcherTests
         f.GpuPoints("gpu.mem.used", [60.0 * (1L << 30), 78.5 * (1L << 30)]);
         new AnomalyWatcher(f.Runtime).Tick();
 
-        var anomaly = Assert.Single(f.Events("anomaly"));
-        Assert.Equal(AnomalyKinds.GpuMemoryNearLimit, anomaly["kind"]!.GetValue<string>());
-        Assert.Equal("stop", anomaly["action"]!.GetValue<string>());
-        Assert.True(anomaly["action_taken"]!.GetValue<bool>());
+        var anomaly = Assert.Single(f.Events<AnomalyRaised>("anomaly"));
+        Assert.Equal(AnomalyKinds.GpuMemoryNearLimit, anomaly.Kind);
+        Assert.Equal("stop", anomaly.Action);
+        Assert.True(anomaly.ActionTaken);
         var command = Assert.Single(f.Commands());
         Assert.Equal(CommandKind.Stop, command.Kind);
         Assert.Equal("anomaly:gpu_memory_near_limit", command.Reason);
@@ -57,15 +57,15 @@ public sealed class AnomalyWatcherTests
         Assert.Equal(AnomalyAction.Fail, watcher.PolicyOf(f.Job).ActionFor("nan_loss"));
         Assert.Equal(AnomalyAction.Warn, watcher.PolicyOf(f.Job).ActionFor("loss_stalled"));
 
-        f.TrainerEvent("warning", new JsonObject { ["kind"] = "loss_spike", ["message"] = "loss spiked", ["step"] = 40 });
+        f.TrainerEvent(TestEvents.Warning("loss_spike", "loss spiked", 40));
         watcher.Tick();
-        f.TrainerEvent("warning", new JsonObject { ["kind"] = "nan_loss", ["message"] = "loss is NaN at step 41", ["step"] = 41 });
+        f.TrainerEvent(TestEvents.Warning("nan_loss", "loss is NaN at step 41", 41));
         watcher.Tick();
         watcher.Tick();
 
-        var anomalies = f.Events("anomaly");
-        Assert.Equal(["loss_spike", "nan_loss"], anomalies.Select(a => a["kind"]!.GetValue<string>()));
-        Assert.All(anomalies, a => Assert.Equal("trainer", a["detected_by"]!.GetValue<string>()));
+        var anomalies = f.Events<AnomalyRaised>("anomaly");
+        Assert.Equal(["loss_spike", "nan_loss"], anomalies.Select(a => a.Kind));
+        Assert.All(anomalies, a => Assert.Equal("trainer", a.DetectedBy));
         var commands = f.Commands();
         Assert.Equal([CommandKind.Pause, CommandKind.Stop], commands.Select(c => c.Kind));
         Assert.Equal("anomaly:loss_spike", commands[0].Reason);
@@ -81,21 +81,21 @@ public sealed class AnomalyWatcherTests
         double[] evalLosses = [1.50, 1.40, 1.45, 1.52];
         for (var step = 1; step <= 400; step++)
         {
-            f.TrainerEvent("step", new JsonObject { ["step"] = step, ["loss"] = 2.0 - step / 400.0 });
-            if (step % 100 == 0) f.TrainerEvent("eval", new JsonObject { ["step"] = step, ["eval_loss"] = evalLosses[step / 100 - 1] });
+            f.TrainerEvent(TestEvents.Step(step, loss: 2.0 - step / 400.0));
+            if (step % 100 == 0) f.TrainerEvent(TestEvents.Eval(step, evalLosses[step / 100 - 1]));
             if (step == 300)
             {
                 watcher.Tick(); // one rise is not a trend
-                Assert.Empty(f.Events("anomaly"));
+                Assert.Empty(f.Events<AnomalyRaised>("anomaly"));
             }
         }
         watcher = new AnomalyWatcher(f.Runtime); // a fresh watcher checks at once (no 5 s wait)
         watcher.Tick();
         new AnomalyWatcher(f.Runtime).Tick();
 
-        var anomaly = Assert.Single(f.Events("anomaly"));
-        Assert.Equal(AnomalyKinds.Overfitting, anomaly["kind"]!.GetValue<string>());
-        Assert.Equal(400, anomaly["step"]!.GetValue<long>());
-        Assert.Contains("checkpoint at step 200", anomaly["message"]!.GetValue<string>());
+        var anomaly = Assert.Single(f.Events<AnomalyRaised>("anomaly"));
+        Assert.Equal(AnomalyKinds.Overfitting, anomaly.Kind);
+        Assert.Equal(400, anomaly.Step);
+        Assert.Contains("checkpoint at step 200", anomaly.Message);
     }
 }

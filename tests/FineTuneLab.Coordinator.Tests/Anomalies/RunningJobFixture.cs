@@ -46,13 +46,12 @@ internal sealed class RunningJobFixture : IDisposable
 
     public void Send(AgentMessage message) => Runtime.Ingest.Persist(AgentId, [message]);
 
-    private long _trainerSeq;
-
-    public void TrainerEvent(string type, JsonObject body, DateTime? at = null)
+    /// <summary>Relays a trainer event as the agent does (its typed message), through the gateway's edge parse.</summary>
+    public void TrainerEvent(FineTuneLab.Events.TrainerEvent e, DateTime? at = null)
     {
-        var e = AgentGateway.TestTrainerEvents.Message(type, ++_trainerSeq, body);
-        (e.Seq, e.JobId, e.At) = (++_seq, JobId, Timestamp.FromDateTime(at ?? DateTime.UtcNow));
-        Send(new AgentMessage { Telemetry = new TelemetryBatch { Events = { e } } });
+        var message = FineTuneLab.Shared.Protos.TrainerEventMessages.ToMessage(e);
+        (message.Seq, message.JobId, message.At) = (++_seq, JobId, Timestamp.FromDateTime(at ?? DateTime.UtcNow));
+        Send(new AgentMessage { Telemetry = new TelemetryBatch { Events = { message } } });
     }
 
     public void GpuPoints(string metric, IEnumerable<double> values)
@@ -74,8 +73,8 @@ internal sealed class RunningJobFixture : IDisposable
         return commands;
     }
 
-    public List<JsonObject> Events(string type) =>
-        JobEvents.Events(Store, JobId, 0, type).Select(e => JsonNode.Parse(e.Json)!.AsObject()).ToList();
+    /// <summary>The job's log entries of one type, typed.</summary>
+    public List<T> Events<T>(string type) => JobEvents.Read(Store, JobId, 0, type).Select(e => e.Body).OfType<T>().ToList();
 
     public void Dispose()
     {

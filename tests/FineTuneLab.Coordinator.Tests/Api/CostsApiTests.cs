@@ -1,3 +1,4 @@
+using FineTuneLab.Coordinator.Jobs;
 using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Net;
@@ -275,30 +276,32 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
     }
 
     [Fact]
-    public async Task A_live_stream_sends_an_event_that_commits_after_a_later_position_was_sent()
+    public async Task A_live_stream_sends_what_each_commit_publishes_even_when_two_commits_publish_out_of_order()
     {
         var rt = fx.Runtime;
-        var (early, late) = (rt.Ingest.Next(), rt.Ingest.Next());
         using var response = await fx.Http.GetAsync($"/api/jobs/{S.Delta}/stream", HttpCompletionOption.ResponseHeadersRead);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        async Task<string> ReadUntilAsync(string eventType)
+        async Task<string> ReadUntilAsync(string message)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             for (string? line; (line = await reader.ReadLineAsync(timeout.Token)) is not null;)
-                if (line == $"event: {eventType}") return (await reader.ReadLineAsync(timeout.Token))!;
-            throw new EndOfStreamException(eventType);
+                if (line.StartsWith("data: ", StringComparison.Ordinal) && line.Contains(message, StringComparison.Ordinal)) return line;
+            throw new EndOfStreamException(message);
         }
-        await ReadUntilAsync("cost"); // the backlog has been sent
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            while (await reader.ReadLineAsync(timeout.Token) != "event: cost") { } // the backlog has been sent
 
-        Write(late, "probe_late");
-        Assert.Contains("\"n\":2", await ReadUntilAsync("probe_late"));
-        Write(early, "probe_early"); // a lower position, visible only now
-        Assert.Contains("\"n\":1", await ReadUntilAsync("probe_early"));
+        // Two commits: the earlier position publishes last (two writers finishing in the other order).
+        var (early, late) = (Append("probe_early"), Append("probe_late"));
+        rt.Feed.Publish([late]);
+        Assert.Contains("probe_late", await ReadUntilAsync("probe_late"));
+        rt.Feed.Publish([early]);
+        Assert.Contains("probe_early", await ReadUntilAsync("probe_early"));
 
-        void Write(long id, string type)
+        JobLogEntry Append(string message)
         {
             using var c = rt.Store.OpenConnection();
-            FineTuneLab.Coordinator.Jobs.JobEvents.Insert(c, id, S.Delta, type, new JsonObject { ["n"] = type == "probe_late" ? 2 : 1 });
+            return JobEvents.Append(c, rt.Ingest.Next(), S.Delta, new AnomalyRaised("probe", message, null, "coordinator", "warn", true))!;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.AgentGateway;
 using FineTuneLab.Coordinator.Jobs;
@@ -101,18 +102,14 @@ public sealed class CostLedgerTests : IDisposable
     {
         var (store, jobs, _, s) = Run();
         using var _store = store;
-        var events = JobEvents.Events(store, s.Alpha);
-        var summary = events.Select(e =>
+        var events = JobEvents.Read(store, s.Alpha);
+        var summary = events.Select(e => e.Body switch
         {
-            var o = JsonNode.Parse(e.Json)!.AsObject();
-            return e.Type switch
-            {
-                JobEvents.State => $"state {o["from"]}>{o["to"]} by {o["by"]}",
-                JobEvents.StateReport => $"state_report {o["to"]}: {o["ignored"]}",
-                JobEvents.Assigned => $"assigned {o["agent_name"]} gpu {o["gpu_index"]} {o["gpu_name"]} ${o["price_per_hour"]}/h",
-                JobEvents.Requeued => $"requeued ({o["reason"]}) restarts {o["restarts"]}/{o["max_restarts"]}",
-                _ => e.Type,
-            };
+            StateChanged { Ignored: { } why } o => $"state_report {o.To}: {why}",
+            StateChanged o => $"state {o.From}>{o.To} by {o.By}",
+            JobAssigned o => string.Create(CultureInfo.InvariantCulture, $"assigned {o.AgentName} gpu {o.GpuIndex} {o.GpuName} ${o.PricePerHour}/h"),
+            Requeued o => $"requeued ({o.Reason}) restarts {o.Restarts}/{o.MaxRestarts}",
+            _ => e.Type,
         }).ToList();
         Assert.Equal(
         [
@@ -133,7 +130,7 @@ public sealed class CostLedgerTests : IDisposable
             "state running>succeeded by agent",
         ], summary);
         Assert.True(events.Zip(events.Skip(1)).All(p => p.First.Id < p.Second.Id));
-        var done = JsonNode.Parse(events[^1].Json)!;
+        var done = JsonNode.Parse(events[^1].Json)!; // the documented JSON of a state event
         Assert.Equal("completed", done["reason"]!.GetValue<string>());
         Assert.Equal(2700, done["job_uptime_s"]!.GetValue<double>());
 
@@ -141,14 +138,15 @@ public sealed class CostLedgerTests : IDisposable
         Assert.True(jobs.TryUserMove(s.Beta, JobStates.Stopped, JobStates.Queued, null, budgetUsd: 50));
         Assert.False(jobs.TryUserMove(s.Beta, JobStates.Stopped, JobStates.Queued, null));
         Assert.True(jobs.TryUserMove(s.Delta, JobStates.Running, JobStates.Stopping, "budget"));
-        var resumed = JsonNode.Parse(JobEvents.Events(store, s.Beta, type: JobEvents.State)[^1].Json)!;
+        var resumed = JsonNode.Parse(JobEvents.Read(store, s.Beta, type: JobEvents.State)[^1].Json)!;
         Assert.Equal("stopped>queued resumed user 50", $"{resumed["from"]}>{resumed["to"]} {resumed["reason"]} {resumed["by"]} {resumed["budget"]!["max_usd"]}");
-        var budgetStop = JsonNode.Parse(JobEvents.Events(store, s.Delta, type: JobEvents.State)[^1].Json)!;
+        var budgetStop = JsonNode.Parse(JobEvents.Read(store, s.Delta, type: JobEvents.State)[^1].Json)!;
         Assert.Equal("running>stopping budget coordinator", $"{budgetStop["from"]}>{budgetStop["to"]} {budgetStop["reason"]} {budgetStop["by"]}");
 
         // Keyed events (budget alerts, anomalies) are written once per job and key.
-        Assert.True(jobs.AppendEvent(s.Delta, "budget_alert", new JsonObject { ["threshold"] = 0.5 }, key: "budget_alert:0.5"));
-        Assert.False(jobs.AppendEvent(s.Delta, "budget_alert", new JsonObject { ["threshold"] = 0.5 }, key: "budget_alert:0.5"));
-        Assert.Single(JobEvents.Events(store, s.Delta, type: "budget_alert"));
+        var alert = new BudgetAlert(0.5, 0.5, 0.4, 0.2, 0.8, null, "50% of the budget spent");
+        Assert.True(jobs.AppendEvent(s.Delta, alert, key: "budget_alert:0.5"));
+        Assert.False(jobs.AppendEvent(s.Delta, alert, key: "budget_alert:0.5"));
+        Assert.Equal(0.5, Assert.IsType<BudgetAlert>(Assert.Single(JobEvents.Read(store, s.Delta, type: "budget_alert")).Body).Threshold);
     }
 }

@@ -98,10 +98,9 @@ internal sealed class CostScenario
 
     private void Step(string agent, string job, long step, long total, long tokens, double tokensPerSecond, string at, double elapsed)
     {
-        var json = new JsonObject
-        {
-            ["step"] = step, ["total_steps"] = total, ["tokens"] = tokens, ["tokens_per_s"] = tokensPerSecond, ["loss"] = 3.0 / step, ["elapsed_s"] = elapsed,
-        }.ToJsonString();
+        var time = DateTime.Parse(at).ToUniversalTime();
+        var json = FineTuneLab.Events.EventJson.Serialize(TestEvents.Step(step, loss: 3.0 / step, elapsedS: elapsed, time: time, totalSteps: total,
+            tokens: tokens, tokensPerS: tokensPerSecond));
         var batch = new TelemetryBatch();
         var e = AgentGateway.TestTrainerEvents.Message("step", step, JsonNode.Parse(json)!.AsObject());
         (e.Seq, e.JobId, e.At) = (Next(agent), job, Timestamp.FromDateTime(DateTime.Parse(at).ToUniversalTime()));
@@ -116,6 +115,6 @@ internal sealed class CostScenario
     {
         using var c = store.OpenConnection();
         var ledger = Convert.ToDouble(Sql.Scalar(c, "SELECT COALESCE(SUM(usd), 0) FROM cost_ledger WHERE job_id = $j", ("$j", job)) ?? 0.0);
-        return (ledger, jobs.Get(job)!.Cost().SpentUsd);
+        return (ledger, JobProjection.Spend(jobs.Get(job)!).SpentUsd);
     }
 }

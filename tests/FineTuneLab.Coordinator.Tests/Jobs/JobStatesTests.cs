@@ -25,7 +25,8 @@ public sealed class JobStatesTests : IDisposable
     public void A_failure_report_ends_the_job_with_its_class_and_bills_the_uptime()
     {
         using var store = CoordinatorStore.Open(Path.Combine(_dir, "c.db"));
-        var jobs = new JobStore(store, new FineTuneLab.Coordinator.AgentGateway.TelemetryIngest(store));
+        using var ingest = new FineTuneLab.Coordinator.AgentGateway.TelemetryIngest(store);
+        var jobs = new JobStore(store, ingest);
         using (var c = store.OpenConnection())
             Sql.Execute(c, "INSERT INTO agents (id, name, token_hash, registered_at, state) VALUES ('a1', 'n', 'h', 't', 'online')");
         var id = jobs.Create(new JobSubmission("j", "", 0, "{}", "{}", 10, null, 0, null));
@@ -34,13 +35,12 @@ public sealed class JobStatesTests : IDisposable
 
         using (var c = store.OpenConnection())
         {
-            JobStore.ApplyAgentState(c, "a1", new JobStateChange { JobId = id, State = JobState.Running, JobUptimeS = 1 });
-            JobStore.ApplyAgentState(c, "other", new JobStateChange { JobId = id, State = JobState.Succeeded }); // not its agent: ignored
-            JobStore.ApplyAgentState(c, "a1", new JobStateChange
-            {
-                JobId = id, State = JobState.Failed, ExitCode = 1, JobUptimeS = 100,
-                ErrorMessage = "CUDA error: out of memory", StackTrace = "at Trainer.Step()",
-            });
+            var now = DateTime.UtcNow;
+            JobStore.Apply(c, id, new AgentReported("a1", JobStates.Running, "", 0, 0, "", "", 1, now, null), JobRules.Default, ingest.Next, []);
+            // not its agent: ignored
+            JobStore.Apply(c, id, new AgentReported("other", JobStates.Succeeded, "", 0, 0, "", "", 0, now, null), JobRules.Default, ingest.Next, []);
+            JobStore.Apply(c, id, new AgentReported("a1", JobStates.Failed, "", 1, 0, "CUDA error: out of memory", "at Trainer.Step()", 100, now, null),
+                JobRules.Default, ingest.Next, []);
         }
         var job = jobs.Get(id)!;
         Assert.Equal("failed", job.State);

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Coordinator.Scheduling;
 using FineTuneLab.Coordinator.Tests.Anomalies;
@@ -14,11 +13,11 @@ public sealed class BudgetEnforcerTests
     {
         // $36/h = $0.01 per second of uptime; a $1 budget lasts 100 s.
         using var f = new RunningJobFixture(budgetUsd: 1.0, pricePerHour: 36);
-        var t0 = DateTime.UtcNow;
+        var t0 = DateTimeOffset.UtcNow;
         // Steps of 2 s; the checkpoint at step 10 took 1 s after its step.
-        f.TrainerEvent("step", new JsonObject { ["step"] = 9, ["elapsed_s"] = 18.0, ["time"] = t0.AddSeconds(18).ToString("O") });
-        f.TrainerEvent("step", new JsonObject { ["step"] = 10, ["elapsed_s"] = 20.0, ["time"] = t0.AddSeconds(20).ToString("O") });
-        f.TrainerEvent("checkpoint", new JsonObject { ["step"] = 10, ["time"] = t0.AddSeconds(21).ToString("O") });
+        f.TrainerEvent(TestEvents.Step(9, elapsedS: 18.0, time: t0.AddSeconds(18)));
+        f.TrainerEvent(TestEvents.Step(10, elapsedS: 20.0, time: t0.AddSeconds(20)));
+        f.TrainerEvent(TestEvents.Checkpoint(10, t0.AddSeconds(21)));
         var enforcer = new BudgetEnforcer(f.Runtime);
 
         void At(double uptime)
@@ -26,7 +25,7 @@ public sealed class BudgetEnforcerTests
             f.Runtime.Ingest.Heartbeat(f.AgentId, f.JobId, uptime);
             enforcer.Check(f.Job);
         }
-        double[] Alerts() => f.Events(BudgetEnforcer.AlertEvent).Select(e => e["threshold"]!.GetValue<double>()).ToArray();
+        double[] Alerts() => f.Events<BudgetAlert>(BudgetEnforcer.AlertEvent).Select(e => e.Threshold).ToArray();
 
         At(40);
         Assert.Empty(Alerts());
@@ -46,8 +45,8 @@ public sealed class BudgetEnforcerTests
         Assert.Equal("budget", stop.Reason);
         Assert.Equal(JobStates.Stopping, f.Job.State);
         Assert.Equal([0.5, 0.8, 1.0], Alerts());
-        var full = f.Events(BudgetEnforcer.AlertEvent)[^1];
-        Assert.Contains("resume it with a raised budget", full["message"]!.GetValue<string>());
+        var full = f.Events<BudgetAlert>(BudgetEnforcer.AlertEvent)[^1];
+        Assert.Contains("resume it with a raised budget", full.Message);
 
         // A restarted coordinator repeats none of them.
         new BudgetEnforcer(f.Runtime).Check(f.Job);
@@ -61,6 +60,6 @@ public sealed class BudgetEnforcerTests
         f.Runtime.Ingest.Heartbeat(f.AgentId, f.JobId, 1e6);
         new BudgetEnforcer(f.Runtime).Check(f.Job);
         Assert.Empty(f.Commands());
-        Assert.Empty(f.Events(BudgetEnforcer.AlertEvent));
+        Assert.Empty(f.Events<BudgetAlert>(BudgetEnforcer.AlertEvent));
     }
 }

@@ -32,7 +32,7 @@ public sealed class CostLedgerMigrationTests : IDisposable
                 VALUES ('live', 'resumed run', '', '{}', 'running', 'a1', 2.0, 1800, 0.25, 0.125, '2026-01-01T00:00:00Z', '2026-01-05T10:00:00Z')
                 """);
             Sql.Execute(c, "INSERT INTO jobs (id, name, spec_json, state, created_at, updated_at) VALUES ('new', 'never ran', '{}', 'queued', 't', 't')");
-            Sql.Execute(c, "INSERT INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id) VALUES ('a1', 1, 'live', 1, 'step', '{\"step\":1}', 't', 1)");
+            Sql.Execute(c, "INSERT INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id) VALUES ('a1', 1, 'live', 1, 'step', $js, 't', 1)", ("$js", FineTuneLab.Events.EventJson.Serialize(TestEvents.Step(1))));
         }
 
         using var store = CoordinatorStore.Open(DbPath);
@@ -43,18 +43,18 @@ public sealed class CostLedgerMigrationTests : IDisposable
             Assert.Equal(["done||2026-01-02|1800.0|1.5", "live|a1|2026-01-05|2250.0|1.25"],
                 Sql.Query(c, "SELECT job_id || '|' || agent_id || '|' || day || '|' || seconds || '|' || usd FROM cost_ledger ORDER BY job_id", r => r.GetString(0)));
         }
-        Assert.Equal("step", Assert.Single(JobEvents.Events(store, "live")).Type);
+        Assert.Equal("step", Assert.Single(JobEvents.Read(store, "live")).Type);
 
         // Billing continues from the job's high-water mark, and coordinator events (no agent row) now fit in the feed.
         ingest.Heartbeat("a1", "live", 3600);
-        Assert.True(jobs.AppendEvent("live", "anomaly", new System.Text.Json.Nodes.JsonObject { ["kind"] = "loss_spike" }));
+        Assert.True(jobs.AppendEvent("live", new AnomalyRaised("loss_spike", "loss spiked", 1, "trainer", "warn", true)));
         foreach (var id in new[] { "done", "live", "new" })
         {
             using var c = store.OpenConnection();
             var ledger = Convert.ToDouble(Sql.Scalar(c, "SELECT COALESCE(SUM(usd), 0) FROM cost_ledger WHERE job_id = $j", ("$j", id)));
-            Assert.Equal(jobs.Get(id)!.Cost().SpentUsd, ledger, 9);
+            Assert.Equal(JobProjection.Spend(jobs.Get(id)!).SpentUsd, ledger, 9);
         }
-        Assert.Equal(2.25, jobs.Get("live")!.Cost().SpentUsd, 9);
-        Assert.Equal(["step", "anomaly"], JobEvents.Events(store, "live").Select(e => e.Type));
+        Assert.Equal(2.25, JobProjection.Spend(jobs.Get("live")!).SpentUsd, 9);
+        Assert.Equal(["step", "anomaly"], JobEvents.Read(store, "live").Select(e => e.Type));
     }
 }

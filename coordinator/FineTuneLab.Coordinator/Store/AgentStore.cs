@@ -1,12 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
 using FineTuneLab.Coordinator.Scheduling;
-using FineTuneLab.Coordinator.Store;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 
-namespace FineTuneLab.Coordinator.AgentGateway;
+namespace FineTuneLab.Coordinator.Store;
 
 /// <summary>One row of the agents table.</summary>
 public sealed record AgentRow(string Id, string Name, NodeInventory Inventory, double PricePerHour, string State,

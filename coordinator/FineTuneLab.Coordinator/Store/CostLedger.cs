@@ -1,18 +1,16 @@
+using FineTuneLab.Coordinator.Jobs;
 using System.Globalization;
-using FineTuneLab.Coordinator.Store;
 using Microsoft.Data.Sqlite;
 
-namespace FineTuneLab.Coordinator.Jobs;
+namespace FineTuneLab.Coordinator.Store;
 
 /// <summary>One slice of spend: a day, project, agent or job with what it cost.</summary>
 public sealed record CostRow(string Key, string Label, double SpentUsd, double Hours, long Jobs);
 
 /// <summary>
 /// The cost ledger: spend by (job, agent, UTC day) and each job's cumulative spend over time, both written from the
-/// uptime the agent itself reports for the job it holds (heartbeats and state changes). The job's <c>uptime_s</c>
-/// is the high-water mark of the current assignment, and only growth past it is billed, so a replayed or
-/// duplicated report adds nothing; <see cref="Accrue"/> is the only writer of that column's growth, which keeps a
-/// job's ledger rows summing to its <c>spent_usd</c>.
+/// <see cref="Billing"/> that <see cref="JobProjection"/> decides for the uptime an agent reports (heartbeats and
+/// state changes); <see cref="Record"/> is the only writer, which keeps a job's ledger rows summing to its spend.
 /// </summary>
 public static class CostLedger
 {
@@ -22,31 +20,20 @@ public static class CostLedger
     public const long PointBucketMs = 10_000;
 
     /// <summary>
-    /// Bills the growth of an assignment's uptime (seconds the agent has held the job, as the agent observed) at the
-    /// price frozen on the job, inside the caller's transaction. The growth is spread over the seconds just before
-    /// <paramref name="reportedAt"/>, split at UTC midnight. Reports from an agent that does not hold the job, and
-    /// reports that do not pass the high-water mark, change nothing. Answers the seconds billed.
+    /// Writes what <see cref="JobProjection"/> billed, inside the caller's transaction: the seconds spread over the
+    /// seconds just before the report, split at UTC midnight, and a point of the job's cost series.
     /// </summary>
-    public static double Accrue(SqliteConnection c, string agentId, string jobId, double uptimeSeconds, DateTime reportedAt)
+    public static void Record(SqliteConnection c, string jobId, Billing bill)
     {
-        if (!double.IsFinite(uptimeSeconds) || uptimeSeconds <= 0) return 0;
-        var job = Sql.Query(c, "SELECT agent_id, state, COALESCE(price_per_hour, 0), uptime_s, project, spent_before_usd FROM jobs WHERE id = $id",
-            r => (Agent: r.IsDBNull(0) ? null : r.GetString(0), State: r.GetString(1), Price: r.GetDouble(2), Uptime: r.GetDouble(3),
-                Project: r.GetString(4), Before: r.GetDouble(5)), ("$id", jobId)).FirstOrDefault();
-        if (job.Agent != agentId || !JobStates.OnAgent(job.State) || uptimeSeconds <= job.Uptime) return 0;
-
-        var delta = uptimeSeconds - job.Uptime;
-        Sql.Execute(c, "UPDATE jobs SET uptime_s = $u WHERE id = $id", ("$u", uptimeSeconds), ("$id", jobId));
-        var end = reportedAt.ToUniversalTime();
-        foreach (var (day, seconds) in SplitByUtcDay(end, delta))
+        var end = bill.End.ToUniversalTime();
+        foreach (var (day, seconds) in SplitByUtcDay(end, bill.Seconds))
         {
             Sql.Execute(c, """
                 INSERT INTO cost_ledger (job_id, agent_id, project, day, seconds, usd) VALUES ($j, $a, $p, $d, $s, $usd)
                 ON CONFLICT (job_id, agent_id, day) DO UPDATE SET seconds = seconds + excluded.seconds, usd = usd + excluded.usd
-                """, ("$j", jobId), ("$a", agentId), ("$p", job.Project), ("$d", day), ("$s", seconds), ("$usd", job.Price * seconds / 3600.0));
+                """, ("$j", jobId), ("$a", bill.AgentId), ("$p", bill.Project), ("$d", day), ("$s", seconds), ("$usd", bill.PricePerHour * seconds / 3600.0));
         }
-        RecordPoint(c, jobId, end, job.Before + job.Price * uptimeSeconds / 3600.0);
-        return delta;
+        RecordPoint(c, jobId, end, bill.SpentUsd);
     }
 
     /// <summary>Adds a point to the job's cost series: its cumulative spend at <paramref name="at"/>.</summary>

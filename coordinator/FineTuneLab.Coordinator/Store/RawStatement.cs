@@ -1,7 +1,7 @@
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
-namespace FineTuneLab.Coordinator.AgentGateway;
+namespace FineTuneLab.Coordinator.Store;
 
 /// <summary>
 /// A statement prepared once on the ingest writer's connection and re-run with parameters bound by position.

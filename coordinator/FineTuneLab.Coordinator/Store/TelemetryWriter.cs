@@ -1,5 +1,4 @@
 using FineTuneLab.Coordinator.Jobs;
-using FineTuneLab.Coordinator.Store;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Google.Protobuf;
 using Google.Protobuf.Collections;
@@ -7,7 +6,7 @@ using Google.Protobuf.WellKnownTypes;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
-namespace FineTuneLab.Coordinator.AgentGateway;
+namespace FineTuneLab.Coordinator.Store;
 
 /// <summary>
 /// The ingest's one connection to the store and its statements, prepared once and reused for the process's lifetime.
@@ -25,10 +24,14 @@ internal sealed class TelemetryWriter : IDisposable
     private readonly RawStatement _begin, _commit, _rollback;
     private readonly RawStatement _pointRows, _point, _event, _log, _seq, _heartbeat, _commandAck;
     private readonly IIngestOrder _ids;
+    private readonly JobRules _rules;
+    private readonly JobFeedHub? _feed;
 
-    public TelemetryWriter(CoordinatorStore store, IIngestOrder ids)
+    public TelemetryWriter(CoordinatorStore store, IIngestOrder ids, JobRules rules, JobFeedHub? feed)
     {
         _ids = ids;
+        _rules = rules;
+        _feed = feed;
         _connection = store.OpenConnection();
         try
         {
@@ -55,38 +58,71 @@ internal sealed class TelemetryWriter : IDisposable
         }
     }
 
-    public void Begin() => _begin.Execute();
-    public void Commit() => _commit.Execute();
+    public void Begin()
+    {
+        Forget();
+        _begin.Execute();
+    }
+
+    /// <summary>Commits, then publishes what the transaction appended to the jobs' live feeds.</summary>
+    public void Commit()
+    {
+        _commit.Execute();
+        if (_feed is not null)
+        {
+            if (Appended.Count > 0) _feed.Publish(Appended);
+            foreach (var job in Touched) _feed.Touch(job);
+        }
+        Forget();
+    }
+
+    private void Forget()
+    {
+        Appended.Clear();
+        Touched.Clear();
+    }
 
     public void Rollback()
     {
+        Forget();
         // After some errors SQLite has already rolled back; a second rollback would only report that.
         if (raw.sqlite3_get_autocommit(_connection.Handle!) == 0) _rollback.Execute();
     }
 
-    /// <summary>Records a heartbeat: the agent is online and seen now, and its job's uptime is billed (<see cref="CostLedger.Accrue"/>).</summary>
+    /// <summary>What one transaction appended to jobs' logs (published after its commit) and which jobs changed otherwise.</summary>
+    public List<JobLogEntry> Appended { get; } = [];
+    public HashSet<string> Touched { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Records a heartbeat: the agent is online and seen now, and its job's uptime is billed (<see cref="JobProjection"/>).</summary>
     public void Heartbeat(string agentId, string currentJobId, double jobUptimeSeconds)
     {
         _heartbeat.Bind(1, Sql.Now());
         _heartbeat.Bind(2, agentId);
         _heartbeat.Execute();
-        if (currentJobId.Length > 0) CostLedger.Accrue(_connection, agentId, currentJobId, jobUptimeSeconds, DateTime.UtcNow);
+        if (currentJobId.Length == 0) return;
+        if (JobStore.Apply(_connection, currentJobId, new UptimeReported(agentId, jobUptimeSeconds, DateTime.UtcNow), _rules, _ids.Next, Appended)?.Billed is not null)
+            Touched.Add(currentJobId);
     }
 
-    /// <summary>Stores every item of one agent message; answers the agent's highest persisted seq afterwards (0 if it carried none).</summary>
-    public ulong Write(string agentId, AgentMessage m)
+    /// <summary>
+    /// Stores every item of one agent message, its trainer events as the gateway typed them (<paramref name="events"/>);
+    /// answers the agent's highest persisted seq afterwards (0 if it carried none).
+    /// </summary>
+    public ulong Write(string agentId, AgentMessage m, IReadOnlyList<IncomingTrainerEvent> events)
     {
         ulong max = 0;
         switch (m.BodyCase)
         {
             case AgentMessage.BodyOneofCase.Telemetry:
                 max = WritePoints(agentId, m.Telemetry.Points);
-                foreach (var e in m.Telemetry.Events)
+                foreach (var e in events)
                 {
-                    var (type, json) = StoredEvent.From(e);
-                    WriteEvent(agentId, e.Seq, e.JobId, (long)e.TrainerSeq, type, json, e.At);
-                    max = Math.Max(max, e.Seq);
+                    var (id, at) = (_ids.Next(), IsoText(e.At));
+                    if (WriteEvent(agentId, e.Seq, e.JobId, e.TrainerSeq, e.Type, e.Json, at, id) == 1)
+                        Appended.Add(new JobLogEntry(id, e.JobId, e.Type, at, e.Json, e.Body));
                 }
+                // Events refused at the edge count as persisted too: sending them again cannot fix them.
+                foreach (var e in m.Telemetry.Events) max = Math.Max(max, e.Seq);
                 break;
             case AgentMessage.BodyOneofCase.Logs:
                 foreach (var l in m.Logs.Lines)
@@ -95,19 +131,19 @@ internal sealed class TelemetryWriter : IDisposable
                     _log.Bind(2, (long)l.Seq);
                     _log.Bind(3, l.JobId.Length == 0 ? null : l.JobId);
                     _log.Bind(4, IsoText(l.At));
-                    _log.Bind(5, TelemetryIngest.LevelName(l.Level));
+                    _log.Bind(5, FineTuneLab.Coordinator.AgentGateway.TelemetryIngest.LevelName(l.Level));
                     _log.Bind(6, l.Source);
                     _log.Bind(7, l.Text);
                     _log.Bind(8, _ids.Next());
-                    _log.Execute();
+                    if (_log.Execute() == 1 && l.JobId.Length > 0) Touched.Add(l.JobId);
                     max = Math.Max(max, l.Seq);
                 }
                 break;
             case AgentMessage.BodyOneofCase.JobState:
                 var s = m.JobState;
                 // Apply a state change once: a replay of an already stored seq is skipped.
-                if (WriteEvent(agentId, s.Seq, s.JobId, null, "state", JsonFormatter.Default.Format(s), s.At) == 1)
-                    JobStore.ApplyAgentState(_connection, agentId, s);
+                if (WriteEvent(agentId, s.Seq, s.JobId, null, JobEvents.StateReport, JsonFormatter.Default.Format(s), IsoText(s.At), _ids.Next()) == 1)
+                    Touched.Add(AgentReports.Apply(_connection, agentId, s, _rules, _ids.Next, Appended));
                 max = s.Seq;
                 break;
             case AgentMessage.BodyOneofCase.CommandAck:
@@ -161,7 +197,7 @@ internal sealed class TelemetryWriter : IDisposable
         return p.Seq;
     }
 
-    private int WriteEvent(string agentId, ulong seq, string jobId, long? trainerSeq, string type, string json, Timestamp? at)
+    private int WriteEvent(string agentId, ulong seq, string jobId, long? trainerSeq, string type, string json, string at, long ingestId)
     {
         _event.Bind(1, agentId);
         _event.Bind(2, (long)seq);
@@ -169,14 +205,15 @@ internal sealed class TelemetryWriter : IDisposable
         if (trainerSeq is { } t) _event.Bind(4, t); else _event.BindNull(4);
         _event.Bind(5, type);
         _event.Bind(6, json);
-        _event.Bind(7, IsoText(at));
-        _event.Bind(8, _ids.Next());
+        _event.Bind(7, at);
+        _event.Bind(8, ingestId);
         return _event.Execute();
     }
 
     /// <summary>Events and logs keep their ISO-8601 text timestamps (the REST feeds render them as stored).</summary>
-    private static string IsoText(Timestamp? t) =>
-        (t?.ToDateTime() ?? DateTime.UtcNow).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+    private static string IsoText(Timestamp? t) => IsoText(t?.ToDateTime());
+
+    private static string IsoText(DateTime? t) => (t ?? DateTime.UtcNow).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
 
     private static void Exec(sqlite3 db, string sql)
     {
