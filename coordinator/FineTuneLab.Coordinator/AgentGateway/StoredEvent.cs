@@ -14,9 +14,10 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// </summary>
 public static class StoredEvent
 {
-    public static (string Type, string Json) From(P.TrainerEvent message)
+    /// <param name="message">The message as it arrived (for the step's cost, which the record does not carry).</param>
+    /// <param name="record">The message as its record, made once at the edge (<see cref="TrainerEventMessages.ToRecord"/>).</param>
+    public static (string Type, string Json) From(P.TrainerEvent message, TrainerEvent record)
     {
-        var record = TrainerEventMessages.ToRecord(message);
         var type = EventJson.TypeName(record);
         if (message.Step?.Cost is not { } cost) return (type, EventJson.Serialize(record));
         var json = JsonSerializer.SerializeToNode(record, EventJson.Options)!.AsObject();

@@ -8,19 +8,14 @@ using Microsoft.Extensions.Logging;
 namespace FineTuneLab.Coordinator.Jobs;
 
 /// <summary>
-/// A trainer event an agent relayed, typed at the gateway's edge: <see cref="Body"/> is the shared record, or an
-/// <see cref="UntypedEvent"/> saying why EventJson refused it; <see cref="Json"/> is the line as relayed.
+/// A trainer event an agent relayed, typed at the gateway's edge: <see cref="Body"/> is the shared record,
+/// <see cref="Json"/> the row the events table keeps (<see cref="StoredEvent"/>).
 /// </summary>
-public sealed record IncomingTrainerEvent(ulong Seq, string JobId, DateTime? At, string Type, long TrainerSeq, object Body, string Json)
-{
-    /// <summary>A typed event (the typed protobuf message, once agents send it): stored in EventJson's form.</summary>
-    public static IncomingTrainerEvent Of(ulong seq, string jobId, DateTime? at, TrainerEvent e) =>
-        new(seq, jobId, at, EventJson.TypeName(e), e.Seq, e, EventJson.Serialize(e));
-}
+public sealed record IncomingTrainerEvent(ulong Seq, string JobId, DateTime? At, string Type, long TrainerSeq, TrainerEvent Body, string Json);
 
 /// <summary>
-/// An event the agent relayed that the event contract does not describe (an unknown type, a missing or mistyped
-/// field): kept in the job's log as relayed, so feeds and the dashboard show it, but no decision reads it.
+/// A stored event row the event contract does not describe (one relayed before agents sent typed messages: an unknown
+/// type, a missing or mistyped field), as <see cref="JobEvents"/> reads it back: feeds show it, no decision reads it.
 /// </summary>
 public sealed record UntypedEvent(string Reason);
 
@@ -28,7 +23,7 @@ public sealed record UntypedEvent(string Reason);
 public static class IncomingEvents
 {
     /// <summary>
-    /// Turns each relayed typed message into the shared record once (<see cref="StoredEvent"/>). A message the contract
+    /// Turns each relayed typed message into the shared record once. A message the contract
     /// cannot describe (no event set, a field out of range) is logged with the reason, naming agent, job and seq, and
     /// dropped; its seq still counts as persisted, since sending it again cannot fix it.
     /// </summary>
@@ -41,7 +36,7 @@ public static class IncomingEvents
             try
             {
                 var record = TrainerEventMessages.ToRecord(e);
-                var (type, json) = StoredEvent.From(e);
+                var (type, json) = StoredEvent.From(e, record);
                 typed.Add(new IncomingTrainerEvent(e.Seq, e.JobId, e.At?.ToDateTime(), type, (long)e.TrainerSeq, record, json));
             }
             catch (Exception ex) when (ex is InvalidDataException or ArgumentException or InvalidOperationException or FormatException)
