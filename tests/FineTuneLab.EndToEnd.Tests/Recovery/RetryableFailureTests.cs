@@ -23,7 +23,7 @@ public sealed class RetryableFailureTests
         // Only the trainer names the job's folder on its command line (--config DATA/jobs/<id>/job.json).
         var trainer = Assert.Single(ProcessesMentioning(Path.Combine(cluster.Dir, "cpu", "jobs", id)));
         Kill(trainer);
-        var resumedFrom = (await cluster.GetJsonAsync($"/api/jobs/{id}"))["last_checkpoint"]!["step"]!.GetValue<long>();
+        var seenBeforeKill = (await cluster.GetJsonAsync($"/api/jobs/{id}"))["last_checkpoint"]!["step"]!.GetValue<long>();
 
         var done = await cluster.WaitForStateAsync(id, "succeeded", TimeSpan.FromMinutes(3));
         Assert.Equal(1, done["restarts"]!.GetValue<int>());
@@ -31,6 +31,10 @@ public sealed class RetryableFailureTests
         var requeued = Body(Assert.Single(await EventsAsync(cluster, id, "requeued"), e => Body(e)["reason"]?.GetValue<string>() == "retryable_failure"));
         Assert.Equal("host_oom_killed", requeued["error"]!["class"]!.GetValue<string>());
         Assert.Equal(9, requeued["error"]!["signal"]!.GetValue<int>());
+        // The checkpoint the trainer wrote just before the kill may still be uploading when the kill lands: the job resumes
+        // from the last checkpoint the coordinator holds when it re-queues, never an older one than was seen before the kill.
+        var resumedFrom = requeued["resume_checkpoint"]!["step"]!.GetValue<long>();
+        Assert.True(resumedFrom >= seenBeforeKill, $"re-queued to resume from step {resumedFrom}, older than checkpoint {seenBeforeKill} seen before the kill");
         var starts = await EventsAsync(cluster, id, "start");
         Assert.Equal(resumedFrom, Body(starts[^1])["resumed_from_step"]!.GetValue<long>());
     }
