@@ -22,6 +22,8 @@ public sealed class CliCluster : IAsyncLifetime
     public string Dir { get; private set; } = null!;
     public string JobFile { get; private set; } = null!;
     public string JobId { get; private set; } = null!;
+    /// <summary><c>ftl submit --dry-run --json</c> before any job ran: it uploads the inputs, and has no throughput to project with.</summary>
+    public ExternalProcess.Result FirstDryRun { get; private set; } = null!;
     public ExternalProcess.Result Submit { get; private set; } = null!;
     public ExternalProcess.Result LogsFollow { get; private set; } = null!;
 
@@ -38,6 +40,7 @@ public sealed class CliCluster : IAsyncLifetime
         Ftl = new FtlProcess($"http://127.0.0.1:{_cluster.HttpPort}", ApiKey, Path.Combine(Dir, "config"));
         JobFile = WriteJobFolder(Dir);
 
+        FirstDryRun = await Ftl.RunAsync(["submit", JobFile, "--dry-run", "--json", "--budget-usd", "5"], Ftl.Environment(), Dir);
         var submit = Ftl.RunAsync(["submit", JobFile, "--follow", "--yes", "--budget-usd", "5", "--project", "cli-tests"], Ftl.Environment(), Dir, TimeSpan.FromMinutes(6));
         string? id = null;
         await ControlPlaneCluster.WaitUntilAsync(async () =>

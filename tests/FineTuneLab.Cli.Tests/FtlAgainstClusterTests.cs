@@ -14,10 +14,12 @@ public sealed class FtlAgainstClusterTests(CliCluster cli)
     [Fact]
     public async Task Submit_uploads_the_local_inputs_and_follows_the_job_to_success()
     {
+        // The dry run before it uploaded the inputs.
+        Assert.True(cli.FirstDryRun.ExitCode == 0, cli.FirstDryRun.StdErr + cli.FirstDryRun.StdOut);
+        var uploads = Parse(cli.FirstDryRun.StdOut)["uploads"]!.AsArray();
+        Assert.Equal(["model.path", "data.train", "data.validation"], uploads.Select(u => u!["field"]!.GetValue<string>()));
+        Assert.All(uploads, u => Assert.True(u!["uploaded"]!.GetValue<bool>()));
         var output = cli.Submit.StdOut;
-        Assert.Contains("uploading tiny.tar", output);
-        Assert.Contains("uploading train.jsonl", output);
-        Assert.Contains("uploading test.jsonl", output);
         Assert.Contains($"submitted {cli.JobId}", output);
         Assert.Contains("step 6/6", output);
         Assert.Contains($"succeeded: {cli.JobId}", output);
@@ -46,6 +48,46 @@ public sealed class FtlAgainstClusterTests(CliCluster cli)
         Assert.Equal(["model.path", "data.train", "data.validation"], uploads.Select(u => u!["field"]!.GetValue<string>()));
         Assert.All(uploads, u => Assert.False(u!["uploaded"]!.GetValue<bool>()));
         Assert.Equal(1, (await cli.Cluster.GetJsonAsync("/api/jobs?project=cli-tests"))["total"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public void A_dry_run_before_any_run_plans_steps_and_tokens_and_says_why_it_has_no_cost()
+    {
+        var answer = Parse(cli.FirstDryRun.StdOut);
+        var plan = answer["plan"]!;
+        Assert.True(plan["fits"]!.GetValue<bool>());
+        Assert.True(plan["peak_bytes"]!.GetValue<long>() > 0);
+        var projection = answer["projection"]!;
+        Assert.Equal(6, projection["total_steps"]!.GetValue<long>());
+        Assert.Equal(plan["steps"]!["total_tokens"]!.GetValue<long>(), projection["total_tokens"]!.GetValue<long>());
+        Assert.Equal(0.5, projection["rate_usd_per_hour"]!.GetValue<double>());
+        Assert.Equal("cpu", projection["agent_name"]!.GetValue<string>());
+        Assert.Null(projection["cost_usd"]);
+        Assert.Contains("no earlier lora run of this model on cpu", projection["reason"]!.GetValue<string>());
+        Assert.Equal(5.0, projection["budget_cap_usd"]!.GetValue<double>());
+    }
+
+    [Fact]
+    public async Task A_dry_run_after_a_run_projects_the_cost_from_its_measured_throughput()
+    {
+        var r = await cli.Ftl.RunAsync(["submit", cli.JobFile, "--dry-run", "--json", "--budget-usd", "5"], cli.Ftl.Environment(), cli.Dir);
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        var projection = Parse(r.StdOut)["projection"]!;
+        var lastStep = (await cli.Cluster.GetJsonAsync($"/api/jobs/{cli.JobId}/events?type=step"))["events"]!.AsArray().Last()!["data"]!;
+        var tps = lastStep["tokens_per_s"]!.GetValue<double>();
+        Assert.Equal(tps, projection["tokens_per_s"]!.GetValue<double>(), 9);
+        Assert.Contains(cli.JobId, projection["throughput_basis"]!.GetValue<string>());
+        var tokens = projection["total_tokens"]!.GetValue<long>();
+        var hours = projection["hours"]!.GetValue<double>();
+        Assert.Equal(tokens / tps / 3600, hours, 9);
+        Assert.Equal(hours * 0.5, projection["cost_usd"]!.GetValue<double>(), 9);
+        Assert.True(projection["within_budget"]!.GetValue<bool>());
+
+        // Without --json the projected cost is what ftl shows.
+        var text = await cli.Ftl.RunAsync(["submit", cli.JobFile, "--dry-run"], cli.Ftl.Environment(), cli.Dir);
+        Assert.True(text.ExitCode == 0, text.StdErr + text.StdOut);
+        Assert.Contains("projected", text.StdOut);
+        Assert.Contains(cli.JobId, text.StdOut);
     }
 
     [Fact]

@@ -13,17 +13,20 @@ public static class StatusCommand
     {
         var job = JobArgument();
         var json = JsonOption();
-        var command = new Command("status", "Show one job: state, progress, cost and budget, checkpoint, adapter, error") { job, json };
+        var command = new Command("status", "Show one job: state, progress, cost and budget, checkpoint, adapter, error (exit 1 once it ended other than succeeded)") { job, json };
         command.SetClientAction(async (parse, client, ct) =>
         {
             var id = parse.GetValue(job)!;
             var j = await client.GetJsonAsync(JobPath(id), ct);
-            if (parse.GetValue(json)) { Terminal.Json(j); return ExitCodes.Ok; }
-            Terminal.Out.Write(Render(j, client.DashboardUrl(id)));
-            return ExitCodes.Ok;
+            if (parse.GetValue(json)) Terminal.Json(j);
+            else Terminal.Out.Write(Render(j, client.DashboardUrl(id)));
+            return Outcome(Format.Str(j["state"]));
         });
         return command;
     }
+
+    /// <summary>Scripts branch on it: 1 once the job has ended other than succeeded (failed, cancelled, stopped), else 0.</summary>
+    public static int Outcome(string? state) => JobText.IsTerminal(state) && state != "succeeded" ? ExitCodes.Failed : ExitCodes.Ok;
 
     public static Grid Render(JsonNode j, string dashboardUrl)
     {

@@ -55,7 +55,7 @@ public static class SubmitCommand
             if (!parse.GetValue(yes) || parse.GetValue(dryRun))
             {
                 answer = await client.SendJsonAsync(HttpMethod.Post, "api/jobs?dry_run=true", job.Body, ct);
-                if (!asJson) PlanView.Print(job, uploads, notes, answer, await client.GetJsonAsync("api/agents", ct));
+                if (!asJson) PlanView.Print(job, uploads, notes, answer);
                 if (parse.GetValue(dryRun))
                 {
                     if (asJson) Terminal.Json(WithUploads(answer, uploads));
@@ -72,7 +72,7 @@ public static class SubmitCommand
             var id = Format.Str(submitted["id"]) ?? throw new CliFailure($"the coordinator accepted the job but answered no id: {submitted.ToJsonString()}");
             if (!asJson)
             {
-                if (answer is null) PlanView.Print(job, uploads, notes, submitted, await client.GetJsonAsync("api/agents", ct));
+                if (answer is null) PlanView.Print(job, uploads, notes, submitted);
                 Terminal.Markup($"[green]submitted[/] {Markup.Escape(id)} ({Markup.Escape(Format.Or(Format.Str(submitted["state"])))}); dashboard: {Markup.Escape(client.DashboardUrl(id))}");
             }
             if (!parse.GetValue(follow))

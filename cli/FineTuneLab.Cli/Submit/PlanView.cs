@@ -7,12 +7,12 @@ namespace FineTuneLab.Cli.Submit;
 
 /// <summary>
 /// What <c>ftl submit</c> shows before it queues a job: the uploads, the coordinator's plan (its validation and memory
-/// plan, text or JSON), and the cost: the coordinator's projection when it gives one, and in any case the price the
-/// job would run at now (the cheapest online agent that fits its limits) against its budget.
+/// plan, text or JSON), and the coordinator's cost projection: where it would run, at what price, and, from earlier
+/// runs of the model, how long and what it would cost against its budget.
 /// </summary>
 public static class PlanView
 {
-    public static void Print(JobFile job, IReadOnlyList<ArtifactUploader.Result> uploads, IReadOnlyList<string> notes, JsonNode answer, JsonNode? agents)
+    public static void Print(JobFile job, IReadOnlyList<ArtifactUploader.Result> uploads, IReadOnlyList<string> notes, JsonNode answer)
     {
         var body = job.Body;
         var resources = body["resources"] as JsonObject;
@@ -36,46 +36,28 @@ public static class PlanView
             Terminal.Line(plan is JsonValue v && v.TryGetValue<string>(out var text) ? Indent(text) : Indent(plan.ToJsonString(new JsonSerializerOptions { WriteIndented = true })));
         }
         Terminal.Markup("[bold]cost[/]");
-        if (answer["projection"] is JsonObject projection)
-            foreach (var (k, value) in projection)
-                Terminal.Line($"  {k}: {(Format.Num(value) is { } d && k.EndsWith("usd", StringComparison.Ordinal) ? Format.Usd(d) : value?.ToJsonString())}");
-        foreach (var line in PriceLines(body, agents)) Terminal.Line("  " + line);
+        foreach (var line in CostLines(answer["projection"] as JsonObject ?? [])) Terminal.Line("  " + line);
     }
 
-    /// <summary>The rate the job would be billed at now and what its budget caps, from the online agents and the job's limits.</summary>
-    public static IEnumerable<string> PriceLines(JsonObject body, JsonNode? agents)
+    /// <summary>The coordinator's projection (<c>POST /api/jobs?dry_run=true</c>, docs/api.md) in words.</summary>
+    public static IEnumerable<string> CostLines(JsonObject p)
     {
-        var resources = body["resources"] as JsonObject;
-        var maxPrice = Format.Num(resources?["max_price_per_hour"]);
-        var kinds = (resources?["gpu_kinds"] as JsonArray ?? []).Select(k => Format.Str(k)).OfType<string>().ToList();
-        var device = Format.Str(resources?["device"]) ?? "auto";
-        var fitting = (agents as JsonArray ?? []).OfType<JsonObject>()
-            .Where(a => Format.Str(a["state"]) == "online")
-            .Where(a => maxPrice is null || (Format.Num(a["price_per_hour"]) ?? 0) <= maxPrice)
-            .Where(a =>
-            {
-                var gpus = (a["gpus"] as JsonArray ?? []).OfType<JsonObject>().Select(g => Format.Str(g["name"]) ?? "").ToList();
-                if (device == "cuda" && gpus.Count == 0) return false;
-                return kinds.Count == 0 || gpus.Any(g => kinds.Any(k => g.Contains(k, StringComparison.OrdinalIgnoreCase)));
-            })
-            .OrderBy(a => Format.Num(a["price_per_hour"]) ?? 0).ToList();
-        double? rate = null;
-        if (fitting.Count == 0)
-            yield return "no online agent fits the job's limits now: it waits in the queue until one does";
-        else
+        if (Format.Str(p["agent_name"]) is { } agent)
+            yield return $"would run on {agent}" + (Format.Str(p["gpu_name"]) is { } gpu ? $" (GPU {Format.Int(p["gpu_index"])}, {gpu})" : " (CPU)") +
+                $" at {Format.Usd(Format.Num(p["rate_usd_per_hour"]))}/h";
+        if (Format.Num(p["total_steps"]) is { } steps)
+            yield return $"{steps:#,0} steps, {Format.Number(Format.Num(p["total_tokens"]), "#,0")} tokens";
+        if (Format.Num(p["cost_usd"]) is { } cost)
         {
-            rate = Format.Num(fitting[0]["price_per_hour"]) ?? 0;
-            yield return $"rate: {Format.Usd(rate)}/h on the cheapest fitting agent ({Format.Str(fitting[0]["name"])}, {fitting.Count} fit)";
+            yield return $"projected {Format.Usd(cost)} over {Format.Number(Format.Num(p["hours"]), "0.####")} h at {Format.Number(Format.Num(p["tokens_per_s"]), "#,0")} tokens/s";
+            yield return $"throughput: {Format.Str(p["throughput_basis"])}";
         }
-        var maxUsd = Format.Num(body["budget"]?["max_usd"]);
-        var maxHours = Format.Num(body["budget"]?["max_hours"]);
-        var caps = new List<double>();
-        if (maxUsd is { } u) caps.Add(u);
-        if (maxHours is { } h && rate is { } r) caps.Add(h * r);
-        yield return caps.Count > 0
-            ? $"at most {Format.Usd(caps.Min())}: the coordinator checkpoints and stops the job before its budget is crossed"
-            : "no budget: spend is not capped (--budget-usd, --max-hours)";
-        yield return "the projected total follows once the job reports its throughput (ftl status, or --follow)";
+        if (Format.Str(p["reason"]) is { } reason) yield return $"no projected cost: {reason}";
+        if (Format.Num(p["budget_cap_usd"]) is { } cap)
+            yield return p["within_budget"] is JsonValue w && !w.GetValue<bool>()
+                ? $"over budget: the coordinator checkpoints and stops the job at {Format.Usd(cap)}, before the projected total"
+                : $"at most {Format.Usd(cap)}: the coordinator checkpoints and stops the job before its budget is crossed";
+        else yield return "no budget: spend is not capped (--budget-usd, --max-hours)";
     }
 
     private static string Indent(string text) => string.Join("\n", text.Trim().Split('\n').Select(l => "  " + l.TrimEnd()));

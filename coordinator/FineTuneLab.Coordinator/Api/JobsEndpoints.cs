@@ -81,12 +81,14 @@ public static class JobsEndpoints
             await Error(http, 400, $"invalid job ({problems.Count} problem{(problems.Count == 1 ? "" : "s")})", problems);
             return;
         }
+        var dry = await DryRunProjection.ComputeAsync(rt, spec, JobResources.Requirements(resources, JobResources.MinMemoryBytes(Num(resources["min_gpu_memory_gb"])), Num(resources["max_price_per_hour"])),
+            maxUsd, maxHours, http.RequestAborted);
+        var plan = dry.Plan ?? validation.Output.Trim();
         if (Query(http, "dry_run") == "true")
         {
-            await Write(http, new JsonObject { ["valid"] = true, ["plan"] = validation.Output.Trim() });
+            await Write(http, new JsonObject { ["valid"] = true, ["plan"] = plan, ["projection"] = dry.Projection });
             return;
         }
-        var minGb = Num(resources["min_gpu_memory_gb"]);
         var id = rt.Jobs.Create(new JobSubmission(
             body["name"]?.GetValue<string>() ?? spec["name"]?.GetValue<string>() ?? "job",
             body["project"]?.GetValue<string>() ?? "",
@@ -94,9 +96,9 @@ public static class JobsEndpoints
             spec.ToJsonString(),
             resources.ToJsonString(),
             maxUsd, maxHours,
-            minGb is { } g ? (long)(g * (1L << 30)) : 0,
+            JobResources.MinMemoryBytes(Num(resources["min_gpu_memory_gb"])),
             Num(resources["max_price_per_hour"])));
         rt.Wake();
-        await Write(http, new JsonObject { ["id"] = id, ["state"] = JobStates.Queued, ["plan"] = validation.Output.Trim() }, 201);
+        await Write(http, new JsonObject { ["id"] = id, ["state"] = JobStates.Queued, ["plan"] = plan, ["projection"] = dry.Projection }, 201);
     }
 }

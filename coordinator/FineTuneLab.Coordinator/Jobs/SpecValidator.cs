@@ -1,14 +1,10 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FineTuneLab.Shared.Jobs;
 
 namespace FineTuneLab.Coordinator.Jobs;
 
-/// <summary>
-/// Validates a job spec with <c>ftl-train validate --config</c> as a child process: the coordinator does not reference
-/// the trainer, and the trainer's own parser is the only authority on what a spec may contain.
-/// </summary>
+/// <summary>Validates a job spec with <c>ftl-train validate --config</c> (<see cref="TrainerProcess"/>).</summary>
 public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
 {
     public sealed record Result(bool Valid, string Output, JsonArray Problems);
@@ -22,22 +18,14 @@ public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
         {
             var file = Path.Combine(dir.FullName, "job.json");
             await File.WriteAllTextAsync(file, specJson, cancellationToken);
-            var psi = new ProcessStartInfo(trainerCommand[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in trainerCommand.Skip(1)) psi.ArgumentList.Add(a);
-            foreach (var a in new[] { "validate", "--config", file }) psi.ArgumentList.Add(a);
-            using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {trainerCommand[0]}");
-            var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromMinutes(3));
-            await process.WaitForExitAsync(timeout.Token);
-            var output = (await stdout + await stderr).Replace(file, "spec", StringComparison.Ordinal);
+            var run = await TrainerProcess.RunAsync(trainerCommand, ["validate", "--config", file], cancellationToken);
+            var output = (run.Stdout + run.Stderr).Replace(file, "spec", StringComparison.Ordinal);
             var problems = new JsonArray();
             foreach (Match m in ProblemLine().Matches(output))
                 problems.Add(new JsonObject { ["path"] = "$.spec" + m.Groups[3].Value[1..], ["line"] = int.Parse(m.Groups[1].Value), ["column"] = int.Parse(m.Groups[2].Value), ["message"] = m.Groups[4].Value.Trim() });
-            if (process.ExitCode != 0 && problems.Count == 0)
+            if (run.ExitCode != 0 && problems.Count == 0)
                 problems.Add(new JsonObject { ["path"] = "$.spec", ["message"] = output.Trim() });
-            return new Result(process.ExitCode == 0, output, problems);
+            return new Result(run.ExitCode == 0, output, problems);
         }
         finally
         {

@@ -53,7 +53,7 @@ public static class Scheduler
             if (gpu.MemoryFreeBytes >= r.MinMemoryBytes && KindAllowed(gpu.Name, r.GpuKinds))
                 yield return new Candidate(agent, gpu, gpu.MemoryFreeBytes);
         }
-        if (!r.RequiresGpu && agent.CpuIdle && agent.Capacity.HostMemoryFreeBytes >= r.MinMemoryBytes)
+        if (r.CpuAllowed && agent.CpuIdle && agent.Capacity.HostMemoryFreeBytes >= r.MinMemoryBytes)
             yield return new Candidate(agent, null, agent.Capacity.HostMemoryFreeBytes);
     }
 
@@ -69,11 +69,11 @@ public static class Scheduler
             return $"no agent within the price cap of ${r.MaxPricePerHour:0.###}/h (cheapest: ${agents.Min(a => a.Capacity.PricePerHour):0.###}/h)";
         var gpus = withinPrice.SelectMany(a => a.Gpus.Select(g => (Agent: a, Gpu: g))).ToList();
         var kindOk = gpus.Where(x => KindAllowed(x.Gpu.Name, r.GpuKinds)).ToList();
-        var cpuOk = r.RequiresGpu ? [] : withinPrice.Where(a => a.CpuIdle).ToList();
+        var cpuOk = r.CpuAllowed ? withinPrice.Where(a => a.CpuIdle).ToList() : [];
         if (kindOk.Count == 0 && cpuOk.Count == 0)
         {
-            if (r.GpuKinds.Count > 0 && gpus.Count > 0)
-                return $"no idle GPU of kind {string.Join(" or ", r.GpuKinds)} (idle: {string.Join(", ", gpus.Select(x => x.Gpu.Name).Distinct())})";
+            if (r.GpuKinds.Count > 0)
+                return $"no idle GPU of kind {string.Join(" or ", r.GpuKinds)} (idle: {(gpus.Count == 0 ? "none, only CPU nodes" : string.Join(", ", gpus.Select(x => x.Gpu.Name).Distinct()))})";
             return r.RequiresGpu ? "no idle GPU on any agent within the price cap" : "every agent is busy";
         }
         var largest = kindOk.Select(x => (x.Gpu.MemoryFreeBytes, Where: $"GPU {x.Gpu.Index} of {x.Agent.Capacity.Name}"))

@@ -8,6 +8,9 @@ public sealed record JobRequirements(
     double? MaxPricePerHour)
 {
     public static readonly JobRequirements Anywhere = new(0, false, [], null);
+
+    /// <summary>A job may run on a CPU-only node unless it asks for CUDA or names GPU kinds ("run only on GPUs of this kind").</summary>
+    public bool CpuAllowed => !RequiresGpu && GpuKinds.Count == 0;
 }
 
 public sealed record QueuedJob(string JobId, int Priority, DateTimeOffset QueuedAt, JobRequirements Requirements);

@@ -93,9 +93,10 @@ public sealed class AgentStore(CoordinatorStore store)
         r.Str("last_seen_at"), r.Str("current_job_id"));
 
     /// <summary>The scheduler's view: online agents without a job (one job per agent: per GPU placement needs per-GPU tracking).</summary>
-    public List<AgentCapacity> Capacities(IReadOnlySet<string> connected)
+    /// <param name="asIfIdle">Count busy agents too, as if idle: where a job could run, not where it can start now.</param>
+    public List<AgentCapacity> Capacities(IReadOnlySet<string> connected, bool asIfIdle = false)
     {
-        return List().Where(a => a.State == "online" && connected.Contains(a.Id) && a.CurrentJobId is null).Select(a =>
+        return List().Where(a => a.State == "online" && connected.Contains(a.Id) && (asIfIdle || a.CurrentJobId is null)).Select(a =>
         {
             var gpus = a.Inventory.Gpus.Select(g => new FreeGpu((int)g.Index, g.Name, (long)g.MemoryTotalBytes, (long)g.MemoryTotalBytes)).ToList();
             return new AgentCapacity(a.Id, a.Name, a.PricePerHour, gpus, gpus.Count > 0, true, (long)(a.Inventory.Cpu?.MemoryTotalBytes ?? 0));

@@ -53,6 +53,14 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void A_job_that_names_gpu_kinds_never_runs_on_a_cpu_node()
+    {
+        var result = Scheduler.Plan([Job("h100-only", 1, gpu: false, kinds: ["H100"])], [Cpu("laptop", 0)]);
+        Assert.Empty(result.Placements);
+        Assert.Equal("no idle GPU of kind H100 (idle: none, only CPU nodes)", Assert.Single(result.Waiting).Reason);
+    }
+
+    [Fact]
     public void Cpu_agents_take_cpu_jobs_one_at_a_time()
     {
         var result = Scheduler.Plan([Job("x", 1, gpu: false), Job("y", 1, gpu: false, minutes: 1), Job("z", 1, gpu: true, minutes: 2)],
