@@ -16,7 +16,7 @@ root.Options.Add(CommandSupport.Key);
 Command[] commands =
 [
     LoginCommand.Create(), SubmitCommand.Create(), JobsCommand.Create(), StatusCommand.Create(), LogsCommand.Create(), EventsCommand.Create(),
-    .. ControlCommands.Create(), CheckpointsCommand.Create(), CompareCommand.Create(), DownloadCommand.Create(), AgentsCommand.Create(), CostsCommand.Create(),
+    .. ControlCommands.Create(), CheckpointsCommand.Create(), CompareCommand.Create(), DownloadCommand.Create(), AgentsCommand.Create(), TelemetryCommand.Create(), CostsCommand.Create(),
 ];
 foreach (var command in commands) root.Subcommands.Add(command);
 
