@@ -29,7 +29,7 @@ public sealed class RecordParser(DatasetFormat format, ColumnMapping? mapping = 
             problems.Add(new DatasetProblem(n, severity, kind, field, message));
 
         var bytes = line.Bytes.Span;
-        var bad = FirstInvalidUtf8(bytes);
+        var bad = Formats.Utf8Text.FirstInvalid(bytes);
         if (bad >= 0)
         {
             Add(ProblemKind.InvalidUtf8, null, $"invalid UTF-8 at byte {bad} of the line");
@@ -90,19 +90,6 @@ public sealed class RecordParser(DatasetFormat format, ColumnMapping? mapping = 
     {
         var i = message.IndexOf(". ", StringComparison.Ordinal);
         return i > 0 ? message[..i] : message;
-    }
-
-    /// <returns>The offset of the first byte that is not valid UTF-8, or -1.</returns>
-    public static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
-    {
-        if (System.Text.Unicode.Utf8.IsValid(bytes)) return -1;
-        var offset = 0;
-        while (offset < bytes.Length)
-        {
-            if (Rune.DecodeFromUtf8(bytes[offset..], out _, out var consumed) != System.Buffers.OperationStatus.Done) return offset;
-            offset += consumed;
-        }
-        return -1;
     }
 
     private DatasetFormat? DetectShape(JsonElement root)

@@ -74,6 +74,7 @@ public sealed unsafe class SafeTensorFile : IDisposable
 
     private static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, ReadOnlySpan<byte> header, long dataLength)
     {
+        if (Utf8Text.Problem(header) is { } notUtf8) throw new SafeTensorsFormatException($"{path}: the header is {notUtf8}");
         JsonDocument doc;
         try
         {

@@ -28,6 +28,12 @@ public static class JobSpecParser
     /// <summary>Parses a job spec from UTF-8 JSON; <paramref name="source"/> names it in errors.</summary>
     public static JobSpec Parse(ReadOnlySpan<byte> utf8Json, string source = "job spec")
     {
+        // JsonDocument checks UTF-8 only when a string is read, deep in the field checks: refuse it here, where it is.
+        if (Formats.Utf8Text.FirstInvalid(utf8Json) is >= 0 and var bad)
+        {
+            var (line, column) = Formats.Utf8Text.Position(utf8Json, bad);
+            throw new JobSpecException(source, [new JobSpecError("$", $"not valid UTF-8 (byte 0x{utf8Json[bad]:X2} at offset {bad})", line, column)]);
+        }
         JsonDocument document;
         try
         {

@@ -25,6 +25,11 @@ internal sealed class TokenizerJsonLoader
         {
             throw new TokenizerFormatException(file, "$", $"cannot read the file: {e.Message}", e);
         }
+        if (Formats.Utf8Text.Problem(bytes.Span) is { } notUtf8)
+        {
+            bytes.Dispose();
+            throw new TokenizerFormatException(file, "$", notUtf8);
+        }
         var loader = new TokenizerJsonLoader(file);
         var sections = new Dictionary<string, JsonDocument>(StringComparer.Ordinal);
         try
