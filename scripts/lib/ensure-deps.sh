@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and scripts need when it is missing: Debian packages (reference peers and tools)
-# and the npm packages of scripts/oracle (Hugging Face's own tokenizers). Idempotent and quiet when all is there.
+# the npm packages of scripts/oracle (Hugging Face's own tokenizers) and the repository's .NET tools (SharpFuzz). Idempotent and quiet when all is there.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -15,6 +15,7 @@ apt_packages=(
   python3-jinja2         # chat-template oracle
   chromium               # the dashboard's browser tests (Playwright drives this executable; its own browser download is not used)
   libicu72               # Unicode normalization for the tokenizer's NFC/NFKC normalizers (called directly: the runtime is invariant)
+  afl++                  # the fuzzer behind scripts/fuzz (SharpFuzz instruments our assemblies for it)
 )
 
 # --- NVIDIA (CUDA headers, NVRTC, NVML) -------------------------------------------------------------------------
@@ -88,3 +89,9 @@ if [ -f "$root/scripts/oracle/package.json" ] && [ ! -d "$root/scripts/oracle/no
 fi
 
 ensure_nvidia
+
+# .NET tools of .config/dotnet-tools.json (sharpfuzz, for scripts/fuzz).
+if ! (cd "$root" && dotnet tool run sharpfuzz --help >/dev/null 2>&1); then
+  echo "ensure-deps: dotnet tool restore" >&2
+  (cd "$root" && dotnet tool restore >/dev/null)
+fi

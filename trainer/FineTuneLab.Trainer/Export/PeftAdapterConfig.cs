@@ -66,8 +66,14 @@ public sealed record PeftAdapterConfig
         var path = Path.Combine(adapterDir, FileName);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no adapter_config.json in the adapter folder", path);
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(path));
+            _ = (root as JsonObject)?.Count; // a JsonObject reads its fields on first use: here, so that a duplicate shows here
+        }
         catch (JsonException e) { throw new InvalidDataException($"{path}: invalid JSON: {e.Message}", e); }
+        // JsonObject refuses a field given twice (Python's json keeps the last); we refuse it with its name.
+        catch (ArgumentException e) { throw new InvalidDataException($"{path}: a field is given twice: {e.Message}", e); }
         if (root is not JsonObject o) throw new InvalidDataException($"{path}: expected a JSON object");
         if (o["peft_type"] is JsonValue pt && pt.ToString() != "LORA")
             throw new InvalidDataException($"{path}: peft_type is '{pt}', only LORA adapters are supported");

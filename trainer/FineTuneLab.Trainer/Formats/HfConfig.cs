@@ -72,7 +72,7 @@ public static class HfConfig
         int hidden = r.Int("hidden_size");
         int heads = r.Int("num_attention_heads");
         int kvHeads = r.IntOrNull("num_key_value_heads") ?? heads;
-        int headDim = r.IntOrNull("head_dim") ?? hidden / heads;
+        int headDim = r.IntOrNull("head_dim") ?? (heads > 0 ? hidden / heads : 0); // Validate refuses heads <= 0
         var act = r.String("hidden_act", "silu")!;
         if (act is not ("silu" or "swish"))
             throw new ModelConfigException($"{source}: hidden_act '{act}' is not supported for {architecture} (only silu)");
