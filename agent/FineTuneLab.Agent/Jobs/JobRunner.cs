@@ -41,7 +41,7 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         {
             var (configPath, resume) = await JobWorkspace.PrepareAsync(assignment, dir, options.Device, artifacts, cancellationToken);
             if (_cancelled) { Report(JobState.Cancelled, "cancelled"); return; }
-            var args = new List<string>(options.TrainerCommand.Skip(1)) { "train", "--config", configPath, "--out", outDir };
+            var args = new List<string>(options.TrainerCommand.Skip(1)) { "train", "--config", configPath, "--out", outDir, "--stop-at-end-of-input" };
             if (resume is not null) args.AddRange(["--resume", resume]);
             log.LogInformation("job {Job}: starting {Command} {Args}", JobId, options.TrainerCommand[0], string.Join(' ', args));
             _uploader = new CheckpointUploader(JobId, outDir, artifacts, outgoing);

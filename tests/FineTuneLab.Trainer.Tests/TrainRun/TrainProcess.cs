@@ -73,6 +73,9 @@ internal sealed class TrainProcess : IDisposable
         await _process.StandardInput.FlushAsync();
     }
 
+    /// <summary>Closes the trainer's stdin, as the death of the process that holds it would.</summary>
+    public void CloseStdin() => _process.StandardInput.Close();
+
     public void Signal(string signal)
     {
         using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;

@@ -24,9 +24,13 @@ internal static class TrainCommand
         var threads = new Option<int?>("--threads") { Description = "CPU threads (overrides the job spec; default all cores)" };
         var device = new Option<string?>("--device") { Description = BackendFactory.OptionHelp + "; overrides the job spec's device (default auto)" };
         device.AcceptOnlyFromAmong("cpu", "cuda", "auto");
+        var stopAtEndOfInput = new Option<bool>("--stop-at-end-of-input")
+        {
+            Description = "Checkpoint and stop when stdin ends, as for a stop line (the agent passes it: its death closes the trainer's stdin)",
+        };
         var command = new Command("train", "Run a training job (LoRA or full fine-tuning) with checkpoints and exact resume")
         {
-            config, output, resume, threads, device,
+            config, output, resume, threads, device, stopAtEndOfInput,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -49,7 +53,7 @@ internal static class TrainCommand
                 await Console.Error.WriteLineAsync($"--threads must be positive (got {threadCount})");
                 return 2;
             }
-            using var stop = StopRequest.Listen(Console.In);
+            using var stop = StopRequest.Listen(Console.In, parse.GetValue(stopAtEndOfInput));
             DeviceKind? deviceOverride = parse.GetValue(device) switch
             {
                 "cpu" => DeviceKind.Cpu,

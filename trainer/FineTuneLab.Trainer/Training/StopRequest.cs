@@ -26,7 +26,9 @@ public sealed class StopRequest : IDisposable
     }
 
     /// <summary>Listens for SIGTERM and SIGINT, and for a "stop" line on <paramref name="stdin"/> when given.</summary>
-    public static StopRequest Listen(TextReader? stdin)
+    /// <param name="stopAtEndOfInput">Also stop when stdin ends: a parent that holds the trainer's stdin (the agent)
+    /// closes it by dying, SIGKILL included, so an orphaned run checkpoints and exits instead of training on alone.</param>
+    public static StopRequest Listen(TextReader? stdin, bool stopAtEndOfInput = false)
     {
         var stop = new StopRequest();
         foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT })
@@ -47,6 +49,7 @@ public sealed class StopRequest : IDisposable
                     {
                         if (line.Trim().Equals("stop", StringComparison.OrdinalIgnoreCase)) { stop.Request("stdin"); return; }
                     }
+                    if (stopAtEndOfInput) stop.Request("stdin closed (the parent process is gone)");
                 }
                 catch (Exception e) when (e is IOException or ObjectDisposedException) { }
             }) { IsBackground = true, Name = "stdin stop listener" };

@@ -14,8 +14,9 @@ namespace FineTuneLab.Trainer.Training.Run;
 
 /// <summary>What <c>ftl-train train</c> was asked to do.</summary>
 /// <param name="Device">--device, overriding the spec's <c>device</c> when set.</param>
+/// <param name="OutputLockWait">How long to wait for another run to release the output folder (default 2 minutes).</param>
 public sealed record TrainingRunOptions(JobSpec Spec, string JobSpecFile, RunOutput Output, string? ResumeFrom = null, int? Threads = null,
-    DeviceKind? Device = null);
+    DeviceKind? Device = null, TimeSpan? OutputLockWait = null);
 
 /// <summary>
 /// A whole training run, as the process contract in trainer/README.md describes it: data check, model, the step loop
@@ -42,6 +43,15 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
     {
         var output = options.Output;
         output.Create();
+        OutputLock held;
+        try { held = await OutputLock.AcquireAsync(output.Root, options.OutputLockWait ?? TimeSpan.FromMinutes(2), m => Console.Error.WriteLine(m), ct); }
+        catch (RunRefusedException e)
+        {
+            // The folder's events.jsonl belongs to the run that holds it: nothing of ours goes there.
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        using var outputLock = held;
         TerminateTornLine(output.EventsFile);
         using var events = new EventStream(stdout, output.EventsFile, EventStream.ReadLastSeq(output.EventsFile));
         _events = events;
