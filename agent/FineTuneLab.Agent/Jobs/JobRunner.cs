@@ -41,8 +41,10 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         {
             var (configPath, resume) = await JobWorkspace.PrepareAsync(assignment, dir, options.Device, artifacts, cancellationToken);
             if (_cancelled) { Report(JobState.Cancelled, "cancelled"); return; }
-            var args = new List<string>(options.TrainerCommand.Skip(1)) { "train", "--config", configPath, "--out", outDir, "--stop-at-end-of-input" };
+            var args = new List<string>(options.TrainerCommand.Skip(1)) { "train", "--config", configPath, "--out", outDir };
             if (resume is not null) args.AddRange(["--resume", resume]);
+            // Our stdin pipe closes when we die: the trainer then checkpoints and stops rather than run on as an orphan.
+            args.Add("--stop-at-end-of-input");
             log.LogInformation("job {Job}: starting {Command} {Args}", JobId, options.TrainerCommand[0], string.Join(' ', args));
             _uploader = new CheckpointUploader(JobId, outDir, artifacts, outgoing);
             _trainer = TrainerProcess.Start(new TrainerProcess.StartInfo(options.TrainerCommand[0], args, dir), OnEventAsync, OnLogAsync, OnRefusedAsync);
