@@ -20,6 +20,27 @@ public sealed class BlobStore
         _uploads = Path.Combine(directory, "uploads");
         Directory.CreateDirectory(_blobs);
         Directory.CreateDirectory(_uploads);
+        SweepLeftovers();
+    }
+
+    /// <summary>How long an unfinished resumable upload is kept for its uploader to come back and finish it.</summary>
+    public static readonly TimeSpan AbandonedUploadAge = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// What a crash leaves behind: a REST upload's temp file (never resumable) and a declaration's temp file go at
+    /// start; an unfinished resumable upload stays (its uploader resumes it after our restart) unless it has not
+    /// grown for <see cref="AbandonedUploadAge"/>.
+    /// </summary>
+    private void SweepLeftovers()
+    {
+        foreach (var tmp in Directory.EnumerateFiles(_uploads, "*.tmp")) File.Delete(tmp);
+        var cutoff = DateTime.UtcNow - AbandonedUploadAge;
+        foreach (var part in Directory.EnumerateFiles(_uploads, "*.part"))
+        {
+            if (File.GetLastWriteTimeUtc(part) >= cutoff) continue;
+            File.Delete(part);
+            File.Delete(Path.ChangeExtension(part, ".json"));
+        }
     }
 
     public static bool IsSha256(string? text) =>

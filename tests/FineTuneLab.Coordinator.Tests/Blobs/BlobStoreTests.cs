@@ -57,4 +57,26 @@ public sealed class BlobStoreTests : IDisposable
         Assert.False(store.Exists(sha));
         Assert.Equal((0L, false), store.QueryUpload("up-2"));
     }
+
+    [Fact]
+    public async Task A_restart_sweeps_what_a_crash_left_and_keeps_uploads_that_can_still_resume()
+    {
+        var store = new BlobStore(_dir);
+        var uploads = Path.Combine(_dir, "uploads");
+        var bytes = RandomNumberGenerator.GetBytes(1000);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        store.BeginUpload(new BlobStore.UploadInfo("fresh", "", "x", "dataset", bytes.Length, sha));
+        await store.AppendAsync("fresh", 0, bytes.AsMemory(0, 500), CancellationToken.None);
+        store.BeginUpload(new BlobStore.UploadInfo("stale", "", "y", "dataset", bytes.Length, sha));
+        await store.AppendAsync("stale", 0, bytes.AsMemory(0, 500), CancellationToken.None);
+        File.SetLastWriteTimeUtc(Path.Combine(uploads, "stale.part"), DateTime.UtcNow - BlobStore.AbandonedUploadAge - TimeSpan.FromHours(1));
+        // A REST upload cut by the crash, and a declaration written halfway.
+        await File.WriteAllBytesAsync(Path.Combine(uploads, "put-0123.tmp"), bytes);
+        await File.WriteAllTextAsync(Path.Combine(uploads, "fresh.json.tmp"), "{");
+
+        var restarted = new BlobStore(_dir);
+        Assert.Equal(["fresh.json", "fresh.part"], Directory.GetFiles(uploads).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal((500L, false), restarted.QueryUpload("fresh"));
+        Assert.Equal((0L, false), restarted.QueryUpload("stale"));
+    }
 }
