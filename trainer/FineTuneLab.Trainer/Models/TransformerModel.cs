@@ -88,6 +88,7 @@ public sealed class TransformerModel : IDisposable
     {
         var config = HfConfig.Load(folder);
         using var store = SafeTensorStore.Open(folder);
+        WeightsMatchConfig.Check(config, store, folder);
         var dtype = options.WeightDType ?? StoredMatrixDType(store, config);
         var model = new TransformerModel(config, backend, options, dtype);
         try

@@ -60,7 +60,8 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
         {
             return await TrainAsync(s => step = s, ct);
         }
-        catch (Exception e) when (e is RunRefusedException or CheckpointCorruptException or DatasetFormatException or Backends.Cuda.CudaUnavailableException)
+        catch (Exception e) when (e is RunRefusedException or CheckpointCorruptException or DatasetFormatException or Models.ModelConfigException
+            or Backends.Cuda.CudaUnavailableException)
         {
             Emit(new ErrorEvent(e.Message, e.GetType().Name, null));
             Emit(new DoneEvent("failed", step, null, Elapsed));
