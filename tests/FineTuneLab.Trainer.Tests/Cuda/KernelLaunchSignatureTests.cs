@@ -92,8 +92,8 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
             yield return CudaLaunches.Add(h, h, h);
             yield return CudaLaunches.SumOfSquaresPartials(h, 0x99, out _);
             yield return CudaLaunches.EmbeddingForward(ids, Dev(dt, 100, 64), x, true, flag);
-            yield return CudaLaunches.RmsNormForward(h, hw, 1e-5f, h, rows);
-            yield return CudaLaunches.RmsNormBackward(h, h, hw, rows, h, 0x88, true);
+            yield return CudaLaunches.RmsNormForward(h, hw, 1e-5f, h, rows, 1f);
+            yield return CudaLaunches.RmsNormBackward(h, h, hw, rows, h, 0x88, true, 1f);
             yield return CudaLaunches.LayerNormForward(h, hw, hw, 1e-5f, h, rows, rows);
             yield return CudaLaunches.LayerNormBackward(h, h, hw, rows, rows, h, 0x88, 0x89, false);
             var q = Dev(dt, 2, 70, 4, 64);
@@ -106,6 +106,8 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
             yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, 16, lse, 0x55, k, k);
             yield return CudaLaunches.SwiGluForward(h, h, h);
             yield return CudaLaunches.SwiGluBackward(h, h, h, h, h);
+            yield return CudaLaunches.GeGluForward(h, h, h);
+            yield return CudaLaunches.GeGluBackward(h, h, h, h, h);
             yield return CudaLaunches.GeluTanhForward(h, h);
             yield return CudaLaunches.GeluTanhBackward(h, h, h);
             yield return CudaLaunches.CrossEntropyRows(Dev(dt, 16, 1000), 0x66, Dev(DType.I32, 16), 0.5f, true);
@@ -189,7 +191,7 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
     {
         // The same comparison on deliberately wrong lists: one argument short, and a float where the kernel has an int.
         var kernel = Kernels.Value["rmsnorm_fwd_f32"];
-        var good = CudaLaunches.RmsNormForward(Dev(DType.F32, 8, 64), Dev(DType.F32, 64), 1e-5f, Dev(DType.F32, 8, 64), Dev(DType.F32, 8));
+        var good = CudaLaunches.RmsNormForward(Dev(DType.F32, 8, 64), Dev(DType.F32, 64), 1e-5f, Dev(DType.F32, 8, 64), Dev(DType.F32, 8), 0f);
         Assert.Equal(kernel.ParamTypes.Count, good.Args.Count);
         var shortList = new KernelArgs().Ptr(1).Ptr(2).Ptr(3).Ptr(4).I32(8).I32(64).F32(1e-5f);
         Assert.NotEqual(kernel.ParamTypes.Count, shortList.Count);
@@ -211,14 +213,14 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         var decode = CudaLaunches.AttentionForward(q1, k, k, default, 0.125f, 0, q1, Dev(DType.F32, 12));
         Assert.Equal((1u, 4u, 3u), (decode.GridX, decode.GridY, decode.GridZ));
         Assert.Equal(9u, CudaLaunches.AttentionBackwardDkDv(q1, q1, k, k, default, 0.125f, 0, Dev(DType.F32, 12), 1, k, k).GridX);
-        var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77));
+        var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77), 0f);
         Assert.Equal(77u, norm.GridX); // one block per row
         var x = Dev(DType.F32, 1000, 320);
         var w = Dev(DType.F32, 320);
         var rows = Dev(DType.F32, 1000);
         // Norm backwards: a fixed number of partial-sum blocks with a weight gradient (device-independent order), else a block per row.
-        Assert.Equal((uint)CudaLaunches.NormGradParts, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, false).GridX);
-        Assert.Equal(1000u, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0, false).GridX);
+        Assert.Equal((uint)CudaLaunches.NormGradParts, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, false, 0f).GridX);
+        Assert.Equal(1000u, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0, false, 0f).GridX);
         var few = Dev(DType.F32, 77, 320);
         Assert.Equal(77u, CudaLaunches.LayerNormBackward(few, few, w, rows, rows, few, 0x88, 0, false).GridX);
         Assert.Equal(1u, CudaLaunches.ElementGrid(1));

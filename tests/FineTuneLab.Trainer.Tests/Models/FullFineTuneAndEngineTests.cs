@@ -13,6 +13,9 @@ public sealed class FullFineTuneAndEngineTests(TorchReferenceCases cases) : ICla
     [InlineData("llama_gqa")]
     [InlineData("qwen2_bias_sharded")]
     [InlineData("gpt2")]
+    [InlineData("qwen3")]
+    [InlineData("gemma3")]
+    [InlineData("phi3")]
     public void Full_parameter_gradients_of_every_weight_match_torch(string name)
     {
         var c = cases.Get(name);

@@ -5,7 +5,7 @@ using static FineTuneLab.Trainer.Backends.Cpu.WorkerPoolExtensions;
 
 namespace FineTuneLab.Trainer.Backends.Cpu;
 
-/// <summary>SwiGLU, GELU (tanh) and dropout, elementwise in fixed chunks, with PyTorch's formulas.</summary>
+/// <summary>SwiGLU, GeGLU, GELU (tanh) and dropout, elementwise in fixed chunks, with PyTorch's formulas.</summary>
 internal static unsafe class CpuActivations
 {
     // PyTorch's kBeta = sqrt(2) * (2/sqrt(pi)) * 0.5 and kKappa.
@@ -107,6 +107,62 @@ internal static unsafe class CpuActivations
     {
         var body = new Gelu { X = x.Ptr<float>(), DY = dY.Ptr<float>(), DX = dX.Ptr<float>(), N = x.Count, Backward = true };
         pool.Run(Chunks(x.Count, ElementChunk), ref body);
+    }
+
+    /// <summary>
+    /// GeGLU: y = gelu_tanh(g)·u, or dg = dy·u·gelu'(g) and du = dy·gelu(g), with the tanh of
+    /// <see cref="Gelu"/>'s formula computed once per sub-block.
+    /// </summary>
+    private struct GeGlu : IParallelBody
+    {
+        public float* G, U, Y, DY, DG, DU; public long N; public bool Backward;
+        public void Execute(int item, int thread)
+        {
+            var s = (long)item * ElementChunk;
+            var e = Math.Min(N, s + ElementChunk);
+            var th = stackalloc float[Sub];
+            for (var b = s; b < e; b += Sub)
+            {
+                var n = (int)Math.Min(Sub, e - b);
+                var g = G + b;
+                var u = U + b;
+                var t = new Span<float>(th, n);
+                for (var i = 0; i < n; i++)
+                {
+                    var v = g[i];
+                    t[i] = GeluBeta * (v + GeluKappa * (v * v * v));
+                }
+                TensorPrimitives.Tanh(t, t);
+                if (!Backward)
+                {
+                    var y = Y + b;
+                    for (var i = 0; i < n; i++) y[i] = 0.5f * g[i] * (1f + t[i]) * u[i];
+                    continue;
+                }
+                var dy = DY + b;
+                var dg = DG + b;
+                var du = DU + b;
+                for (var i = 0; i < n; i++)
+                {
+                    float v = g[i], uv = u[i], d = dy[i], tv = t[i];
+                    var dGelu = 0.5f * (1f + tv) + 0.5f * v * (1f - tv * tv) * GeluBeta * (1f + 3f * GeluKappa * (v * v));
+                    dg[i] = d * uv * dGelu;
+                    du[i] = d * 0.5f * v * (1f + tv);
+                }
+            }
+        }
+    }
+
+    public static void GeGluForward(WorkerPool pool, Tensor gate, Tensor up, Tensor y)
+    {
+        var body = new GeGlu { G = gate.Ptr<float>(), U = up.Ptr<float>(), Y = y.Ptr<float>(), N = gate.Count };
+        pool.Run(Chunks(gate.Count, ElementChunk), ref body);
+    }
+
+    public static void GeGluBackward(WorkerPool pool, Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
+    {
+        var body = new GeGlu { G = gate.Ptr<float>(), U = up.Ptr<float>(), DY = dY.Ptr<float>(), DG = dGate.Ptr<float>(), DU = dUp.Ptr<float>(), N = gate.Count, Backward = true };
+        pool.Run(Chunks(gate.Count, ElementChunk), ref body);
     }
 
     private struct DropoutBody : IParallelBody

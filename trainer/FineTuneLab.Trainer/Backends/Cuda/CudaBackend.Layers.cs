@@ -16,22 +16,22 @@ public sealed partial class CudaBackend
         Launch(CudaLaunches.EmbeddingBackward(ids, dOutput, dTable, Flag(EmbeddingBackwardFlag)));
     }
 
-    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset = 0f)
     {
-        Launch(CudaLaunches.RmsNormForward(x, weight, eps, y, rstd));
+        Launch(CudaLaunches.RmsNormForward(x, weight, eps, y, rstd, weightOffset));
     }
 
-    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false)
+    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false, float weightOffset = 0f)
     {
         if (dWeight.IsEmpty)
         {
-            Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, 0, accumulateDx));
+            Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, 0, accumulateDx, weightOffset));
             return;
         }
         // Two stages, no atomics: bit-identical weight gradients run to run.
         var parts = CudaLaunches.NormBackwardBlocks((int)x.Shape.Rows, paramGrads: true);
         using var partials = Scratch((long)parts * dWeight.Count * sizeof(float));
-        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, partials.Pointer, accumulateDx));
+        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, partials.Pointer, accumulateDx, weightOffset));
         Launch(CudaLaunches.NormParamGradReduce(dWeight, partials.Pointer, parts));
     }
 

@@ -73,11 +73,11 @@ public static class CudaLaunches
             new KernelArgs().Ptr(dTable.Data).Ptr(dOutput.Data).Ptr(ids.Data).I32(tokens).I32(dim).I32(vocab).Ptr(errorFlag));
     }
 
-    public static KernelCall RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    public static KernelCall RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset)
     {
         var rows = (int)(x.Count / weight.Count);
         return KernelCall.Linear($"rmsnorm_fwd_{Suffix(x.DType)}", (uint)rows, RowBlock,
-            new KernelArgs().Ptr(y.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).I32(rows).I32((int)weight.Count).F32(eps).F32(0f));
+            new KernelArgs().Ptr(y.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).I32(rows).I32((int)weight.Count).F32(eps).F32(weightOffset));
     }
 
     /// <summary>
@@ -87,12 +87,13 @@ public static class CudaLaunches
     /// </summary>
     public static int NormBackwardBlocks(int rows, bool paramGrads) => Math.Max(1, (int)Math.Min(rows, paramGrads ? NormGradParts : MaxElementGrid));
 
-    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, nint dWeightPartials, bool accumulateDx)
+    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, nint dWeightPartials, bool accumulateDx,
+        float weightOffset)
     {
         var rows = (int)(x.Count / weight.Count);
         return KernelCall.Linear($"rmsnorm_bwd_{Suffix(x.DType)}", (uint)NormBackwardBlocks(rows, dWeightPartials != 0), RowBlock,
             new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(rstd.Data)
-                .I32(rows).I32((int)weight.Count).F32(0f).I32(accumulateDx ? 1 : 0));
+                .I32(rows).I32((int)weight.Count).F32(weightOffset).I32(accumulateDx ? 1 : 0));
     }
 
     /// <summary>grad[c] += the <paramref name="parts"/> partial sums of column c, in order (the norms' second stage).</summary>
@@ -166,6 +167,12 @@ public static class CudaLaunches
 
     public static KernelCall SwiGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
         Elementwise($"swiglu_bwd_{Suffix(dY.DType)}", dY.Count, new KernelArgs().Ptr(dGate.Data).Ptr(dUp.Data).Ptr(dY.Data).Ptr(gate.Data).Ptr(up.Data).I64(dY.Count));
+
+    public static KernelCall GeGluForward(Tensor gate, Tensor up, Tensor y) =>
+        Elementwise($"geglu_fwd_{Suffix(y.DType)}", y.Count, new KernelArgs().Ptr(y.Data).Ptr(gate.Data).Ptr(up.Data).I64(y.Count));
+
+    public static KernelCall GeGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
+        Elementwise($"geglu_bwd_{Suffix(dY.DType)}", dY.Count, new KernelArgs().Ptr(dGate.Data).Ptr(dUp.Data).Ptr(dY.Data).Ptr(gate.Data).Ptr(up.Data).I64(dY.Count));
 
     public static KernelCall GeluTanhForward(Tensor x, Tensor y) =>
         Elementwise($"gelu_tanh_fwd_{Suffix(x.DType)}", x.Count, new KernelArgs().Ptr(y.Data).Ptr(x.Data).I64(x.Count));

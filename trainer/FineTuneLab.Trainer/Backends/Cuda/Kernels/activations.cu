@@ -54,6 +54,31 @@ __device__ void gelu_tanh_bwd_impl(T* dx, const T* dy, const T* x, long long n)
     }
 }
 
+// GeGLU (Gemma's MLP): out = gelu_tanh(gate) * up.
+template <typename T>
+__device__ void geglu_fwd_impl(T* out, const T* gate, const T* up, long long n)
+{
+    FTL_GRID_STRIDE(i, n) {
+        const float g = to_f32(gate[i]);
+        const float t = tanhf(FTL_GELU_K0 * (g + FTL_GELU_K1 * g * g * g));
+        out[i] = from_f32<T>(0.5f * g * (1.f + t) * to_f32(up[i]));
+    }
+}
+
+// dgate = dout * up * gelu'(g), dup = dout * gelu(g), gelu' as in gelu_tanh_bwd_impl.
+// dgate may alias gate and dup may alias up (each element is read before it is written).
+template <typename T>
+__device__ void geglu_bwd_impl(T* dgate, T* dup, const T* dout, const T* gate, const T* up, long long n)
+{
+    FTL_GRID_STRIDE(i, n) {
+        const float g = to_f32(gate[i]), u = to_f32(up[i]), d = to_f32(dout[i]);
+        const float t = tanhf(FTL_GELU_K0 * (g + FTL_GELU_K1 * g * g * g));
+        const float dgelu = 0.5f * (1.f + t) + 0.5f * g * (1.f - t * t) * FTL_GELU_K0 * (1.f + 3.f * FTL_GELU_K1 * g * g);
+        dgate[i] = from_f32<T>(d * u * dgelu);
+        dup[i] = from_f32<T>(d * 0.5f * g * (1.f + t));
+    }
+}
+
 // out = a + b (out may alias a or b).
 template <typename T>
 __device__ void residual_add_impl(T* out, const T* a, const T* b, long long n)
@@ -67,6 +92,11 @@ __device__ void residual_add_impl(T* out, const T* a, const T* b, long long n)
     extern "C" __global__ void swiglu_bwd_##NAME(T* dgate, T* dup, const T* dout, const T* gate, const T* up,         \
                                                  long long n)                                                          \
     { swiglu_bwd_impl<T>(dgate, dup, dout, gate, up, n); }                                                             \
+    extern "C" __global__ void geglu_fwd_##NAME(T* out, const T* gate, const T* up, long long n)                       \
+    { geglu_fwd_impl<T>(out, gate, up, n); }                                                                           \
+    extern "C" __global__ void geglu_bwd_##NAME(T* dgate, T* dup, const T* dout, const T* gate, const T* up,          \
+                                                long long n)                                                           \
+    { geglu_bwd_impl<T>(dgate, dup, dout, gate, up, n); }                                                              \
     extern "C" __global__ void gelu_tanh_fwd_##NAME(T* out, const T* x, long long n) { gelu_tanh_fwd_impl<T>(out, x, n); } \
     extern "C" __global__ void gelu_tanh_bwd_##NAME(T* dx, const T* dy, const T* x, long long n)                       \
     { gelu_tanh_bwd_impl<T>(dx, dy, x, n); }                                                                           \
