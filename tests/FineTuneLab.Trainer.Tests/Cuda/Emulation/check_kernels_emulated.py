@@ -148,6 +148,23 @@ def test_rmsnorm(dtype):
     launch(f"rmsnorm_bwd_{dtype}", (rows,), 64, P(dx2), P(None), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
     exact(f"rmsnorm_bwd_{dtype} dx without dw", tens(dx2, dtype), tens(dx, dtype))
 
+    # Gemma's RMSNorm: x * rstd * (1 + w) with w stored centred on 0 (weight_offset 1), forward and backward.
+    wg = rounded(torch.randn(cols) * 0.3, dtype)
+    wgb = buf(wg, dtype)
+    out = np.zeros_like(xb)
+    launch(f"rmsnorm_fwd_{dtype}", (rows,), 64, P(out), P(rstd), P(xb), P(wgb), I(rows), I(cols), Fl(eps), Fl(1.0))
+    wgr = wg.double().requires_grad_()
+    xg = x.double().requires_grad_()
+    y = xg * torch.rsqrt(xg.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + wgr)
+    check(f"rmsnorm_fwd_{dtype} y (1 + w)", tens(out, dtype), y.detach(), *TOL[dtype])
+    y.backward(dy.double())
+    dx3, partial = np.zeros_like(xb), np.full((parts, cols), np.nan, np.float32)
+    launch(f"rmsnorm_bwd_{dtype}", (parts,), 64, P(dx3), P(partial), P(buf(dy, dtype)), P(xb), P(wgb), P(rstd), I(rows), I(cols), Fl(1.0), I(0))
+    check(f"rmsnorm_bwd_{dtype} dx (1 + w)", tens(dx3, dtype), xg.grad, *TOL[dtype])
+    dw = np.zeros(cols, np.float32)
+    launch("norm_param_grad_reduce", (2,), 64, P(dw), P(partial), I(parts), I(cols))
+    check(f"rmsnorm_bwd_{dtype} dw (1 + w)", dw, wgr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+
 
 def test_layernorm(dtype):
     rows, cols, eps = 5, 96, 1e-5
@@ -257,6 +274,18 @@ def test_activations(dtype):
     launch(f"swiglu_bwd_{dtype}", (2,), 128, P(dg), P(du), P(buf(dy, dtype)), P(gb), P(ub), L(n))
     check(f"swiglu_bwd_{dtype} dgate", tens(dg, dtype), gr.grad, *TOL[dtype])
     check(f"swiglu_bwd_{dtype} dup", tens(du, dtype), ur.grad, *TOL[dtype])
+
+    # GeGLU (Gemma): gelu_tanh(gate) * up; the backward in place (dgate over gate, dup over up)
+    out = np.zeros_like(gb)
+    launch(f"geglu_fwd_{dtype}", (2,), 128, P(out), P(gb), P(ub), L(n))
+    gr, ur = g.double().requires_grad_(), u.double().requires_grad_()
+    y = F.gelu(gr, approximate="tanh") * ur
+    check(f"geglu_fwd_{dtype}", tens(out, dtype), y.detach(), *TOL[dtype])
+    y.backward(dy.double())
+    gi, ui = buf(g, dtype), buf(u, dtype)
+    launch(f"geglu_bwd_{dtype}", (2,), 128, P(gi), P(ui), P(buf(dy, dtype)), P(gi), P(ui), L(n))
+    check(f"geglu_bwd_{dtype} dgate (in place)", tens(gi, dtype), gr.grad, *TOL[dtype])
+    check(f"geglu_bwd_{dtype} dup (in place)", tens(ui, dtype), ur.grad, *TOL[dtype])
 
     x = rounded(torch.randn(n) * 3, dtype)
     xb = buf(x, dtype)

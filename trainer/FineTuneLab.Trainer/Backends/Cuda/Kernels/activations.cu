@@ -54,28 +54,33 @@ __device__ void gelu_tanh_bwd_impl(T* dx, const T* dy, const T* x, long long n)
     }
 }
 
-// GeGLU (Gemma's MLP): out = gelu_tanh(gate) * up.
+// GeGLU (Gemma's MLP): out = gelu_tanh(gate) * up. The tanh form through the logistic, as the CPU backend:
+// 0.5 (1 + tanh z) = s = sigmoid(2z) and 1 - tanh^2 z = 4 s (1 - s), which does not cancel for negative gates.
+__device__ __forceinline__ float geglu_sigmoid_(float g)
+{
+    return sigmoidf_(2.f * FTL_GELU_K0 * (g + FTL_GELU_K1 * g * g * g));
+}
+
 template <typename T>
 __device__ void geglu_fwd_impl(T* out, const T* gate, const T* up, long long n)
 {
     FTL_GRID_STRIDE(i, n) {
         const float g = to_f32(gate[i]);
-        const float t = tanhf(FTL_GELU_K0 * (g + FTL_GELU_K1 * g * g * g));
-        out[i] = from_f32<T>(0.5f * g * (1.f + t) * to_f32(up[i]));
+        out[i] = from_f32<T>(g * geglu_sigmoid_(g) * to_f32(up[i]));
     }
 }
 
-// dgate = dout * up * gelu'(g), dup = dout * gelu(g), gelu' as in gelu_tanh_bwd_impl.
+// dgate = dout * up * gelu'(g), gelu'(g) = s + 2 g s (1 - s) k0 (1 + 3 k1 g^2); dup = dout * g * s.
 // dgate may alias gate and dup may alias up (each element is read before it is written).
 template <typename T>
 __device__ void geglu_bwd_impl(T* dgate, T* dup, const T* dout, const T* gate, const T* up, long long n)
 {
     FTL_GRID_STRIDE(i, n) {
         const float g = to_f32(gate[i]), u = to_f32(up[i]), d = to_f32(dout[i]);
-        const float t = tanhf(FTL_GELU_K0 * (g + FTL_GELU_K1 * g * g * g));
-        const float dgelu = 0.5f * (1.f + t) + 0.5f * g * (1.f - t * t) * FTL_GELU_K0 * (1.f + 3.f * FTL_GELU_K1 * g * g);
+        const float s = geglu_sigmoid_(g);
+        const float dgelu = s + 2.f * g * s * (1.f - s) * FTL_GELU_K0 * (1.f + 3.f * FTL_GELU_K1 * g * g);
         dgate[i] = from_f32<T>(d * u * dgelu);
-        dup[i] = from_f32<T>(d * 0.5f * g * (1.f + t));
+        dup[i] = from_f32<T>(d * g * s);
     }
 }
 
