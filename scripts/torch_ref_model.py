@@ -130,16 +130,30 @@ def llama3_inv_freq(inv_freq, factor, low, high, old_ctx):
     return torch.where(medium, smoothed, inv_l)
 
 
-def rope_cos_sin(seq, head_dim, theta, scaling, linear=1.0):
+def rope_cos_sin(seq, head_dim, theta, scaling, linear=1.0, ext=None, attention=1.0):
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).double() / head_dim))
     inv_freq = inv_freq / linear
+    if ext is not None:
+        inv_freq = inv_freq / torch.tensor(ext, dtype=torch.float64)
     if scaling is not None:
         inv_freq = llama3_inv_freq(inv_freq, scaling["factor"], scaling["low_freq_factor"],
                                    scaling["high_freq_factor"], scaling["original_max_position_embeddings"])
     pos = torch.arange(seq).double()
     freqs = torch.outer(pos, inv_freq)
     emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos(), emb.sin()
+    return emb.cos() * attention, emb.sin() * attention
+
+
+def longrope_settings(cfg, seq):
+    """transformers' _compute_longrope_parameters for Phi-3: short factors up to original_max_position_embeddings, cos
+    and sin scaled by sqrt(1 + ln(factor) / ln(original)), factor = max_position_embeddings / original."""
+    rs = cfg.get("rope_scaling") or {}
+    if rs.get("rope_type", rs.get("type")) != "longrope":
+        return None, 1.0
+    orig = cfg["original_max_position_embeddings"]
+    factor = cfg["max_position_embeddings"] / orig
+    attention = math.sqrt(1 + math.log(factor) / math.log(orig)) if factor > 1 else 1.0
+    return (rs["short_factor"] if seq <= orig else rs["long_factor"]), attention
 
 
 def rotate_half(x):
@@ -196,7 +210,8 @@ def llama_forward(cfg, W, lora, ids):
     D = cfg.get("head_dim") or cfg["hidden_size"] // H
     eps = cfg["rms_norm_eps"]
     theta, scaling = rope_settings(cfg)
-    cos, sin = rope_cos_sin(T, D, theta, scaling)
+    ext, rope_scale = longrope_settings(cfg, T)
+    cos, sin = rope_cos_sin(T, D, theta, scaling, ext=ext, attention=rope_scale)
     bias = cfg.get("_qkv_bias", False)
     fused = cfg.get("model_type") == "phi3"
     qk_norm = cfg.get("model_type") == "qwen3"
@@ -506,6 +521,14 @@ CASES = [
         "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 256, "sliding_window": 7,
         "tie_word_embeddings": False, "hidden_act": "silu", "rope_scaling": None, "torch_dtype": "float32"},
      torch.float32, 1, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], 4, 8, False),
+    ("phi3_longrope", "phi3", {
+        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 40, "num_hidden_layers": 2,
+        "num_attention_heads": 5, "num_key_value_heads": 5, "intermediate_size": 64, "vocab_size": 83,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64,
+        "original_max_position_embeddings": 16, "sliding_window": 63, "tie_word_embeddings": False, "hidden_act": "silu",
+        "rope_scaling": {"type": "longrope", "short_factor": [1.0, 1.3, 2.1, 3.7], "long_factor": [1.1, 1.9, 4.0, 9.5]},
+        "torch_dtype": "float32"},
+     torch.float32, 1, ["qkv_proj", "down_proj"], 4, 8, False),
 ]
 
 FULL_GRAD_CASES = ("llama_gqa", "qwen2_bias_sharded", "gpt2", "qwen3", "gemma3", "phi3")

@@ -153,7 +153,7 @@ public sealed class HfConfigTests
     }
 
     [Fact]
-    public void Phi3_has_fused_projections_and_its_window_and_longrope_is_refused()
+    public void Phi3_has_fused_projections_its_window_and_longrope_factors()
     {
         var c = HfConfig.Parse(Phi3);
         Assert.Equal(ModelFamily.Phi3, c.Family);
@@ -162,8 +162,21 @@ public sealed class HfConfigTests
         Assert.True(c.IsLocalLayer(0));
         Assert.Equal(96, c.HeadDim);
         Assert.False(c.TieWordEmbeddings);
-        var longrope = With(Phi3, "rope_scaling", """{"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]}""");
-        Assert.Contains("rope_type 'longrope' is not supported", Assert.Throws<ModelConfigException>(() => HfConfig.Parse(longrope)).Message);
+        // Phi-3-mini-128k: 48 factors per list, max_position_embeddings 131072 over the original 4096
+        string Factors(double f) => "[" + string.Join(", ", Enumerable.Range(0, 48).Select(i => (f + i * 0.01).ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
+        var longrope = With(With(Phi3, "max_position_embeddings", "131072"), "rope_scaling",
+            $$"""{"type": "longrope", "long_factor": {{Factors(1.5)}}, "short_factor": {{Factors(1.0)}}}""");
+        var lr = HfConfig.Parse(longrope).RopeLongRope!;
+        Assert.Equal(4096, lr.OriginalMaxPositionEmbeddings);
+        Assert.Equal(Math.Sqrt(1 + Math.Log(32) / Math.Log(4096)), lr.AttentionFactor, 12);
+        Assert.Equal(1.01, lr.ShortFactor[1], 12);
+        Assert.Equal(1.5, lr.LongFactor[0], 12);
+        var shortList = With(Phi3, "rope_scaling", """{"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]}""");
+        Assert.Contains("need head_dim / 2 = 48 entries", Assert.Throws<ModelConfigException>(() => HfConfig.Parse(shortList)).Message);
+        var notNumbers = With(Phi3, "rope_scaling", """{"type": "longrope", "long_factor": "x", "short_factor": [1.0]}""");
+        Assert.Contains("'long_factor' must be a list of numbers", Assert.Throws<ModelConfigException>(() => HfConfig.Parse(notNumbers)).Message);
+        var yarn = With(Phi3, "rope_scaling", """{"type": "yarn", "factor": 4.0}""");
+        Assert.Contains("rope_type 'yarn' is not supported", Assert.Throws<ModelConfigException>(() => HfConfig.Parse(yarn)).Message);
         var partial = With(Phi3, "partial_rotary_factor", "0.75");
         Assert.Contains("partial_rotary_factor", Assert.Throws<ModelConfigException>(() => HfConfig.Parse(partial)).Message);
     }

@@ -43,6 +43,18 @@ public sealed class FullFineTuneAndEngineTests(TorchReferenceCases cases) : ICla
         }
     }
 
+    [Fact]
+    public void Longrope_refuses_an_instance_longer_than_the_original_context()
+    {
+        // transformers switches to the long factors per batch beyond original_max_position_embeddings (16 here)
+        var c = cases.Get("phi3_longrope");
+        using var backend = new CpuBackend(1);
+        var e = Assert.Throws<ArgumentException>(() => TransformerModel.FromFolder(c.ModelDir, backend,
+            new EngineOptions { Lora = c.Lora, MaxBatch = 1, MaxSeq = 17 }));
+        Assert.Contains("original_max_position_embeddings 16", e.Message);
+        using var fits = TransformerModel.FromFolder(c.ModelDir, backend, new EngineOptions { Lora = c.Lora, MaxBatch = 1, MaxSeq = 16 });
+    }
+
     private static float[] Transpose(float[] m, int rows, int cols)
     {
         var t = new float[m.Length];

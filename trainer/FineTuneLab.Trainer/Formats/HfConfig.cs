@@ -93,7 +93,7 @@ public static class HfConfig
                 throw new ModelConfigException($"{source}: use_bidirectional_attention true is not supported (causal language models only)");
         }
         bool attentionBias = r.Bool("attention_bias", false);
-        var (theta, linear, llama3) = ParseRope(r, source);
+        var (theta, linear, llama3, longRope) = ParseRope(r, source);
         int? window = family switch
         {
             ModelFamily.Mistral or ModelFamily.Phi3 or ModelFamily.Gemma3 => r.IntOrNull("sliding_window") ?? (gemma ? 4096 : null),
@@ -121,6 +121,7 @@ public static class HfConfig
             RopeTheta = theta,
             RopeLinearFactor = linear,
             RopeLlama3 = llama3,
+            RopeLongRope = longRope,
             QkvBias = family == ModelFamily.Qwen2 || attentionBias,
             OutputBias = attentionBias,
             MlpBias = r.Bool("mlp_bias", false),
@@ -144,6 +145,21 @@ public static class HfConfig
             ? new Reader(local, $"{r.Source}: rope_parameters.sliding_attention").Double("rope_theta")
             : r.Double("rope_local_base_freq", 10000.0);
 
+    /// <summary>
+    /// transformers' _compute_longrope_parameters: with original_max_position_embeddings at the top level (Phi-3) the
+    /// factor is max_position_embeddings / original, else rope_scaling.factor; attention_factor, when absent, is
+    /// sqrt(1 + ln(factor) / ln(original)) (1 for factor ≤ 1).
+    /// </summary>
+    private static LongRopeScaling LongRope(Reader r, Reader sr)
+    {
+        int? topOriginal = r.IntOrNull("original_max_position_embeddings");
+        int original = topOriginal ?? r.IntOrNull("max_position_embeddings") ?? 2048;
+        double factor = topOriginal is { } o ? (double)(r.IntOrNull("max_position_embeddings") ?? o) / o : sr.Double("factor", 1.0);
+        double attention = sr.DoubleOrNull("attention_factor")
+            ?? (factor <= 1.0 ? 1.0 : Math.Sqrt(1 + Math.Log(factor) / Math.Log(original)));
+        return new LongRopeScaling(sr.Doubles("short_factor"), sr.Doubles("long_factor"), attention, original);
+    }
+
     /// <summary>Gemma 3's layer kinds: <c>layer_types</c> when given, else every <c>sliding_window_pattern</c>-th layer is global.</summary>
     private static bool[] GemmaLocalLayers(Reader r, int layers, string source)
     {
@@ -164,7 +180,7 @@ public static class HfConfig
         return Enumerable.Range(0, layers).Select(i => (i + 1) % pattern != 0).ToArray();
     }
 
-    private static (double Theta, double Linear, Llama3RopeScaling? Llama3) ParseRope(Reader r, string source)
+    private static (double Theta, double Linear, Llama3RopeScaling? Llama3, LongRopeScaling? LongRope) ParseRope(Reader r, string source)
     {
         double theta;
         JsonElement scaling;
@@ -181,7 +197,7 @@ public static class HfConfig
         {
             theta = r.Double("rope_theta", 10000.0);
             if (!r.Root.TryGetProperty("rope_scaling", out scaling) || scaling.ValueKind != JsonValueKind.Object)
-                return (theta, 1.0, null);
+                return (theta, 1.0, null, null);
             field = "rope_scaling";
         }
         var sr = new Reader(scaling, $"{source}: {field}");
@@ -189,14 +205,16 @@ public static class HfConfig
         switch (type)
         {
             case "default":
-                return (theta, 1.0, null);
+                return (theta, 1.0, null, null);
             case "linear":
-                return (theta, sr.Double("factor"), null);
+                return (theta, sr.Double("factor"), null, null);
             case "llama3":
                 return (theta, 1.0, new Llama3RopeScaling(sr.Double("factor"), sr.Double("low_freq_factor"),
-                    sr.Double("high_freq_factor"), sr.Int("original_max_position_embeddings")));
+                    sr.Double("high_freq_factor"), sr.Int("original_max_position_embeddings")), null);
+            case "longrope":
+                return (theta, 1.0, null, LongRope(r, sr));
             default:
-                throw new ModelConfigException($"{source}: {field}.rope_type '{type}' is not supported (default, linear, llama3)");
+                throw new ModelConfigException($"{source}: {field}.rope_type '{type}' is not supported (default, linear, llama3, longrope)");
         }
     }
 
@@ -244,6 +262,14 @@ public static class HfConfig
             if (Field(name) is not { } v) return null;
             if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i)) return i;
             throw new ModelConfigException($"{Source}: field '{name}' must be an integer, found {v.GetRawText()}");
+        }
+
+        public double[] Doubles(string name)
+        {
+            if (Field(name) is not { } v) throw new ModelConfigException($"{Source}: missing required field '{name}'");
+            if (v.ValueKind != JsonValueKind.Array || v.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.Number))
+                throw new ModelConfigException($"{Source}: field '{name}' must be a list of numbers");
+            return v.EnumerateArray().Select(e => e.GetDouble()).ToArray();
         }
 
         public double? DoubleOrNull(string name)

@@ -11,6 +11,13 @@ public enum MlpKind { SwiGlu, GeGlu, GeluTanh }
 public sealed record Llama3RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings);
 
 /// <summary>
+/// Phi-3's "longrope" scaling: per-frequency divisors for sequences up to <paramref name="OriginalMaxPositionEmbeddings"/>
+/// (<paramref name="ShortFactor"/>) and beyond (<paramref name="LongFactor"/>), and the factor cos and sin are scaled by.
+/// </summary>
+public sealed record LongRopeScaling(IReadOnlyList<double> ShortFactor, IReadOnlyList<double> LongFactor, double AttentionFactor,
+    int OriginalMaxPositionEmbeddings);
+
+/// <summary>
 /// The shape and hyper-parameters of a decoder-only transformer, whatever family it came from. Rope models have
 /// <see cref="LearnedPositions"/> false; GPT-2 has learned positions, LayerNorm, biases everywhere and a GELU MLP.
 /// </summary>
@@ -36,6 +43,7 @@ public sealed record ModelConfig
     /// <summary>"linear" RoPE scaling divides every frequency by this factor (1 = none).</summary>
     public double RopeLinearFactor { get; init; } = 1.0;
     public Llama3RopeScaling? RopeLlama3 { get; init; }
+    public LongRopeScaling? RopeLongRope { get; init; }
     public bool QkvBias { get; init; }
     public bool OutputBias { get; init; }
     public bool MlpBias { get; init; }
@@ -88,6 +96,9 @@ public sealed record ModelConfig
             Require(local.Count == NumLayers, $"layer_types has {local.Count} entries for {NumLayers} layers");
         Require(QueryPreAttnScalar is null or > 0, $"query_pre_attn_scalar must be positive, got {QueryPreAttnScalar}");
         Require(RopeLocalTheta is null or > 0, $"rope_local_base_freq must be positive, got {RopeLocalTheta}");
+        if (RopeLongRope is { } lr)
+            Require(lr.ShortFactor.Count == HeadDim / 2 && lr.LongFactor.Count == HeadDim / 2,
+                $"longrope short_factor and long_factor need head_dim / 2 = {HeadDim / 2} entries, got {lr.ShortFactor.Count} and {lr.LongFactor.Count}");
         if (RopeLlama3 is { } s)
             Require(s.Factor > 0 && s.HighFreqFactor > s.LowFreqFactor && s.OriginalMaxPositionEmbeddings > 0,
                 "llama3 rope scaling needs factor > 0, high_freq_factor > low_freq_factor and original_max_position_embeddings > 0");

@@ -24,6 +24,12 @@ public sealed class TransformerModel : IDisposable
         options.Validate();
         if (options.MaxSeq > config.MaxPositionEmbeddings && config.LearnedPositions)
             throw new ArgumentException($"sequence length {options.MaxSeq} exceeds the model's {config.MaxPositionEmbeddings} learned positions");
+        // transformers picks longrope's short factors while every position is below original_max_position_embeddings and
+        // the long ones beyond, batch by batch; one RoPE table serves a whole instance, so it must stay on the short side
+        if (config.RopeLongRope is { } lr && (options.RopePositions ?? options.MaxSeq) > lr.OriginalMaxPositionEmbeddings)
+            throw new ArgumentException($"{config.Architecture} with longrope scaling: sequences of up to {options.RopePositions ?? options.MaxSeq} positions " +
+                $"exceed original_max_position_embeddings {lr.OriginalMaxPositionEmbeddings}, beyond which transformers switches to the long factors " +
+                $"per batch; train and generate with at most {lr.OriginalMaxPositionEmbeddings} positions");
         Config = config;
         Backend = backend;
         Options = options;
@@ -131,17 +137,23 @@ public sealed class TransformerModel : IDisposable
         RopeScaling? scaling = Config.RopeLlama3 is { } s
             ? new RopeScaling.Llama3(s.Factor, s.LowFreqFactor, s.HighFreqFactor, s.OriginalMaxPositionEmbeddings)
             : Config.RopeLinearFactor != 1.0 ? new RopeScaling.Linear(Config.RopeLinearFactor) : null;
-        FillRopeTables(_l.RopeCos, _l.RopeSin, Config.RopeTheta, scaling);
+        float attentionScaling = 1f;
+        if (Config.RopeLongRope is { } lr)
+        {
+            scaling = new RopeScaling.LongRope(lr.ShortFactor);
+            attentionScaling = (float)lr.AttentionFactor;
+        }
+        FillRopeTables(_l.RopeCos, _l.RopeSin, Config.RopeTheta, scaling, attentionScaling);
         // Gemma 3's local layers: their own base, no scaling
-        if (Config.RopeLocalTheta is { } local) FillRopeTables(_l.RopeCosLocal, _l.RopeSinLocal, local, null);
+        if (Config.RopeLocalTheta is { } local) FillRopeTables(_l.RopeCosLocal, _l.RopeSinLocal, local, null, 1f);
     }
 
-    private void FillRopeTables(Tensor cosTable, Tensor sinTable, double theta, RopeScaling? scaling)
+    private void FillRopeTables(Tensor cosTable, Tensor sinTable, double theta, RopeScaling? scaling, float attentionScaling)
     {
         using var host = new NativeBuffer(2 * cosTable.Bytes);
         var cos = new Tensor(host.Pointer, DType.F32, cosTable.Shape);
         var sin = new Tensor(host.Pointer + (nint)cosTable.Bytes, DType.F32, cosTable.Shape);
-        RopeTables.Fill(cos, sin, theta, scaling);
+        RopeTables.Fill(cos, sin, theta, scaling, attentionScaling);
         Backend.Upload(cos, cosTable);
         Backend.Upload(sin, sinTable);
     }
