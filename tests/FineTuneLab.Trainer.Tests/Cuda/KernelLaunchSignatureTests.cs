@@ -104,6 +104,13 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
             yield return CudaLaunches.AttentionBackwardDelta(q, q, 0x55);
             yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, 16, lse, 0x55, q);
             yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, 16, lse, 0x55, k, k);
+            // Gemma 3's heads: the _d256 kernels
+            var q256 = Dev(dt, 1, 9, 2, 256);
+            var k256 = Dev(dt, 1, 9, 1, 256);
+            var lse256 = Dev(DType.F32, 18);
+            yield return CudaLaunches.AttentionForward(q256, k256, k256, default, 0.0625f, 4, q256, lse256);
+            yield return CudaLaunches.AttentionBackwardDq(q256, q256, k256, k256, default, 0.0625f, 4, lse256, 0x55, q256);
+            yield return CudaLaunches.AttentionBackwardDkDv(q256, q256, k256, k256, default, 0.0625f, 4, lse256, 0x55, k256, k256);
             yield return CudaLaunches.SwiGluForward(h, h, h);
             yield return CudaLaunches.SwiGluBackward(h, h, h, h, h);
             yield return CudaLaunches.GeGluForward(h, h, h);
@@ -213,6 +220,13 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         var decode = CudaLaunches.AttentionForward(q1, k, k, default, 0.125f, 0, q1, Dev(DType.F32, 12));
         Assert.Equal((1u, 4u, 3u), (decode.GridX, decode.GridY, decode.GridZ));
         Assert.Equal(9u, CudaLaunches.AttentionBackwardDkDv(q1, q1, k, k, default, 0.125f, 0, Dev(DType.F32, 12), 1, k, k).GridX);
+        // dynamic shared memory sized for the kernel's head-dim capacity: under 48 KiB up to 128, opted in above
+        Assert.Equal("attn_fwd_f32", fwd.Kernel);
+        Assert.True(fwd.SharedBytes is > 40 * 1024 and <= 48 * 1024, $"{fwd.SharedBytes}");
+        var q256 = Dev(DType.F32, 1, 9, 2, 256);
+        var big = CudaLaunches.AttentionForward(q256, Dev(DType.F32, 1, 9, 1, 256), Dev(DType.F32, 1, 9, 1, 256), default, 0.0625f, 0, q256, Dev(DType.F32, 18));
+        Assert.Equal("attn_fwd_d256_f32", big.Kernel);
+        Assert.Equal((uint)((32 * 257 + 32 * 256 + 16 * 256) * 4), big.SharedBytes);
         var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77), 0f);
         Assert.Equal(77u, norm.GridX); // one block per row
         var x = Dev(DType.F32, 1000, 320);

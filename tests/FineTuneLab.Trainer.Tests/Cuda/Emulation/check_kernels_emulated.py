@@ -233,7 +233,8 @@ def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv, window=0, Tq=N
     qb, kb, vb = buf(q, dtype), buf(k, dtype), buf(v, dtype)
     seg = buf(segments, "i32") if segments is not None else None
     out, lse = np.zeros_like(qb), np.zeros((B, Hq, Tq), np.float32)
-    launch(f"attn_fwd_{dtype}", ((Tq + 15) // 16, Hq, B), 256, P(out), P(lse), P(qb), P(kb), P(vb), P(seg),
+    cap = "" if head_dim <= 128 else "_d256"  # the kernels sized for heads up to 256 (Gemma 3)
+    launch(f"attn_fwd{cap}_{dtype}", ((Tq + 15) // 16, Hq, B), 256, P(out), P(lse), P(qb), P(kb), P(vb), P(seg),
            I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
     qr, kr, vr = (t.double().requires_grad_() for t in (q, k, v))
     ref, ref_lse = attention_reference(qr, kr, vr, scale, segments, window)
@@ -248,9 +249,9 @@ def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv, window=0, Tq=N
     launch(f"attn_bwd_delta_{dtype}", (3,), 256, P(delta), P(doutb), P(out), I(B), I(Tq), I(Hq), I(head_dim))
     check(f"attn_bwd_delta {tag}", delta, (dout.double() * tens(out, dtype).double()).sum(-1).permute(0, 2, 1), 1e-4, 1e-5)
     dq, dk, dv = np.zeros_like(qb), np.full_like(kb, 7), np.full_like(vb, 7)  # every dk/dv element must be written
-    launch(f"attn_bwd_dq_{dtype}", ((Tq + 7) // 8, Hq, B), 256, P(dq), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
+    launch(f"attn_bwd_dq{cap}_{dtype}", ((Tq + 7) // 8, Hq, B), 256, P(dq), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
            I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
-    launch(f"attn_bwd_dkdv_{dtype}", ((T + 7) // 8, Hkv, B), 256, P(dk), P(dv), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
+    launch(f"attn_bwd_dkdv{cap}_{dtype}", ((T + 7) // 8, Hkv, B), 256, P(dk), P(dv), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
            I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
     atol, rtol = (1e-4, 1e-4) if dtype == "f32" else TOL[dtype]
     check(f"attn_bwd {tag} dq", tens(dq, dtype), qr.grad, atol, rtol)
@@ -414,6 +415,8 @@ def main():
     test_attention("f32", 64, False, B=1, T=40, Hq=4, Hkv=2, Tq=1)  # one decode step over a KV cache
     test_attention("f32", 32, True, B=1, T=41, Hq=2, Hkv=1, window=9, Tq=5)  # a chunk of queries, window and segments
     test_attention("f32", 80, False, B=1, T=20, Hq=2, Hkv=1)  # a head_dim that is not a multiple of 32 (Phi-2's 80)
+    test_attention("f32", 256, False, B=1, T=13, Hq=2, Hkv=1, window=6)  # Gemma 3's heads and a local layer's window
+    test_attention("bf16", 160, True, B=1, T=12, Hq=2, Hkv=2, Tq=3)  # the d256 kernels with a partial last slice
     test_convert()
     print(f"{len(CASES) - len(FAILURES)} passed, {len(FAILURES)} failed")
     return 1 if FAILURES else 0

@@ -64,8 +64,8 @@ public sealed partial class CudaBackend
 
     /// <summary>
     /// The attention kernels cover training (Tq = Tk) and KV-cache decoding (Tq &lt; Tk), causal masking, sliding windows
-    /// and packed segments, with any head dimension up to 128 (larger ones are refused, naming the size; the operands
-    /// themselves are <see cref="CheckedBackend"/>'s to check).
+    /// and packed segments, with any head dimension up to 256 (the _d256 kernels above 128, for Gemma 3; larger ones are
+    /// refused, naming the size; the operands themselves are <see cref="CheckedBackend"/>'s to check).
     /// </summary>
     private static void CheckHeadDim(Tensor q)
     {

@@ -211,6 +211,18 @@ public static class OpSuite
             c.Compare("AttentionBackward dQ", dq, SelfTestTolerance.F32);
             c.Compare("AttentionBackward dK", dk, SelfTestTolerance.F32);
             c.Compare("AttentionBackward dV", dv, SelfTestTolerance.F32);
+            // Gemma 3's 256-wide heads (the _d256 kernels, more than 48 KiB of shared memory) with a local layer's window
+            var q2 = c.Random(DType.F32, 1f, 1, 40, 2, 256); var k2 = c.Random(DType.F32, 1f, 1, 40, 1, 256); var v2 = c.Random(DType.F32, 1f, 1, 40, 1, 256);
+            var o2 = c.Empty(DType.F32, 1, 40, 2, 256); var lse2 = c.Empty(DType.F32, 1, 2, 40);
+            Both((b, s) => b.AttentionForward(Side(q2, s), Side(k2, s), Side(v2, s), default, 0.0625f, 9, Side(o2, s), Side(lse2, s)));
+            c.Compare("AttentionForward output (head_dim 256, window 9)", o2, SelfTestTolerance.F32);
+            var dO2 = c.Random(DType.F32, 1f, 1, 40, 2, 256);
+            var dq2 = c.Empty(DType.F32, 1, 40, 2, 256); var dk2 = c.Empty(DType.F32, 1, 40, 1, 256); var dv2 = c.Empty(DType.F32, 1, 40, 1, 256);
+            Both((b, s) => b.AttentionBackward(Side(dO2, s), Side(q2, s), Side(k2, s), Side(v2, s), default, 0.0625f, 9, Side(o2, s), Side(lse2, s),
+                Side(dq2, s), Side(dk2, s), Side(dv2, s)));
+            c.Compare("AttentionBackward dQ (head_dim 256)", dq2, SelfTestTolerance.F32);
+            c.Compare("AttentionBackward dK (head_dim 256)", dk2, SelfTestTolerance.F32);
+            c.Compare("AttentionBackward dV (head_dim 256)", dv2, SelfTestTolerance.F32);
         });
         Try("SwiGlu", () =>
         {
