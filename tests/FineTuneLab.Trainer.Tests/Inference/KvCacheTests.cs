@@ -13,6 +13,10 @@ public sealed class KvCacheTests
     [InlineData("mistral", true)]
     [InlineData("gpt2", false)]
     [InlineData("gpt2", true)]
+    [InlineData("qwen3", true)]
+    [InlineData("llama32", false)]
+    [InlineData("gemma3", true)]
+    [InlineData("phi3", true)]
     public void Cached_logits_equal_full_forward_logits_at_every_position(string family, bool withAdapter)
     {
         using var tmp = new TempDir();
@@ -56,12 +60,15 @@ public sealed class KvCacheTests
         Assert.Contains("exceeds the KV cache", e.Message);
     }
 
-    [Fact]
-    public void A_decode_step_allocates_nothing_on_the_managed_heap()
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gemma3")] // q/k norms, sandwich norms, GeGLU, local layers with their own RoPE tables
+    [InlineData("phi3")]   // fused projections
+    public void A_decode_step_allocates_nothing_on_the_managed_heap(string family)
     {
         using var tmp = new TempDir();
-        var modelDir = RandomModels.CreateModel(tmp.Path, "llama", seed: 2);
-        var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 4, ["q_proj", "v_proj"]);
+        var modelDir = RandomModels.CreateModel(tmp.Path, family, seed: 2);
+        var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 4, family == "phi3" ? ["qkv_proj", "gate_up_proj"] : ["q_proj", "v_proj"]);
         using var backend = new CpuBackend(1);
         using var model = InferenceModel.Load(modelDir, adapterDir, backend, maxLength: 64);
         using var decoder = new CachedDecoder(model, maxLength: 64);

@@ -34,7 +34,8 @@ internal static class DebugDpoCommand
             try
             {
                 var targetList = (parse.GetValue(targets) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                var lora = new LoraOptions(parse.GetValue(rank), parse.GetValue(alpha), targetList.Length > 0 ? targetList : LoraOptions.LlamaAllLinear);
+                var family = Formats.HfConfig.Load(parse.GetValue(model)!.FullName).Family;
+                var lora = new LoraOptions(parse.GetValue(rank), parse.GetValue(alpha), targetList.Length > 0 ? targetList : LoraOptions.AllLinearOf(family));
                 var b = parse.GetValue(beta);
                 if (!(b > 0)) throw new ArgumentException($"--beta must be positive, got {b}");
                 var list = DpoPair.LoadJson(parse.GetValue(pairs)!.FullName);
