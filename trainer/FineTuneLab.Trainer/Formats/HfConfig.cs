@@ -233,7 +233,7 @@ public static class HfConfig
             NumLayers = r.Int("n_layer"),
             NumHeads = heads,
             NumKvHeads = heads,
-            HeadDim = hidden / heads,
+            HeadDim = heads > 0 ? hidden / heads : 0, // Validate refuses heads <= 0
             IntermediateSize = r.IntOrNull("n_inner") ?? 4 * hidden,
             VocabSize = r.Int("vocab_size"),
             MaxPositionEmbeddings = r.IntOrNull("n_positions") ?? 1024,
