@@ -61,7 +61,9 @@ public static class HfConfig
     {
         if (r.Root.TryGetProperty("architectures", out var archs) && archs.ValueKind == JsonValueKind.Array && archs.GetArrayLength() > 0)
         {
-            var name = archs[0].GetString() ?? "";
+            if (archs[0].ValueKind != JsonValueKind.String)
+                throw new ModelConfigException($"{source}: architectures[0] must be a string (got {archs[0].ValueKind})");
+            var name = archs[0].GetString()!;
             if (Architectures.TryGetValue(name, out var f)) return (f, name);
             throw new ModelConfigException($"{source}: architecture '{name}' is not supported (supported: {string.Join(", ", Architectures.Keys)})");
         }
