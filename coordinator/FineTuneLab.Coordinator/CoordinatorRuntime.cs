@@ -9,8 +9,11 @@ using Microsoft.Extensions.Logging;
 
 namespace FineTuneLab.Coordinator;
 
-/// <summary>Everything that exists once the store is open: tables, blobs, connected sessions, and the scheduler's wake-up signal.</summary>
-public sealed partial class CoordinatorRuntime
+/// <summary>
+/// Everything that exists once the store is open: tables, blobs, connected sessions, and the scheduler's wake-up
+/// signal. The host's container builds it when the store opens and registers each part as a service of its own.
+/// </summary>
+public sealed partial class CoordinatorRuntime : IDisposable
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
@@ -47,6 +50,9 @@ public sealed partial class CoordinatorRuntime
     }
 
     public Task WaitForWakeAsync(TimeSpan max, CancellationToken cancellationToken) => _wake.WaitAsync(max, cancellationToken);
+
+    /// <summary>Stores what the ingest still holds and closes its writer (the store is disposed after this).</summary>
+    public void Dispose() => Ingest.Dispose();
 
     public void RecordArtifact(string sha, string? jobId, string name, string kind, long size)
     {
