@@ -56,9 +56,7 @@ public sealed partial class CoordinatorRuntime : IDisposable
 
     public void RecordArtifact(string sha, string? jobId, string name, string kind, long size)
     {
-        using (var c = Store.OpenConnection())
-            Sql.Execute(c, "INSERT OR IGNORE INTO artifacts (sha256, job_id, name, kind, size_bytes, created_at) VALUES ($h, $j, $n, $k, $s, $now)",
-                ("$h", sha), ("$j", jobId), ("$n", name), ("$k", kind), ("$s", size), ("$now", Sql.Now()));
+        ArtifactRows.Record(Store, sha, jobId, name, kind, size);
         if (jobId is null) return;
         if (kind == "checkpoint" && CheckpointName().Match(name) is { Success: true } m)
             Jobs.RecordCheckpoint(jobId, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), sha, size);

@@ -25,9 +25,7 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
 
     public TelemetryIngest(CoordinatorStore store, JobRules? rules = null, JobFeedHub? feed = null)
     {
-        using (var c = store.OpenConnection())
-            _ingestId = Math.Max(Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L),
-                Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
+        _ingestId = EventRows.LastId(store, andLogs: true);
         _writer = new TelemetryWriter(store, this, rules ?? JobRules.Default, feed);
         // A thread of its own: the writer is busy for whole transactions and must not take the thread pool's workers.
         _thread = new Thread(WriteLoop) { IsBackground = true, Name = "telemetry-ingest" };

@@ -130,18 +130,14 @@ public static class JobOutputsEndpoints
     /// </summary>
     private static void PinRunSettings(CoordinatorRuntime rt, JobRow job, JsonObject spec)
     {
-        string? startJson;
-        using (var c = rt.Store.OpenConnection())
-            startJson = Store.Sql.Scalar(c, "SELECT json FROM events WHERE job_id = $j AND type = 'start' ORDER BY ingest_id LIMIT 1", ("$j", job.Id)) as string;
-        if (startJson is null || ParseJson(startJson) is not JsonObject start) return;
-        if (start["device"] is JsonValue device && device.TryGetValue<string>(out var d) && d is "cpu" or "cuda") spec["device"] = d;
-        if (start["threads"] is JsonValue threads && threads.TryGetValue<int>(out var t) && t > 0) spec["threads"] = t;
+        if (JobEvents.First<FineTuneLab.Events.StartEvent>(rt.Store, job.Id) is not { } start) return;
+        if (start.Device is "cpu" or "cuda") spec["device"] = start.Device;
+        if (start.Threads > 0) spec["threads"] = start.Threads;
     }
 
     private static string ArtifactName(CoordinatorRuntime rt, string sha)
     {
-        using var c = rt.Store.OpenConnection();
-        return Store.Sql.Scalar(c, "SELECT name FROM artifacts WHERE sha256 = $h LIMIT 1", ("$h", sha)) as string ?? sha;
+        return Store.ArtifactRows.Find(rt.Store, sha)?.Name ?? sha;
     }
 
     private static async Task WriteText(ZipArchive zip, string name, string text)
