@@ -50,6 +50,7 @@ public sealed class CoordinatorHost : IAsyncDisposable
         var health = app.Services.GetRequiredService<CoordinatorHealth>();
         // Health turns NOT_SERVING as shutdown begins; the health service then ends its Watch streams.
         app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(health.MarkStopping);
+        app.UseExceptionHandler();
         app.UseSerilogRequestLogging();
         app.UseApiKey(app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.ApiKey);
         app.UseStartingGate(health);

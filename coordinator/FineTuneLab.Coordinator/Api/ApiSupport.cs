@@ -27,7 +27,16 @@ public static class ApiSupport
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
         });
-        services.AddProblemDetails();
+        // A request the handler's parameters cannot be bound from (a body that is not the request's JSON, a number that
+        // is not one) is answered as our own problems are, with the binder's message; any other problem the framework
+        // writes (an unhandled exception's 500) carries our members too.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<BadRequestProblems>();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            c.ProblemDetails.Extensions.TryAdd("error", c.ProblemDetails.Detail ?? c.ProblemDetails.Title);
+            c.ProblemDetails.Extensions.TryAdd("details", Array.Empty<FieldProblem>());
+        });
         services.AddCoordinatorOpenApi();
         return services;
     }
@@ -88,6 +97,17 @@ public static class ApiSupport
         }
         await next(http);
     });
+
+    /// <summary>Answers a binding failure (<see cref="BadHttpRequestException"/>) with its status and message.</summary>
+    private sealed class BadRequestProblems : Microsoft.AspNetCore.Diagnostics.IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+        {
+            if (exception is not BadHttpRequestException bad) return false;
+            await Problem(bad.StatusCode, bad.Message).ExecuteAsync(http);
+            return true;
+        }
+    }
 
     public static JsonNode? ParseJson(string text) =>
         JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });

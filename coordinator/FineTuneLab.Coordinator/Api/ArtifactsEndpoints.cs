@@ -16,7 +16,7 @@ public static class ArtifactsEndpoints
     public static void MapArtifacts(this RouteGroupBuilder artifacts)
     {
         artifacts.MapPost("", Upload).WithSummary("Upload an artifact (raw body; query name, kind)")
-            .Accepts<Stream>("application/octet-stream").Query("kind", "What the artifact is (default file)", Kinds);
+            .RawBody("application/octet-stream").Query("kind", "What the artifact is (default file)", Kinds);
         artifacts.MapGet("/{sha256}", (string sha256, BlobStore blobs) => Blob(blobs, sha256, "application/octet-stream", null))
             .WithSummary("Download an artifact").Produces(StatusCodes.Status200OK, contentType: "application/octet-stream");
     }

@@ -8,6 +8,12 @@ namespace FineTuneLab.Coordinator.Api;
 public sealed record QueryDoc(string Name, string Description, string[] Values);
 
 /// <summary>
+/// A raw request body (bytes of any type), for the document only: <c>Accepts</c> would also make routing refuse a
+/// request without that Content-Type, and clients upload bytes without one.
+/// </summary>
+public sealed record RawBodyDoc(string ContentType);
+
+/// <summary>
 /// <c>GET /openapi.json</c>: the OpenAPI document generated from the endpoints (Microsoft.AspNetCore.OpenApi): their
 /// routes, typed parameters, request and response records and content types. Added here: the bearer scheme, the
 /// description and allowed values of query parameters bound as text (<see cref="Query"/>), and the error body.
@@ -34,6 +40,15 @@ public static class OpenApiSetup
                 Description = "ProblemDetails {type, title, status, detail} with error (the message) and details ([{path, message}])",
                 Content = new Dictionary<string, OpenApiMediaType> { ["application/problem+json"] = new() },
             });
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<RawBodyDoc>().FirstOrDefault() is { } raw)
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        [raw.ContentType] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } },
+                    },
+                };
             foreach (var doc in context.Description.ActionDescriptor.EndpointMetadata.OfType<QueryDoc>())
             {
                 operation.Parameters ??= [];
@@ -48,6 +63,9 @@ public static class OpenApiSetup
             return Task.CompletedTask;
         });
     });
+
+    /// <summary>Documents the endpoint's body as raw bytes of <paramref name="contentType"/>.</summary>
+    public static RouteHandlerBuilder RawBody(this RouteHandlerBuilder endpoint, string contentType) => endpoint.WithMetadata(new RawBodyDoc(contentType));
 
     /// <summary>Documents a query parameter of the endpoint (its values, when it takes one of a few).</summary>
     public static RouteHandlerBuilder Query(this RouteHandlerBuilder endpoint, string name, string description, params string[] values) =>

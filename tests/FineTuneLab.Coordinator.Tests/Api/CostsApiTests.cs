@@ -345,6 +345,23 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
         using var missing = await fx.Http.GetAsync("/api/jobs/job_missing/cost");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("job job_missing not found", JsonNode.Parse(await missing.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+
+        // A problem the framework finds itself (a number that is not one) carries the same members.
+        using var malformed = await fx.Http.GetAsync("/api/jobs?limit=many");
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+        var problem = JsonNode.Parse(await malformed.Content.ReadAsStringAsync())!;
+        Assert.Contains("limit", problem["error"]!.GetValue<string>());
+        Assert.Empty(problem["details"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task An_upload_needs_no_content_type()
+    {
+        using var response = await fx.Http.PostAsync("/api/artifacts?name=notes.txt&kind=file", new ByteArrayContent("hello"u8.ToArray()));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var stored = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal(5, stored["size_bytes"]!.GetValue<long>());
+        Assert.Equal("hello", await fx.Http.GetStringAsync($"/api/artifacts/{stored["sha256"]!.GetValue<string>()}"));
     }
 
     [Fact]
