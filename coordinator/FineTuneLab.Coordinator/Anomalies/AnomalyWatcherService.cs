@@ -9,7 +9,7 @@ public sealed class AnomalyWatcherService(IServiceProvider services, Coordinator
 {
     private AnomalyWatcher? _watcher;
 
-    protected override void Start() => _watcher = services.GetRequiredService<AnomalyWatcher>();
+    protected override void OnStoreOpen() => _watcher = services.GetRequiredService<AnomalyWatcher>();
 
     protected override void Tick() => _watcher!.Tick();
 }

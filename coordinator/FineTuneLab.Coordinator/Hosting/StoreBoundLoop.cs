@@ -13,7 +13,7 @@ public abstract class StoreBoundLoop(CoordinatorHealth health, ILogger log, Time
     {
         try { await health.WhenStoreOpen(stoppingToken); }
         catch (OperationCanceledException) { return; }
-        Start();
+        OnStoreOpen();
         while (!stoppingToken.IsCancellationRequested)
         {
             try { Tick(); }
@@ -24,7 +24,7 @@ public abstract class StoreBoundLoop(CoordinatorHealth health, ILogger log, Time
     }
 
     /// <summary>Builds what the ticks use (the store is open now).</summary>
-    protected abstract void Start();
+    protected abstract void OnStoreOpen();
 
     protected abstract void Tick();
 

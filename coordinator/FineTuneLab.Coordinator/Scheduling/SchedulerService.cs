@@ -10,7 +10,7 @@ public sealed class SchedulerService(IServiceProvider services, CoordinatorHealt
     private SchedulerLoop? _loop;
     private CoordinatorRuntime? _runtime;
 
-    protected override void Start() =>
+    protected override void OnStoreOpen() =>
         (_loop, _runtime) = (services.GetRequiredService<SchedulerLoop>(), services.GetRequiredService<CoordinatorRuntime>());
 
     protected override void Tick() => _loop!.Tick();
