@@ -45,16 +45,16 @@ public static class JobOutputsEndpoints
         return ArtifactsEndpoints.Blob(rt.Blobs, job.AdapterSha256, "application/x-tar", $"{job.Id}-adapter.tar");
     }
 
-    private static Results<PushStreamHttpResult, ProblemHttpResult> Package(string id, CoordinatorRuntime rt)
+    private static Results<PushStreamHttpResult, ProblemHttpResult> Package(string id, CoordinatorRuntime rt, CancellationToken cancellationToken)
     {
         if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
         return TypedResults.Stream(async body =>
         {
             // Built in memory: ZipArchive writes its central directory synchronously, which Kestrel does not allow on the response.
             var buffer = new MemoryStream();
-            await WritePackageAsync(rt, job, buffer, CancellationToken.None);
+            await WritePackageAsync(rt, job, buffer, cancellationToken);
             buffer.Position = 0;
-            await buffer.CopyToAsync(body);
+            await buffer.CopyToAsync(body, cancellationToken);
         }, "application/zip", $"{job.Id}-package.zip");
     }
 
