@@ -1,19 +1,25 @@
 namespace FineTuneLab.Coordinator.AgentGateway;
 
 /// <summary>
-/// The ingest's place in the host's lifetime. Its writer thread starts with the store (<see cref="TelemetryIngest"/>);
-/// at shutdown, which stops Kestrel (and so every agent session) before the hosted services, this stores what the
-/// sessions queued last and closes the writer, before the store itself is disposed.
+/// Runs the ingest's writer for the host's lifetime: it starts it once the store is open (a thread of its own: the
+/// writer is busy for whole transactions and must not take the thread pool's workers), and at shutdown, which stops
+/// Kestrel (and so every agent session) before the hosted services, stores what the sessions queued last and closes
+/// the writer, before the container disposes the store.
 /// </summary>
-public sealed class TelemetryIngestService(IServiceProvider services, CoordinatorHealth health, ILogger<TelemetryIngestService> log) : IHostedService
+public sealed class TelemetryIngestService(IServiceProvider services, CoordinatorHealth health, ILogger<TelemetryIngestService> log) : BackgroundService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!health.IsStoreOpen) return Task.CompletedTask;
+        try { await health.WhenStoreOpen(stoppingToken); }
+        catch (OperationCanceledException) { return; }
+        services.GetRequiredService<TelemetryIngest>().Start();
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        if (!health.IsStoreOpen) return;
         services.GetRequiredService<TelemetryIngest>().Dispose();
         log.LogInformation("telemetry ingest drained");
-        return Task.CompletedTask;
     }
 }
