@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FineTuneLab.Shared.Jobs;
 
@@ -11,7 +10,7 @@ namespace FineTuneLab.Coordinator.Jobs;
 /// </summary>
 public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
 {
-    public sealed record Result(bool Valid, string Output, JsonArray Problems);
+    public sealed record Result(bool Valid, string Output, List<Api.FieldProblem> Problems);
 
     public static IReadOnlyList<string> Resolve(string? explicitCommand) => TrainerCommand.Resolve(explicitCommand, "ftl-coordinator");
 
@@ -32,11 +31,12 @@ public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
             timeout.CancelAfter(TimeSpan.FromMinutes(3));
             await process.WaitForExitAsync(timeout.Token);
             var output = (await stdout + await stderr).Replace(file, "spec", StringComparison.Ordinal);
-            var problems = new JsonArray();
+            var problems = new List<Api.FieldProblem>();
             foreach (Match m in ProblemLine().Matches(output))
-                problems.Add(new JsonObject { ["path"] = "$.spec" + m.Groups[3].Value[1..], ["line"] = int.Parse(m.Groups[1].Value), ["column"] = int.Parse(m.Groups[2].Value), ["message"] = m.Groups[4].Value.Trim() });
+                problems.Add(new Api.FieldProblem("$.spec" + m.Groups[3].Value[1..], m.Groups[4].Value.Trim())
+                    { Line = int.Parse(m.Groups[1].Value), Column = int.Parse(m.Groups[2].Value) });
             if (process.ExitCode != 0 && problems.Count == 0)
-                problems.Add(new JsonObject { ["path"] = "$.spec", ["message"] = output.Trim() });
+                problems.Add(new Api.FieldProblem("$.spec", output.Trim()));
             return new Result(process.ExitCode == 0, output, problems);
         }
         finally
