@@ -54,7 +54,7 @@ await using (var host = CoordinatorHost.Create(options, quiet))
 {
     await host.StartAsync();
     var child = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
-    foreach (var a in new[] { System.Reflection.Assembly.GetEntryAssembly()!.Location, "--agents", options.GrpcUrl.ToString(), $"{agents}", rest.Length > 1 ? rest[1] : "10", $"{batchSize}" })
+    foreach (var a in new[] { System.Reflection.Assembly.GetEntryAssembly()!.Location, "--agents", options.GrpcUrl!.ToString(), $"{agents}", rest.Length > 1 ? rest[1] : "10", $"{batchSize}" })
         child.ArgumentList.Add(a);
     using var agentsProcess = Process.Start(child)!;
     var coordinatorCpuAtStart = TimeSpan.Zero;

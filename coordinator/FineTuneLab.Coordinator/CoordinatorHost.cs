@@ -1,102 +1,92 @@
 using System.Security.Cryptography.X509Certificates;
 using FineTuneLab.Coordinator.AgentGateway;
 using FineTuneLab.Coordinator.Api;
-using FineTuneLab.Coordinator.Store;
+using FineTuneLab.Coordinator.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using Serilog;
 
 namespace FineTuneLab.Coordinator;
 
 /// <summary>
-/// The coordinator process: Kestrel with an HTTP endpoint (REST, /healthz) and an HTTP/2 gRPC endpoint, the store,
-/// and health that follows the lifecycle (NOT_SERVING → store open → SERVING → shutdown → NOT_SERVING).
+/// The coordinator process: Kestrel with an HTTP endpoint (REST, /healthz, the dashboard) and an HTTP/2 gRPC endpoint,
+/// the container of <see cref="CoordinatorServices"/>, and health that follows the lifecycle (NOT_SERVING → store
+/// open → SERVING → shutdown → NOT_SERVING).
 /// </summary>
 public sealed class CoordinatorHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly CoordinatorOptions _options;
-    private readonly Microsoft.Extensions.Logging.ILogger _log;
-    private CoordinatorStore? _store;
-    private CoordinatorRuntime? _runtime;
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _loop;
 
-    private CoordinatorHost(WebApplication app, CoordinatorOptions options, CoordinatorHealth health)
-    {
-        _app = app;
-        _options = options;
-        Health = health;
-        _log = app.Logger;
-    }
+    private CoordinatorHost(WebApplication app) => _app = app;
 
-    public CoordinatorHealth Health { get; }
-    public CoordinatorStore Store => _store ?? throw new InvalidOperationException("the store is not open yet");
-    public CoordinatorRuntime? Runtime => _runtime;
+    public CoordinatorHealth Health => _app.Services.GetRequiredService<CoordinatorHealth>();
+    public CoordinatorOptions Options => _app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+    /// <summary>The runtime once the store is open, else null.</summary>
+    public CoordinatorRuntime? Runtime => Health.IsStoreOpen ? _app.Services.GetRequiredService<CoordinatorRuntime>() : null;
     /// <summary>The host's services (e.g. the route table, which tests hold against the OpenAPI document).</summary>
     public IServiceProvider Services => _app.Services;
 
-    public static CoordinatorHost Create(CoordinatorOptions options, Serilog.ILogger logger)
+    public static CoordinatorHost Create(CoordinatorOptions options, Serilog.ILogger logger) => Create(options.ToSettings(), logger);
+
+    /// <param name="settings">Configuration keys of <see cref="CoordinatorOptions"/> (<c>Coordinator:DataDir</c>, …).</param>
+    public static CoordinatorHost Create(IReadOnlyDictionary<string, string?> settings, Serilog.ILogger logger)
     {
         // The dashboard (ClientApp/, built into wwwroot/ beside the program by the csproj) is served from there.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot") });
+        builder.Configuration.AddInMemoryCollection(settings);
         builder.Services.AddSerilog(logger);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
-        var certificate = LoadCertificate(options);
-        builder.WebHost.ConfigureKestrel(kestrel =>
+        builder.Services.AddCoordinator(builder.Configuration);
+        builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<CoordinatorOptions>>((kestrel, o) =>
         {
-            ListenHttp(kestrel, options.HttpUrl, certificate);
-            kestrel.ListenGrpc(options.GrpcUrl, certificate);
+            var certificate = LoadCertificate(o.Value);
+            ListenHttp(kestrel, o.Value.HttpUrl!, certificate);
+            kestrel.ListenGrpc(o.Value.GrpcUrl!, certificate);
         });
-
-        var health = new CoordinatorHealth();
-        CoordinatorHost? host = null;
-        Func<CoordinatorRuntime?> runtime = () => host?._runtime;
-        builder.Services.AddAgentGateway(runtime, options.AgentToken, health);
+        builder.Services.AddAgentGateway();
+        builder.Services.AddApi();
 
         var app = builder.Build();
+        var health = app.Services.GetRequiredService<CoordinatorHealth>();
         // Health turns NOT_SERVING as shutdown begins; the health service then ends its Watch streams.
         app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(health.MarkStopping);
+        app.UseExceptionHandler();
         app.UseSerilogRequestLogging();
-        app.UseApiKey(options.ApiKey);
-        app.MapHealthz(health);
-        app.MapApi(runtime);
+        app.UseApiKey(app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.ApiKey);
+        app.UseStartingGate(health);
+        app.MapHealthz();
+        app.MapApi();
         app.MapDashboard();
         app.MapAgentGateway();
-        host = new CoordinatorHost(app, options, health);
-        return host;
+        return new CoordinatorHost(app);
     }
 
     /// <summary>Starts listening (health says NOT_SERVING), opens and migrates the store, then reports SERVING.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await _app.StartAsync(cancellationToken);
-        _log.LogInformation("listening: http {HttpUrl}, grpc {GrpcUrl}", _options.HttpUrl, _options.GrpcUrl);
-        _store = await Task.Run(() => CoordinatorStore.Open(_options.DatabasePath), cancellationToken);
-        _log.LogInformation("store open: {Path} (schema version {Version})", _store.DatabasePath, _store.SchemaVersion);
-        _runtime = new CoordinatorRuntime(_store, _options, _log);
-        var loop = new Scheduling.SchedulerLoop(_runtime, _options.AgentTimeout);
-        _loop = Task.Run(() => loop.RunAsync(_stopping.Token));
+        var log = _app.Logger;
+        log.LogInformation("listening: http {HttpUrl}, grpc {GrpcUrl}", Options.HttpUrl, Options.GrpcUrl);
+        // Resolving the runtime opens the store (CoordinatorServices); the hosted loops wait for it.
+        var runtime = await Task.Run(() => _app.Services.GetRequiredService<CoordinatorRuntime>(), cancellationToken);
+        log.LogInformation("store open: {Path} (schema version {Version})", runtime.Store.DatabasePath, runtime.Store.SchemaVersion);
         Health.MarkStoreOpen();
-        _log.LogInformation("serving");
+        log.LogInformation("serving");
     }
 
     public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
 
     public Task StopAsync() => _app.StopAsync();
 
+    /// <summary>Stops the host (the loops end, the ingest drains) and disposes the container, the store last.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        if (_loop is not null) await _loop;
+        await _app.StopAsync();
         await _app.DisposeAsync();
-        _runtime?.Ingest.Dispose();
-        _store?.Dispose();
     }
 
     private static void ListenHttp(KestrelServerOptions kestrel, Uri url, X509Certificate2? certificate)
     {
-        if (url.Scheme is not ("http" or "https"))
-            throw new ArgumentException($"--http-url '{url}' must be http:// or https://");
         if (url.Scheme == "https" && certificate is null)
             throw new ArgumentException($"--http-url '{url}' is https but no --tls-cert is configured");
         Action<ListenOptions> configure = listen =>

@@ -9,8 +9,11 @@ using Microsoft.Extensions.Logging;
 
 namespace FineTuneLab.Coordinator;
 
-/// <summary>Everything that exists once the store is open: tables, blobs, connected sessions, and the scheduler's wake-up signal.</summary>
-public sealed partial class CoordinatorRuntime
+/// <summary>
+/// Everything that exists once the store is open: tables, blobs, connected sessions, and the scheduler's wake-up
+/// signal. The host's container builds it when the store opens and registers each part as a service of its own.
+/// </summary>
+public sealed partial class CoordinatorRuntime : IDisposable
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
@@ -48,11 +51,12 @@ public sealed partial class CoordinatorRuntime
 
     public Task WaitForWakeAsync(TimeSpan max, CancellationToken cancellationToken) => _wake.WaitAsync(max, cancellationToken);
 
+    /// <summary>Stores what the ingest still holds and closes its writer (the store is disposed after this).</summary>
+    public void Dispose() => Ingest.Dispose();
+
     public void RecordArtifact(string sha, string? jobId, string name, string kind, long size)
     {
-        using (var c = Store.OpenConnection())
-            Sql.Execute(c, "INSERT OR IGNORE INTO artifacts (sha256, job_id, name, kind, size_bytes, created_at) VALUES ($h, $j, $n, $k, $s, $now)",
-                ("$h", sha), ("$j", jobId), ("$n", name), ("$k", kind), ("$s", size), ("$now", Sql.Now()));
+        ArtifactRows.Record(Store, sha, jobId, name, kind, size);
         if (jobId is null) return;
         if (kind == "checkpoint" && CheckpointName().Match(name) is { Success: true } m)
             Jobs.RecordCheckpoint(jobId, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), sha, size);

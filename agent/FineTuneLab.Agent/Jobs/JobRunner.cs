@@ -103,7 +103,8 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         _ = _trainer.StopAsync(StopGrace);
     }
 
-    // Each event arrives parsed (the trainer process's edge); it goes out typed, a step with its cost at that moment.
+    // Each event arrives parsed (the trainer process's edge) and goes out typed, as the trainer wrote it: the agent adds
+    // no cost (the coordinator's projection is the one cost); its own spend only feeds the offline budget guard.
     private Task OnEventAsync(TrainerEvent e)
     {
         var message = TrainerEventMessages.ToMessage(e);
@@ -111,7 +112,6 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
         {
             case StepEvent step:
                 _spend.ObserveStep(step);
-                message.Step.Cost = _spend.StepCost();
                 break;
             case CheckpointEvent checkpoint:
                 _spend.ObserveCheckpoint(checkpoint);

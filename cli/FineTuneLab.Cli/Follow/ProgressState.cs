@@ -49,12 +49,8 @@ public sealed class ProgressState(string jobId, string name, JsonNode? budget)
                 Epoch = Format.Num(d?["epoch"]) ?? Epoch;
                 Loss = Format.Num(d?["loss"]);
                 TokensPerSecond = Format.Num(d?["tokens_per_s"]) ?? TokensPerSecond;
+                // The spend comes from the coordinator's cost items (its projection), never from a step.
                 if (Format.Num(d?["elapsed_s"]) is { } elapsed && Step > 0) SecondsPerStep = elapsed / Step;
-                if (d?["cost"] is JsonObject c)
-                {
-                    SpentUsd = Format.Num(c["spent_usd"]) ?? SpentUsd;
-                    ProjectedUsd = Format.Num(c["projected_usd"]) ?? ProjectedUsd;
-                }
                 break;
             case "eval":
                 EvalLoss = Format.Num(d?["eval_loss"]) ?? EvalLoss;

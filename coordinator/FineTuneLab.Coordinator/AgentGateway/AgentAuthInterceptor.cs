@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using Grpc.Core;
+using FineTuneLab.Coordinator.Store;
 using Grpc.Core.Interceptors;
+using Microsoft.Extensions.Options;
 
 namespace FineTuneLab.Coordinator.AgentGateway;
 
@@ -10,7 +12,7 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// (<c>authorization: Bearer &lt;--agent-token&gt;</c>), every other call the agent's own token plus
 /// <c>x-ftl-agent-id</c>. Tokens are compared in fixed time; a caller that fails gets UNAUTHENTICATED.
 /// </summary>
-public sealed class AgentAuthInterceptor(GatewayContext gateway) : Interceptor
+public sealed class AgentAuthInterceptor(CoordinatorHealth health, IOptions<CoordinatorOptions> options) : Interceptor
 {
     public const string AgentIdHeader = "x-ftl-agent-id";
     private const string AgentIdKey = "ftl.agent-id";
@@ -50,15 +52,17 @@ public sealed class AgentAuthInterceptor(GatewayContext gateway) : Interceptor
 
     private void Authenticate(ServerCallContext context)
     {
+        // Until the store is open no call can be served (the services it needs are built with the store).
+        if (!health.IsStoreOpen) throw new RpcException(new Status(StatusCode.Unavailable, "the coordinator is starting"));
         var token = BearerToken(context.RequestHeaders);
         if (context.Method == RegisterMethod)
         {
-            if (gateway.JoinToken is { } join && !FixedTimeEquals(token, join))
+            if (options.Value.AgentToken is { } join && !FixedTimeEquals(token, join))
                 throw new RpcException(new Status(StatusCode.Unauthenticated, "the join token (authorization: Bearer …) is missing or wrong"));
             return;
         }
         var id = context.RequestHeaders.GetValue(AgentIdHeader);
-        if (id is null || !gateway.Runtime.Agents.Authenticate(id, token))
+        if (id is null || !context.GetHttpContext().RequestServices.GetRequiredService<AgentStore>().Authenticate(id, token))
             throw new RpcException(new Status(StatusCode.Unauthenticated, $"unknown agent or wrong agent token ({AgentIdHeader}: {id ?? "missing"})"));
         context.UserState[AgentIdKey] = id;
     }

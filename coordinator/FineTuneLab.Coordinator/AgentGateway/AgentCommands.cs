@@ -14,31 +14,20 @@ public sealed class AgentCommands(CoordinatorStore store, AgentSessions sessions
     /// <summary>Stores the command and sends it if the agent is connected; answers whether it went out now.</summary>
     public bool Issue(string agentId, string jobId, CommandKind kind, string reason)
     {
-        long id;
-        using (var c = store.OpenConnection())
-            id = (long)Sql.Scalar(c, """
-                INSERT INTO agent_commands (agent_id, job_id, kind, reason, created_at) VALUES ($a, $j, $k, $r, $now) RETURNING id
-                """, ("$a", agentId), ("$j", jobId), ("$k", Name(kind)), ("$r", reason), ("$now", Sql.Now()))!;
+        var id = CommandRows.Insert(store, agentId, jobId, Name(kind), reason);
         return sessions.Send(agentId, Message(id, jobId, kind, reason));
     }
 
     /// <summary>Sends every command the agent has not acked yet, oldest first (at the start of its session); answers how many.</summary>
     public int SendPending(string agentId)
     {
-        List<CoordinatorMessage> pending;
-        using (var c = store.OpenConnection())
-            pending = Sql.Query(c, "SELECT id, job_id, kind, reason FROM agent_commands WHERE agent_id = $a AND acked_at IS NULL ORDER BY id",
-                r => Message(r.GetInt64(0), r.GetString(1), Kind(r.GetString(2)), r.GetString(3)), ("$a", agentId));
+        var pending = CommandRows.PendingFor(store, agentId).Select(r => Message(r.Id, r.JobId, Kind(r.Kind), r.Reason)).ToList();
         foreach (var m in pending) sessions.Send(agentId, m);
         return pending.Count;
     }
 
     /// <summary>The commands of a job not yet acked by its agent (kind names, oldest first).</summary>
-    public List<string> Pending(string jobId)
-    {
-        using var c = store.OpenConnection();
-        return Sql.Query(c, "SELECT kind FROM agent_commands WHERE job_id = $j AND acked_at IS NULL ORDER BY id", r => r.GetString(0), ("$j", jobId));
-    }
+    public List<string> Pending(string jobId) => CommandRows.PendingKinds(store, jobId);
 
     private static CoordinatorMessage Message(long id, string jobId, CommandKind kind, string reason) =>
         new() { Command = new JobCommand { CommandId = (ulong)id, JobId = jobId, Kind = kind, Reason = reason } };

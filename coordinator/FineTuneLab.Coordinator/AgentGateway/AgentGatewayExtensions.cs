@@ -13,9 +13,8 @@ public static class AgentGatewayExtensions
     /// <summary>The largest message an agent may send (after decompression); larger ones fail with RESOURCE_EXHAUSTED.</summary>
     public const int MaxReceiveMessageSize = 4 << 20;
 
-    public static IServiceCollection AddAgentGateway(this IServiceCollection services, Func<CoordinatorRuntime?> runtime, string? joinToken, CoordinatorHealth health)
+    public static IServiceCollection AddAgentGateway(this IServiceCollection services)
     {
-        services.AddSingleton(new GatewayContext(runtime, joinToken));
         services.AddSingleton<AgentAuthInterceptor>();
         services.AddSingleton<AgentSessionCall>();
         services.AddSingleton<ArtifactTransfers>();
@@ -31,7 +30,7 @@ public static class AgentGatewayExtensions
         {
             o.Services.Map("", _ => true);
             o.Services.Map(FineTuneLab.Shared.Protos.Agent.V1.AgentGateway.Descriptor.FullName, _ => true);
-        }).AddCheck("coordinator", health);
+        }).AddCheck<CoordinatorHealth>("coordinator");
         return services;
     }
 

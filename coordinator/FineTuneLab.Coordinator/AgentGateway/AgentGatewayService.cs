@@ -1,4 +1,5 @@
 using FineTuneLab.Shared.Protos.Agent.V1;
+using FineTuneLab.Coordinator.Store;
 using Grpc.Core;
 using Gateway = FineTuneLab.Shared.Protos.Agent.V1.AgentGateway;
 
@@ -9,20 +10,22 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// authenticated by <see cref="AgentAuthInterceptor"/> before it gets here: Register with the join token, the others
 /// with the agent's own token. The session and artifact calls live in their own classes.
 /// </summary>
-public sealed class AgentGatewayService(GatewayContext gateway, AgentSessionCall sessions, ArtifactTransfers artifacts, ILogger<AgentGatewayService> log)
+public sealed class AgentGatewayService(AgentStore agents, AgentSessionCall sessions, ArtifactTransfers artifacts, ILogger<AgentGatewayService> log)
     : Gateway.AgentGatewayBase
 {
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
+
     public override Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
         if (request.Inventory is null) throw new RpcException(new Status(StatusCode.InvalidArgument, "inventory is required"));
         var name = string.IsNullOrWhiteSpace(request.Name) ? request.Inventory.Hostname : request.Name;
-        var (id, token) = gateway.Runtime.Agents.Register(request.AgentId, name, request.Inventory);
+        var (id, token) = agents.Register(request.AgentId, name, request.Inventory);
         log.LogInformation("agent {Name} registered as {Id} ({Gpus} GPU(s), ${Price}/h)", name, id, request.Inventory.Gpus.Count, request.Inventory.PricePerHourUsd);
         return Task.FromResult(new RegisterResponse
         {
             AgentId = id,
             AgentToken = token,
-            HeartbeatIntervalMs = (uint)GatewayContext.HeartbeatInterval.TotalMilliseconds,
+            HeartbeatIntervalMs = (uint)HeartbeatInterval.TotalMilliseconds,
             TelemetryIntervalMs = 1000,
         });
     }

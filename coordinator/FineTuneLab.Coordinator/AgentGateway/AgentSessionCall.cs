@@ -11,13 +11,12 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// in arrival order once committed, and the queue of outgoing messages (acks, assignments, commands) is drained to the
 /// stream by a single writer.
 /// </summary>
-public sealed class AgentSessionCall(GatewayContext gateway, ILogger<AgentSessionCall> log)
+public sealed class AgentSessionCall(CoordinatorRuntime runtime, ILogger<AgentSessionCall> log)
 {
     private const int MaxInFlightPerSession = 16;
 
     public async Task RunAsync(string agentId, IAsyncStreamReader<AgentMessage> requests, IServerStreamWriter<CoordinatorMessage> responses, CancellationToken callEnded)
     {
-        var runtime = gateway.Runtime;
         if (!await requests.MoveNext(callEnded) || requests.Current.BodyCase != AgentMessage.BodyOneofCase.Hello)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, "the first message of a session must be a SessionHello"));
         var hello = requests.Current.Hello;

@@ -6,13 +6,12 @@ using Grpc.Core;
 namespace FineTuneLab.Coordinator.AgentGateway;
 
 /// <summary>The gateway's artifact calls: chunked, resumable uploads into the blob store and downloads out of it.</summary>
-public sealed class ArtifactTransfers(GatewayContext gateway)
+public sealed class ArtifactTransfers(CoordinatorRuntime runtime)
 {
     private const int MaxChunk = 1 << 20;
 
     public async Task<UploadResult> UploadAsync(IAsyncStreamReader<ArtifactChunk> requests, CancellationToken cancellationToken)
     {
-        var runtime = gateway.Runtime;
         BlobStore.UploadInfo? info = null;
         while (await requests.MoveNext(cancellationToken))
         {
@@ -44,7 +43,7 @@ public sealed class ArtifactTransfers(GatewayContext gateway)
     {
         try
         {
-            var (received, complete) = gateway.Runtime.Blobs.QueryUpload(request.UploadId);
+            var (received, complete) = runtime.Blobs.QueryUpload(request.UploadId);
             return new UploadStatus { ReceivedBytes = (ulong)received, Complete = complete };
         }
         catch (ArgumentException e) { throw Fail(StatusCode.InvalidArgument, e.Message); }
@@ -52,7 +51,7 @@ public sealed class ArtifactTransfers(GatewayContext gateway)
 
     public async Task DownloadAsync(DownloadRequest request, IServerStreamWriter<ArtifactChunk> responses, CancellationToken cancellationToken)
     {
-        var blobs = gateway.Runtime.Blobs;
+        var blobs = runtime.Blobs;
         if (!blobs.Exists(request.Sha256)) throw Fail(StatusCode.NotFound, $"artifact {request.Sha256} is not in the blob store");
         var chunkSize = request.ChunkSize == 0 ? 256 << 10 : (int)Math.Min(request.ChunkSize, MaxChunk);
         await using var file = blobs.OpenRead(request.Sha256);

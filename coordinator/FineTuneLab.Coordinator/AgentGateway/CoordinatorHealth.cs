@@ -9,12 +9,18 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// </summary>
 public sealed class CoordinatorHealth : IHealthCheck
 {
-    private volatile bool _storeOpen;
+    private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
 
-    public bool IsServing => _storeOpen && !_stopping;
+    public bool IsServing => IsStoreOpen && !_stopping;
 
-    public void MarkStoreOpen() => _storeOpen = true;
+    /// <summary>Whether the store (and with it every service that needs it) is open: until then the API answers 503 and the gateway UNAVAILABLE.</summary>
+    public bool IsStoreOpen => _opened.Task.IsCompleted;
+
+    /// <summary>Completes once the store is open (what the hosted loops wait for before they start).</summary>
+    public Task WhenStoreOpen(CancellationToken cancellationToken) => _opened.Task.WaitAsync(cancellationToken);
+
+    public void MarkStoreOpen() => _opened.TrySetResult();
 
     /// <summary>Once stopping, a late <see cref="MarkStoreOpen"/> does not revive the server.</summary>
     public void MarkStopping() => _stopping = true;

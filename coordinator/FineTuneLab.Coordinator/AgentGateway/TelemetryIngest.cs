@@ -11,7 +11,8 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// channel; a single writer thread drains it and stores everything queued by then, from all sessions, in one
 /// transaction through one connection whose statements are prepared once (<see cref="TelemetryWriter"/>). Each
 /// message's answer (the agent's highest persisted sequence number, advanced in that same transaction) completes only
-/// after the commit, so an ack never runs ahead of the disk.
+/// after the commit, so an ack never runs ahead of the disk. The writer runs from <see cref="Start"/> (in the host:
+/// <see cref="TelemetryIngestService"/>, once the store is open) until <see cref="Dispose"/> has stored what was queued.
 /// </summary>
 public sealed class TelemetryIngest : IIngestOrder, IDisposable
 {
@@ -20,18 +21,22 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private readonly TelemetryWriter _writer;
     private readonly Thread _thread;
+    private int _started;
     // The feeds' cursor: shared by the writer thread and the coordinator's own events (job transitions, alerts).
     private long _ingestId;
 
     public TelemetryIngest(CoordinatorStore store, JobRules? rules = null, JobFeedHub? feed = null)
     {
-        using (var c = store.OpenConnection())
-            _ingestId = Math.Max(Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L),
-                Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM logs") ?? 0L));
+        _ingestId = EventRows.LastId(store, andLogs: true);
         _writer = new TelemetryWriter(store, this, rules ?? JobRules.Default, feed);
         // A thread of its own: the writer is busy for whole transactions and must not take the thread pool's workers.
         _thread = new Thread(WriteLoop) { IsBackground = true, Name = "telemetry-ingest" };
-        _thread.Start();
+    }
+
+    /// <summary>Starts the writer thread (once); messages queued before are stored then.</summary>
+    public void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 0) _thread.Start();
     }
 
     /// <summary>The next ingest id, for an event or log line about to be stored (<see cref="JobEvents.Append"/>).</summary>
@@ -170,7 +175,13 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
     public void Dispose()
     {
         _queue.Writer.TryComplete();
-        _thread.Join();
+        // A writer never started has nothing stored to finish: it only closes its connection (once).
+        if (Interlocked.Exchange(ref _started, 2) == 0)
+        {
+            while (_queue.Reader.TryRead(out var w)) w.Done.TrySetException(new ObjectDisposedException(nameof(TelemetryIngest)));
+            _writer.Dispose();
+        }
+        else if (_thread.IsAlive) _thread.Join();
     }
 
     /// <summary>One queued message or heartbeat and, once committed, its answer.</summary>

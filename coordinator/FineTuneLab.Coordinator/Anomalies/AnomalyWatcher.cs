@@ -81,16 +81,13 @@ public sealed class AnomalyWatcher
 
     private IEnumerable<Anomaly> DetectFromStreams(JobRow job)
     {
-        using var c = _runtime.Store.OpenConnection();
         var lastStep = JobEvents.Latest<StepEvent>(_runtime.Store, job.Id)?.Step;
         if (job.GpuIndex is { } gpu)
         {
             var since = TelemetryTime.ToUnixMilliseconds(DateTimeOffset.UtcNow.Subtract(UtilizationWindow));
-            var util = Sql.Query(c, "SELECT value FROM telemetry WHERE job_id = $j AND gpu_index = $g AND metric = 'gpu.util' AND at >= $since",
-                r => r.GetDouble(0), ("$j", job.Id), ("$g", gpu), ("$since", since));
+            var util = TelemetrySeries.Values(_runtime.Store, job.Id, gpu, "gpu.util", since);
             if (AnomalyDetector.InputBound(util, lastStep) is { } a) yield return a;
-            var used = Sql.Scalar(c, "SELECT MAX(value) FROM telemetry WHERE job_id = $j AND gpu_index = $g AND metric = 'gpu.mem.used' AND at >= $since",
-                ("$j", job.Id), ("$g", gpu), ("$since", since));
+            var used = TelemetrySeries.Max(_runtime.Store, job.Id, gpu, "gpu.mem.used", since);
             var total = _runtime.Agents.List().FirstOrDefault(x => x.Id == job.AgentId)?.Inventory.Gpus.FirstOrDefault(x => x.Index == gpu)?.MemoryTotalBytes ?? 0;
             if (used is double u && AnomalyDetector.MemoryNearLimit(u, total, lastStep) is { } m) yield return m;
         }

@@ -1,30 +1,29 @@
-using System.Text.Json.Nodes;
-using static FineTuneLab.Coordinator.Api.ApiSupport;
+using FineTuneLab.Coordinator.AgentGateway;
+using FineTuneLab.Coordinator.Store;
 
 namespace FineTuneLab.Coordinator.Api;
+
+/// <summary>A registered agent: its state (online only while its session is open), hardware, price and current job.</summary>
+public sealed record AgentView(string Id, string Name, string State, string Provider, double PricePerHour, IReadOnlyList<AgentGpuView> Gpus,
+    AgentCpuView Cpu, string? CurrentJobId, string? LastHeartbeatAt, ulong PersistedSeq);
+
+public sealed record AgentGpuView(uint Index, string Name, string Uuid, ulong MemoryTotalBytes, string ComputeCapability);
+
+public sealed record AgentCpuView(string? Model, uint? LogicalCores, ulong? MemoryTotalBytes);
 
 /// <summary><c>GET /api/agents</c>: every registered agent, its state, GPUs and current job.</summary>
 public static class AgentsEndpoints
 {
-    public static void MapAgents(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
+    public static void MapAgents(this RouteGroupBuilder agents) =>
+        agents.MapGet("", (AgentStore store, AgentSessions sessions) => TypedResults.Ok(List(store, sessions))).WithSummary("Registered agents");
+
+    private static List<AgentView> List(AgentStore store, AgentSessions sessions)
     {
-        endpoints.MapGet("/api/agents", With(runtime, async (http, rt) =>
-        {
-            var connected = rt.Sessions.Connected;
-            var list = rt.Agents.List().Select(a => (JsonNode)new JsonObject
-            {
-                ["id"] = a.Id, ["name"] = a.Name,
-                ["state"] = a.State == "online" && !connected.Contains(a.Id) ? "offline" : a.State,
-                ["provider"] = a.Inventory.Provider, ["price_per_hour"] = a.PricePerHour,
-                ["gpus"] = new JsonArray(a.Inventory.Gpus.Select(g => (JsonNode)new JsonObject
-                {
-                    ["index"] = g.Index, ["name"] = g.Name, ["uuid"] = g.Uuid, ["memory_total_bytes"] = g.MemoryTotalBytes,
-                    ["compute_capability"] = $"{g.ComputeCapabilityMajor}.{g.ComputeCapabilityMinor}",
-                }).ToArray()),
-                ["cpu"] = new JsonObject { ["model"] = a.Inventory.Cpu?.Model, ["logical_cores"] = a.Inventory.Cpu?.LogicalCores, ["memory_total_bytes"] = a.Inventory.Cpu?.MemoryTotalBytes },
-                ["current_job_id"] = a.CurrentJobId, ["last_heartbeat_at"] = a.LastSeenAt, ["persisted_seq"] = a.PersistedSeq,
-            }).ToArray();
-            await Write(http, new JsonArray(list));
-        }));
+        var connected = sessions.Connected;
+        return store.List().Select(a => new AgentView(a.Id, a.Name, a.State == "online" && !connected.Contains(a.Id) ? "offline" : a.State,
+            a.Inventory.Provider, a.PricePerHour,
+            a.Inventory.Gpus.Select(g => new AgentGpuView(g.Index, g.Name, g.Uuid, g.MemoryTotalBytes, $"{g.ComputeCapabilityMajor}.{g.ComputeCapabilityMinor}")).ToList(),
+            new AgentCpuView(a.Inventory.Cpu?.Model, a.Inventory.Cpu?.LogicalCores, a.Inventory.Cpu?.MemoryTotalBytes),
+            a.CurrentJobId, a.LastSeenAt, a.PersistedSeq)).ToList();
     }
 }

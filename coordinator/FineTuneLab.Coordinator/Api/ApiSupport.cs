@@ -1,12 +1,76 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using FineTuneLab.Coordinator.AgentGateway;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace FineTuneLab.Coordinator.Api;
 
-/// <summary>What every REST resource shares: the bearer API key, JSON answers and errors, and the route table.</summary>
+/// <summary>One problem of a request, at a JSON path (and, for a spec the trainer refused, its line and column).</summary>
+public sealed record FieldProblem(string Path, string Message)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Line { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Column { get; init; }
+}
+
+/// <summary>
+/// What every REST resource shares: JSON in snake_case (a diverged run's NaN and Infinity as the strings the event
+/// contract writes), errors as <c>ProblemDetails</c> that also carry our <c>error</c> and <c>details</c> members
+/// (clients read either), the bearer API key, the 503 while the store opens, and the route groups.
+/// </summary>
 public static class ApiSupport
 {
-    public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = false };
+    public static IServiceCollection AddApi(this IServiceCollection services)
+    {
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
+        });
+        // A request the handler's parameters cannot be bound from (a body that is not the request's JSON, a number that
+        // is not one) is answered as our own problems are, with the binder's message; any other problem the framework
+        // writes (an unhandled exception's 500) carries our members too.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<BadRequestProblems>();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            c.ProblemDetails.Extensions.TryAdd("error", c.ProblemDetails.Detail ?? c.ProblemDetails.Title);
+            c.ProblemDetails.Extensions.TryAdd("details", Array.Empty<FieldProblem>());
+        });
+        services.AddCoordinatorOpenApi();
+        return services;
+    }
+
+    /// <summary>Every REST route, in groups; a resource adds its routes to its group (the jobs group takes new job routes).</summary>
+    public static void MapApi(this IEndpointRouteBuilder endpoints)
+    {
+        var api = endpoints.MapGroup("/api");
+        var jobs = api.MapGroup("/jobs").WithTags("jobs");
+        jobs.MapJobs();
+        jobs.MapJobCommands();
+        jobs.MapJobFeeds();
+        jobs.MapJobStreams();
+        jobs.MapJobOutputs();
+        jobs.MapJobCost();
+        jobs.MapJobTelemetry();
+        api.MapGroup("/artifacts").WithTags("artifacts").MapArtifacts();
+        var agents = api.MapGroup("/agents").WithTags("agents");
+        agents.MapAgents();
+        agents.MapAgentTelemetry();
+        api.MapGroup("/costs").WithTags("costs").MapCosts();
+        endpoints.MapPrometheus();
+        endpoints.MapOpenApi("/openapi.json");
+    }
+
+    /// <summary>An error: <c>ProblemDetails</c> (status, title, detail) with <c>error</c> (the message) and <c>details</c> (per-field problems).</summary>
+    public static ProblemHttpResult Problem(int status, string message, IReadOnlyList<FieldProblem>? details = null) =>
+        TypedResults.Problem(detail: message, statusCode: status,
+            extensions: new Dictionary<string, object?> { ["error"] = message, ["details"] = details ?? [] });
+
+    public static ProblemHttpResult NotFound(string message) => Problem(StatusCodes.Status404NotFound, message);
+
+    public static ProblemHttpResult BadRequest(string message, IReadOnlyList<FieldProblem>? details = null) =>
+        Problem(StatusCodes.Status400BadRequest, message, details);
 
     /// <summary>With an API key configured, every <c>/api/*</c> request needs <c>Authorization: Bearer KEY</c>.</summary>
     public static void UseApiKey(this IApplicationBuilder app, string? apiKey)
@@ -16,54 +80,34 @@ public static class ApiSupport
         {
             if (http.Request.Path.StartsWithSegments("/api") && http.Request.Headers.Authorization.ToString() != "Bearer " + apiKey)
             {
-                await Error(http, StatusCodes.Status401Unauthorized, "missing or wrong API key (Authorization: Bearer KEY)");
+                await Problem(StatusCodes.Status401Unauthorized, "missing or wrong API key (Authorization: Bearer KEY)").ExecuteAsync(http);
                 return;
             }
             await next(http);
         });
     }
 
-    public static void MapApi(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
+    /// <summary>Until the store is open (the services the handlers take are built with it), <c>/api/*</c> and <c>/metrics</c> answer 503.</summary>
+    public static void UseStartingGate(this IApplicationBuilder app, CoordinatorHealth health) => app.Use(async (http, next) =>
     {
-        endpoints.MapArtifacts(runtime);
-        endpoints.MapJobs(runtime);
-        endpoints.MapJobCommands(runtime);
-        endpoints.MapJobFeeds(runtime);
-        endpoints.MapJobOutputs(runtime);
-        endpoints.MapAgents(runtime);
-        endpoints.MapCosts(runtime);
-        endpoints.MapTelemetry(runtime);
-        endpoints.MapPrometheus(runtime);
-        endpoints.MapOpenApi();
-    }
-
-    /// <summary>Wraps a handler so that it answers 503 until the store is open.</summary>
-    public static RequestDelegate With(Func<CoordinatorRuntime?> runtime, Func<HttpContext, CoordinatorRuntime, Task> handler) => async http =>
-    {
-        if (runtime() is not { } rt)
+        if (!health.IsStoreOpen && (http.Request.Path.StartsWithSegments("/api") || http.Request.Path.StartsWithSegments("/metrics")))
         {
-            await Error(http, StatusCodes.Status503ServiceUnavailable, "the coordinator is starting");
+            await Problem(StatusCodes.Status503ServiceUnavailable, "the coordinator is starting").ExecuteAsync(http);
             return;
         }
-        await handler(http, rt);
-    };
+        await next(http);
+    });
 
-    public static Task Write(HttpContext http, JsonNode? body, int status = StatusCodes.Status200OK)
+    /// <summary>Answers a binding failure (<see cref="BadHttpRequestException"/>) with its status and message.</summary>
+    private sealed class BadRequestProblems : Microsoft.AspNetCore.Diagnostics.IExceptionHandler
     {
-        http.Response.StatusCode = status;
-        http.Response.ContentType = "application/json";
-        return http.Response.WriteAsync(body?.ToJsonString() ?? "null");
+        public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+        {
+            if (exception is not BadHttpRequestException bad) return false;
+            await Problem(bad.StatusCode, bad.Message).ExecuteAsync(http);
+            return true;
+        }
     }
-
-    public static Task Error(HttpContext http, int status, string message, JsonArray? details = null) =>
-        Write(http, new JsonObject { ["error"] = message, ["details"] = details ?? [] }, status);
-
-    public static string? Query(HttpContext http, string name) => http.Request.Query.TryGetValue(name, out var v) ? v.ToString() : null;
-
-    public static int QueryInt(HttpContext http, string name, int fallback) =>
-        int.TryParse(Query(http, name), out var n) ? n : fallback;
-
-    public static string RouteId(HttpContext http, string name = "id") => (string)http.Request.RouteValues[name]!;
 
     public static JsonNode? ParseJson(string text) =>
         JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });

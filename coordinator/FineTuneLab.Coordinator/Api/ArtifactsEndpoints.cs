@@ -1,48 +1,41 @@
-using System.Text.Json.Nodes;
+using FineTuneLab.Coordinator.Blobs;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
 using static FineTuneLab.Coordinator.Api.ApiSupport;
 
 namespace FineTuneLab.Coordinator.Api;
+
+/// <summary>An artifact in the blob store.</summary>
+public sealed record ArtifactStored(string Sha256, long SizeBytes, string Name, string Kind);
 
 /// <summary><c>POST /api/artifacts?name=&amp;kind=</c> (raw body into the blob store) and <c>GET /api/artifacts/{sha256}</c>.</summary>
 public static class ArtifactsEndpoints
 {
     private static readonly string[] Kinds = ["dataset", "model", "checkpoint", "adapter", "package", "file"];
 
-    public static void MapArtifacts(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
+    public static void MapArtifacts(this RouteGroupBuilder artifacts)
     {
-        endpoints.MapPost("/api/artifacts", With(runtime, async (http, rt) =>
-        {
-            var name = Query(http, "name");
-            var kind = Query(http, "kind") ?? "file";
-            if (string.IsNullOrWhiteSpace(name) || name.Contains('/') || name.Contains('\\'))
-            {
-                await Error(http, 400, "query parameter 'name' is required (a file name without folders)");
-                return;
-            }
-            if (!Kinds.Contains(kind))
-            {
-                await Error(http, 400, $"kind '{kind}' is not one of {string.Join(", ", Kinds)}");
-                return;
-            }
-            var (sha, size) = await rt.Blobs.PutAsync(http.Request.Body, http.RequestAborted);
-            rt.RecordArtifact(sha, null, name, kind, size);
-            await Write(http, new JsonObject { ["sha256"] = sha, ["size_bytes"] = size, ["name"] = name, ["kind"] = kind }, 201);
-        }));
-        endpoints.MapGet("/api/artifacts/{sha256}", With(runtime, (http, rt) => SendBlob(http, rt, RouteId(http, "sha256"), "application/octet-stream", null)));
+        artifacts.MapPost("", Upload).WithSummary("Upload an artifact (raw body; query name, kind)")
+            .RawBody("application/octet-stream").Query("kind", "What the artifact is (default file)", Kinds);
+        artifacts.MapGet("/{sha256}", (string sha256, BlobStore blobs) => Blob(blobs, sha256, "application/octet-stream", null))
+            .WithSummary("Download an artifact").Produces(StatusCodes.Status200OK, contentType: "application/octet-stream");
     }
 
-    public static async Task SendBlob(HttpContext http, CoordinatorRuntime rt, string sha, string contentType, string? fileName)
+    private static async Task<Results<Created<ArtifactStored>, ProblemHttpResult>> Upload(HttpRequest request, string? name, string? kind,
+        CoordinatorRuntime rt, CancellationToken cancellationToken)
     {
-        if (!rt.Blobs.Exists(sha))
-        {
-            await Error(http, 404, $"artifact {sha} not found");
-            return;
-        }
-        http.Response.ContentType = contentType;
-        http.Response.Headers.ETag = $"\"{sha}\"";
-        http.Response.ContentLength = rt.Blobs.SizeOf(sha);
-        if (fileName is not null) http.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}\"";
-        await using var file = rt.Blobs.OpenRead(sha);
-        await file.CopyToAsync(http.Response.Body, http.RequestAborted);
+        kind ??= "file";
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('/') || name.Contains('\\'))
+            return BadRequest("query parameter 'name' is required (a file name without folders)");
+        if (!Kinds.Contains(kind)) return BadRequest($"kind '{kind}' is not one of {string.Join(", ", Kinds)}");
+        var (sha, size) = await rt.Blobs.PutAsync(request.Body, cancellationToken);
+        rt.RecordArtifact(sha, null, name, kind, size);
+        return TypedResults.Created($"/api/artifacts/{sha}", new ArtifactStored(sha, size, name, kind));
     }
+
+    /// <summary>A blob as a download (ETag = its SHA-256), or 404.</summary>
+    public static Results<FileStreamHttpResult, ProblemHttpResult> Blob(BlobStore blobs, string sha, string contentType, string? fileName) =>
+        blobs.Exists(sha)
+            ? TypedResults.Stream(blobs.OpenRead(sha), contentType, fileName, entityTag: new EntityTagHeaderValue($"\"{sha}\""))
+            : NotFound($"artifact {sha} not found");
 }

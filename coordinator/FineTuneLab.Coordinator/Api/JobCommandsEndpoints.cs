@@ -1,35 +1,38 @@
-using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Shared.Protos.Agent.V1;
+using Microsoft.AspNetCore.Http.HttpResults;
 using static FineTuneLab.Coordinator.Api.ApiSupport;
 
 namespace FineTuneLab.Coordinator.Api;
 
+/// <summary>The optional body of a command: a resume may raise the budget.</summary>
+public sealed record CommandRequest(BudgetRequest? Budget);
+
 /// <summary><c>POST /api/jobs/{id}/stop|pause|resume|cancel</c>: moves the job or orders its agent to.</summary>
 public static class JobCommandsEndpoints
 {
-    public static void MapJobCommands(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
+    private static readonly (string Verb, string Summary)[] Verbs =
+    [
+        ("stop", "Checkpoint and stop"), ("pause", "Pause"),
+        ("resume", "Resume a paused job, or re-queue a stopped one from its last checkpoint (body: {budget: {max_usd, max_hours}})"),
+        ("cancel", "Stop without a checkpoint"),
+    ];
+
+    public static void MapJobCommands(this RouteGroupBuilder jobs)
     {
-        foreach (var verb in new[] { "stop", "pause", "resume", "cancel" })
-        {
-            endpoints.MapPost($"/api/jobs/{{id}}/{verb}", With(runtime, async (http, rt) =>
-            {
-                if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
-                JsonObject? body = null;
-                if (http.Request.ContentLength is > 0)
-                {
-                    using var reader = new StreamReader(http.Request.Body);
-                    body = ParseJson(await reader.ReadToEndAsync()) as JsonObject;
-                }
-                var error = Apply(rt, job, verb, body);
-                if (error is not null) { await Error(http, 409, error); return; }
-                await Write(http, JobView.Summary(rt.Jobs.Get(job.Id)!), 202);
-            }));
-        }
+        foreach (var (verb, summary) in Verbs)
+            jobs.MapPost($"/{{id}}/{verb}", (string id, CommandRequest? body, CoordinatorRuntime rt) => Command(id, verb, body, rt)).WithSummary(summary);
+    }
+
+    private static Results<Accepted<JobSummary>, ProblemHttpResult> Command(string id, string verb, CommandRequest? body, CoordinatorRuntime rt)
+    {
+        if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
+        if (Apply(rt, job, verb, body?.Budget) is { } error) return Problem(StatusCodes.Status409Conflict, error);
+        return TypedResults.Accepted((string?)null, JobView.Summary(rt.Jobs.Get(job.Id)!));
     }
 
     /// <summary>Applies a user command; answers why it cannot apply in the job's current state, or null.</summary>
-    public static string? Apply(CoordinatorRuntime rt, JobRow job, string verb, JsonObject? body)
+    public static string? Apply(CoordinatorRuntime rt, JobRow job, string verb, BudgetRequest? budget)
     {
         // Stored until the agent acks it: delivered now, or when the agent reconnects. Answers whether it went out now.
         bool Send(CommandKind kind) => job.AgentId is { } a && rt.Commands.Issue(a, job.Id, kind, "user");
@@ -49,9 +52,7 @@ public static class JobCommandsEndpoints
                 Send(CommandKind.Resume);
                 return null;
             case ("resume", JobStates.Stopped or JobStates.Failed):
-                var budget = body?["budget"] as JsonObject;
-                double? Num(string n) => budget?[n] is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
-                rt.Jobs.TryUserMove(job.Id, job.State, JobStates.Queued, null, Num("max_usd"), Num("max_hours"));
+                rt.Jobs.TryUserMove(job.Id, job.State, JobStates.Queued, null, budget?.MaxUsd, budget?.MaxHours);
                 rt.Wake();
                 return null;
             case ("cancel", JobStates.Queued):

@@ -1,52 +1,61 @@
 using System.IO.Compression;
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Jobs;
+using Microsoft.AspNetCore.Http.HttpResults;
 using static FineTuneLab.Coordinator.Api.ApiSupport;
 
 namespace FineTuneLab.Coordinator.Api;
 
+/// <summary>An uploaded checkpoint with the metrics of its step (as the metrics feed has them).</summary>
+public sealed record CheckpointItem(long Step, string Sha256, long Bytes, string CreatedAt, CheckpointMetrics? Metrics);
+
+public sealed record CheckpointMetrics(double Loss, double? EvalLoss, double? TokenAccuracy, double CostUsd);
+
 /// <summary>What a job produced: checkpoints (list, download), the final adapter, and the training package zip.</summary>
 public static class JobOutputsEndpoints
 {
-    public static void MapJobOutputs(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
+    public static void MapJobOutputs(this RouteGroupBuilder jobs)
     {
-        endpoints.MapGet("/api/jobs/{id}/checkpoints", With(runtime, async (http, rt) =>
+        jobs.MapGet("/{id}/checkpoints", Checkpoints).WithSummary("Uploaded checkpoints");
+        jobs.MapGet("/{id}/checkpoints/{step}", Checkpoint).WithSummary("A checkpoint as a tar (ETag = SHA-256)")
+            .Produces(StatusCodes.Status200OK, contentType: "application/x-tar");
+        jobs.MapGet("/{id}/adapter", Adapter).WithSummary("The final adapter as a tar").Produces(StatusCodes.Status200OK, contentType: "application/x-tar");
+        jobs.MapGet("/{id}/package", Package).WithSummary("The training package zip").Produces(StatusCodes.Status200OK, contentType: "application/zip");
+    }
+
+    private static Results<Ok<List<CheckpointItem>>, ProblemHttpResult> Checkpoints(string id, CoordinatorRuntime rt)
+    {
+        if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
+        var rows = JobFeedsEndpoints.MetricRows(rt, job).ToDictionary(r => r.Step);
+        return TypedResults.Ok(rt.Jobs.Checkpoints(job.Id).Select(c => new CheckpointItem(c.Step, c.Sha256, c.Bytes, c.CreatedAt,
+            rows.TryGetValue(c.Step, out var m) ? new CheckpointMetrics(m.Loss, m.EvalLoss, m.TokenAccuracy, m.CostUsd) : null)).ToList());
+    }
+
+    private static Results<FileStreamHttpResult, ProblemHttpResult> Checkpoint(string id, string step, CoordinatorRuntime rt)
+    {
+        var cp = rt.Jobs.Checkpoints(id).FirstOrDefault(c => c.Step.ToString(System.Globalization.CultureInfo.InvariantCulture) == step);
+        if (cp is null) return NotFound($"job {id} has no checkpoint at step {step}");
+        return ArtifactsEndpoints.Blob(rt.Blobs, cp.Sha256, "application/x-tar", $"{id}-checkpoint-{cp.Step}.tar");
+    }
+
+    private static Results<FileStreamHttpResult, ProblemHttpResult> Adapter(string id, CoordinatorRuntime rt)
+    {
+        if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
+        if (job.AdapterSha256 is null) return NotFound($"job {job.Id} has no adapter yet (state {job.State})");
+        return ArtifactsEndpoints.Blob(rt.Blobs, job.AdapterSha256, "application/x-tar", $"{job.Id}-adapter.tar");
+    }
+
+    private static Results<PushStreamHttpResult, ProblemHttpResult> Package(string id, CoordinatorRuntime rt, CancellationToken cancellationToken)
+    {
+        if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
+        return TypedResults.Stream(async body =>
         {
-            if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
-            // Each checkpoint with the metrics of its step (loss, eval, the spend so far), as the metrics feed has them.
-            var rows = JobFeedsEndpoints.MetricRows(rt, job).ToDictionary(r => r["step"]!.GetValue<long>());
-            var list = rt.Jobs.Checkpoints(job.Id).Select(c => (JsonNode)new JsonObject
-            {
-                ["step"] = c.Step, ["sha256"] = c.Sha256, ["bytes"] = c.Bytes, ["created_at"] = c.CreatedAt,
-                ["metrics"] = rows.TryGetValue(c.Step, out var m)
-                    ? new JsonObject { ["loss"] = m["loss"]?.DeepClone(), ["eval_loss"] = m["eval_loss"]?.DeepClone(), ["token_accuracy"] = m["token_accuracy"]?.DeepClone(), ["cost_usd"] = m["cost_usd"]?.DeepClone() }
-                    : null,
-            }).ToArray();
-            await Write(http, new JsonArray(list));
-        }));
-        endpoints.MapGet("/api/jobs/{id}/checkpoints/{step}", With(runtime, async (http, rt) =>
-        {
-            var id = RouteId(http);
-            var cp = rt.Jobs.Checkpoints(id).FirstOrDefault(c => c.Step.ToString(System.Globalization.CultureInfo.InvariantCulture) == RouteId(http, "step"));
-            if (cp is null) { await Error(http, 404, $"job {id} has no checkpoint at step {RouteId(http, "step")}"); return; }
-            await ArtifactsEndpoints.SendBlob(http, rt, cp.Sha256, "application/x-tar", $"{id}-checkpoint-{cp.Step}.tar");
-        }));
-        endpoints.MapGet("/api/jobs/{id}/adapter", With(runtime, async (http, rt) =>
-        {
-            if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
-            if (job.AdapterSha256 is null) { await Error(http, 404, $"job {job.Id} has no adapter yet (state {job.State})"); return; }
-            await ArtifactsEndpoints.SendBlob(http, rt, job.AdapterSha256, "application/x-tar", $"{job.Id}-adapter.tar");
-        }));
-        endpoints.MapGet("/api/jobs/{id}/package", With(runtime, async (http, rt) =>
-        {
-            if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
-            http.Response.ContentType = "application/zip";
-            http.Response.Headers.ContentDisposition = $"attachment; filename=\"{job.Id}-package.zip\"";
+            // Built in memory: ZipArchive writes its central directory synchronously, which Kestrel does not allow on the response.
             var buffer = new MemoryStream();
-            await WritePackageAsync(rt, job, buffer, http.RequestAborted);
+            await WritePackageAsync(rt, job, buffer, cancellationToken);
             buffer.Position = 0;
-            await buffer.CopyToAsync(http.Response.Body, http.RequestAborted);
-        }));
+            await buffer.CopyToAsync(body, cancellationToken);
+        }, "application/zip", $"{job.Id}-package.zip");
     }
 
     /// <summary>
@@ -121,18 +130,14 @@ public static class JobOutputsEndpoints
     /// </summary>
     private static void PinRunSettings(CoordinatorRuntime rt, JobRow job, JsonObject spec)
     {
-        string? startJson;
-        using (var c = rt.Store.OpenConnection())
-            startJson = Store.Sql.Scalar(c, "SELECT json FROM events WHERE job_id = $j AND type = 'start' ORDER BY ingest_id LIMIT 1", ("$j", job.Id)) as string;
-        if (startJson is null || ParseJson(startJson) is not JsonObject start) return;
-        if (start["device"] is JsonValue device && device.TryGetValue<string>(out var d) && d is "cpu" or "cuda") spec["device"] = d;
-        if (start["threads"] is JsonValue threads && threads.TryGetValue<int>(out var t) && t > 0) spec["threads"] = t;
+        if (JobEvents.First<FineTuneLab.Events.StartEvent>(rt.Store, job.Id) is not { } start) return;
+        if (start.Device is "cpu" or "cuda") spec["device"] = start.Device;
+        if (start.Threads > 0) spec["threads"] = start.Threads;
     }
 
     private static string ArtifactName(CoordinatorRuntime rt, string sha)
     {
-        using var c = rt.Store.OpenConnection();
-        return Store.Sql.Scalar(c, "SELECT name FROM artifacts WHERE sha256 = $h LIMIT 1", ("$h", sha)) as string ?? sha;
+        return Store.ArtifactRows.Find(rt.Store, sha)?.Name ?? sha;
     }
 
     private static async Task WriteText(ZipArchive zip, string name, string text)

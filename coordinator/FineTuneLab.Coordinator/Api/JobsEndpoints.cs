@@ -1,104 +1,90 @@
 using System.Text.Json.Nodes;
+using FineTuneLab.Coordinator.Blobs;
 using FineTuneLab.Coordinator.Jobs;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using static FineTuneLab.Coordinator.Api.ApiSupport;
 
 namespace FineTuneLab.Coordinator.Api;
 
+/// <summary>A submission: the trainer's spec (docs/job-spec.md), where it may run, its budget and anomaly policy.</summary>
+/// <param name="Resources">Kept as given with the job (device, min_gpu_memory_gb, max_price_per_hour).</param>
+public sealed record JobRequest(string? Name, string? Project, int? Priority, JsonObject? Spec, JsonObject? Resources, BudgetRequest? Budget,
+    JsonNode? AnomalyPolicy);
+
+public sealed record BudgetRequest(double? MaxUsd, double? MaxHours);
+
+/// <summary>A queued job and the trainer's plan of it.</summary>
+public sealed record JobAccepted(string Id, string State, JsonNode Plan, JsonObject Projection);
+
+/// <summary>The answer of a dry run: the spec is valid, the trainer's plan (JSON, or the validator's text when no plan
+/// could be made) and the cost projection before the job runs (docs/api.md).</summary>
+public sealed record JobValidated(bool Valid, JsonNode Plan, JsonObject Projection);
+
 /// <summary><c>POST /api/jobs</c> (validated by ftl-train, then queued), <c>GET /api/jobs</c>, <c>GET /api/jobs/{id}</c>.</summary>
 public static class JobsEndpoints
 {
-    public static void MapJobs(this IEndpointRouteBuilder endpoints, Func<CoordinatorRuntime?> runtime)
+    public static void MapJobs(this RouteGroupBuilder jobs)
     {
-        endpoints.MapPost("/api/jobs", With(runtime, Submit));
-        endpoints.MapGet("/api/jobs", With(runtime, async (http, rt) =>
-        {
-            var state = Query(http, "state");
-            if (state is not null && !JobStates.All.Contains(state))
-            {
-                await Error(http, 400, $"state '{state}' is not one of {string.Join(", ", JobStates.All)}");
-                return;
-            }
-            var (jobs, total) = rt.Jobs.List(state, Query(http, "q"), Query(http, "project"), Math.Clamp(QueryInt(http, "limit", 50), 1, 1000), Math.Max(0, QueryInt(http, "offset", 0)));
-            await Write(http, new JsonObject { ["jobs"] = new JsonArray(jobs.Select(j => (JsonNode)JobView.ListItem(rt.Store, j)).ToArray()), ["total"] = total });
-        }));
-        endpoints.MapGet("/api/jobs/{id}", With(runtime, async (http, rt) =>
-        {
-            if (rt.Jobs.Get(RouteId(http)) is not { } job) { await Error(http, 404, $"job {RouteId(http)} not found"); return; }
-            await Write(http, JobView.Full(rt, job));
-        }));
+        jobs.MapPost("", Submit).WithSummary("Validate and queue a job (dry_run=true validates only)");
+        jobs.MapGet("", List).WithSummary("List jobs (state, q, project, limit, offset)").Query("state", "Only jobs in this state", JobStates.All);
+        jobs.MapGet("/{id}", Get).WithSummary("A job: state, cost, progress, error");
     }
 
-    private static async Task Submit(HttpContext http, CoordinatorRuntime rt)
+    private static Results<Ok<JobList>, ProblemHttpResult> List(JobStore jobs, CoordinatorRuntime rt, string? state, string? q, string? project,
+        int? limit, int? offset)
     {
-        JsonObject body;
-        try
-        {
-            using var reader = new StreamReader(http.Request.Body);
-            body = ParseJson(await reader.ReadToEndAsync(http.RequestAborted)) as JsonObject ?? throw new System.Text.Json.JsonException("the body is not a JSON object");
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            await Error(http, 400, $"invalid JSON body: {e.Message}");
-            return;
-        }
-        var problems = new JsonArray();
-        if (body["spec"] is not JsonObject spec)
-        {
-            await Error(http, 400, "invalid job", [new JsonObject { ["path"] = "$.spec", ["message"] = "required: the trainer's job spec (docs/job-spec.md)" }]);
-            return;
-        }
-        var resources = body["resources"] as JsonObject ?? new JsonObject();
+        if (state is not null && !JobStates.All.Contains(state))
+            return BadRequest($"state '{state}' is not one of {string.Join(", ", JobStates.All)}");
+        var (rows, total) = jobs.List(state, q, project, Math.Clamp(limit ?? 50, 1, 1000), Math.Max(0, offset ?? 0));
+        return TypedResults.Ok(new JobList(rows.Select(j => JobView.ListItem(rt.Store, j)).ToList(), total));
+    }
+
+    private static Results<Ok<JobDetail>, ProblemHttpResult> Get(string id, JobStore jobs, CoordinatorRuntime rt) =>
+        jobs.Get(id) is { } job ? TypedResults.Ok(JobView.Full(rt, job)) : NotFound($"job {id} not found");
+
+    private static async Task<Results<Created<JobAccepted>, Ok<JobValidated>, ProblemHttpResult>> Submit(JobRequest body,
+        [FromQuery(Name = "dry_run")] bool? dryRun, CoordinatorRuntime rt, BlobStore blobs, IOptions<CoordinatorOptions> options, CancellationToken cancellationToken)
+    {
+        if (body.Spec is not { } spec)
+            return BadRequest("invalid job", [new FieldProblem("$.spec", "required: the trainer's job spec (docs/job-spec.md)")]);
+        var problems = new List<FieldProblem>();
+        var resources = body.Resources ?? new JsonObject();
         var device = resources["device"]?.GetValue<string>() ?? "auto";
-        if (device is not ("auto" or "cpu" or "cuda")) problems.Add(new JsonObject { ["path"] = "$.resources.device", ["message"] = $"must be auto, cpu or cuda (got {device})" });
-        var budget = body["budget"] as JsonObject;
-        double? Num(JsonNode? n) => n is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
-        var maxUsd = Num(budget?["max_usd"]);
-        var maxHours = Num(budget?["max_hours"]);
-        if (maxUsd is <= 0) problems.Add(new JsonObject { ["path"] = "$.budget.max_usd", ["message"] = "must be positive" });
-        if (maxHours is <= 0) problems.Add(new JsonObject { ["path"] = "$.budget.max_hours", ["message"] = "must be positive" });
+        if (device is not ("auto" or "cpu" or "cuda")) problems.Add(new FieldProblem("$.resources.device", $"must be auto, cpu or cuda (got {device})"));
+        var (maxUsd, maxHours) = (body.Budget?.MaxUsd, body.Budget?.MaxHours);
+        if (maxUsd is <= 0) problems.Add(new FieldProblem("$.budget.max_usd", "must be positive"));
+        if (maxHours is <= 0) problems.Add(new FieldProblem("$.budget.max_hours", "must be positive"));
         var policyProblems = new List<(string Path, string Message)>();
-        var anomalyPolicy = Anomalies.AnomalyPolicy.ParseJson(body["anomaly_policy"], "$.anomaly_policy", policyProblems);
-        foreach (var (path, message) in policyProblems) problems.Add(new JsonObject { ["path"] = path, ["message"] = message });
+        var anomalyPolicy = Anomalies.AnomalyPolicy.ParseJson(body.AnomalyPolicy, "$.anomaly_policy", policyProblems);
+        problems.AddRange(policyProblems.Select(p => new FieldProblem(p.Path, p.Message)));
         // The policy is coordinator-only (the trainer never sees it): it is kept with the job's resources.
         if (anomalyPolicy.Actions.Count > 0) resources[Anomalies.AnomalyWatcher.JobPolicyKey] = anomalyPolicy.ToJson();
         foreach (var sha in AssignmentBuilder.ArtifactRefs(spec.ToJsonString()))
-        {
-            if (!rt.Blobs.Exists(sha)) problems.Add(new JsonObject { ["path"] = "$.spec", ["message"] = $"artifact:{sha} is not in the blob store (POST /api/artifacts first)" });
-        }
+            if (!blobs.Exists(sha)) problems.Add(new FieldProblem("$.spec", $"artifact:{sha} is not in the blob store (POST /api/artifacts first)"));
         SpecValidator.Result validation;
         try
         {
-            validation = await new SpecValidator(SpecValidator.Resolve(rt.Options.TrainerCommand)).ValidateAsync(spec.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), http.RequestAborted);
+            validation = await new SpecValidator(SpecValidator.Resolve(options.Value.TrainerCommand))
+                .ValidateAsync(spec.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), cancellationToken);
         }
         catch (InvalidOperationException e)
         {
-            await Error(http, 500, e.Message);
-            return;
+            return Problem(StatusCodes.Status500InternalServerError, e.Message);
         }
-        foreach (var p in validation.Problems) problems.Add(p!.DeepClone());
+        problems.AddRange(validation.Problems);
         if (problems.Count > 0)
-        {
-            await Error(http, 400, $"invalid job ({problems.Count} problem{(problems.Count == 1 ? "" : "s")})", problems);
-            return;
-        }
-        var dry = await DryRunProjection.ComputeAsync(rt, spec, JobResources.Requirements(resources, JobResources.MinMemoryBytes(Num(resources["min_gpu_memory_gb"])), Num(resources["max_price_per_hour"])),
-            maxUsd, maxHours, http.RequestAborted);
-        var plan = dry.Plan ?? validation.Output.Trim();
-        if (Query(http, "dry_run") == "true")
-        {
-            await Write(http, new JsonObject { ["valid"] = true, ["plan"] = plan, ["projection"] = dry.Projection });
-            return;
-        }
-        var id = rt.Jobs.Create(new JobSubmission(
-            body["name"]?.GetValue<string>() ?? spec["name"]?.GetValue<string>() ?? "job",
-            body["project"]?.GetValue<string>() ?? "",
-            (int)(Num(body["priority"]) ?? 0),
-            spec.ToJsonString(),
-            resources.ToJsonString(),
-            maxUsd, maxHours,
-            JobResources.MinMemoryBytes(Num(resources["min_gpu_memory_gb"])),
-            Num(resources["max_price_per_hour"])));
+            return BadRequest($"invalid job ({problems.Count} problem{(problems.Count == 1 ? "" : "s")})", problems);
+        double? Num(string name) => resources[name] is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
+        var minMemory = JobResources.MinMemoryBytes(Num("min_gpu_memory_gb"));
+        var dry = await DryRunProjection.ComputeAsync(rt, spec, JobResources.Requirements(resources, minMemory, Num("max_price_per_hour")),
+            maxUsd, maxHours, cancellationToken);
+        var plan = dry.Plan ?? JsonValue.Create(validation.Output.Trim());
+        if (dryRun == true) return TypedResults.Ok(new JobValidated(true, plan, dry.Projection));
+        var id = rt.Jobs.Create(new JobSubmission(body.Name ?? spec["name"]?.GetValue<string>() ?? "job", body.Project ?? "", body.Priority ?? 0,
+            spec.ToJsonString(), resources.ToJsonString(), maxUsd, maxHours, minMemory, Num("max_price_per_hour")));
         rt.Wake();
-        await Write(http, new JsonObject { ["id"] = id, ["state"] = JobStates.Queued, ["plan"] = plan, ["projection"] = dry.Projection }, 201);
+        return TypedResults.Created($"/api/jobs/{id}", new JobAccepted(id, JobStates.Queued, plan, dry.Projection));
     }
 }

@@ -40,16 +40,14 @@ public static class AssignmentBuilder
             HoursBefore = job.HoursBefore,
             Device = JsonNode.Parse(job.ResourcesJson)?["device"]?.GetValue<string>() ?? "auto",
         };
-        using var c = store.OpenConnection();
         foreach (var sha in ArtifactRefs(job.SpecJson))
         {
-            var row = Sql.Query(c, "SELECT name, size_bytes FROM artifacts WHERE sha256 = $h LIMIT 1",
-                r => (Name: r.GetString(0), Size: r.GetInt64(1)), ("$h", sha)).FirstOrDefault();
-            assignment.Artifacts.Add(new ArtifactRef { Sha256 = sha, Name = row.Name ?? sha, SizeBytes = (ulong)row.Size });
+            var row = ArtifactRows.Find(store, sha);
+            assignment.Artifacts.Add(new ArtifactRef { Sha256 = sha, Name = row?.Name ?? sha, SizeBytes = (ulong)(row?.Size ?? 0) });
         }
         if (job.ResumeCheckpoint is { } resume)
         {
-            var size = Convert.ToInt64(Sql.Scalar(c, "SELECT bytes FROM checkpoints WHERE sha256 = $h LIMIT 1", ("$h", resume)) ?? 0L);
+            var size = ArtifactRows.CheckpointBytes(store, resume);
             assignment.Artifacts.Add(new ArtifactRef { Sha256 = resume, Name = ResumeArtifactName, SizeBytes = (ulong)size });
             assignment.ResumeCheckpoint = resume;
         }

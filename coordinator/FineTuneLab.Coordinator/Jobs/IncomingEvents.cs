@@ -9,7 +9,7 @@ namespace FineTuneLab.Coordinator.Jobs;
 
 /// <summary>
 /// A trainer event an agent relayed, typed at the gateway's edge: <see cref="Body"/> is the shared record,
-/// <see cref="Json"/> the row the events table keeps (<see cref="StoredEvent"/>).
+/// <see cref="Json"/> the row the events table keeps (the contract's JSON, <see cref="EventJson.Serialize"/>).
 /// </summary>
 public sealed record IncomingTrainerEvent(ulong Seq, string JobId, DateTime? At, string Type, long TrainerSeq, TrainerEvent Body, string Json);
 
@@ -36,8 +36,9 @@ public static class IncomingEvents
             try
             {
                 var record = TrainerEventMessages.ToRecord(e);
-                var (type, json) = StoredEvent.From(e, record);
-                typed.Add(new IncomingTrainerEvent(e.Seq, e.JobId, e.At?.ToDateTime(), type, (long)e.TrainerSeq, record, json));
+                // Stored as the contract's JSON, which EventJson writes (the agent adds nothing to the trainer's event).
+                typed.Add(new IncomingTrainerEvent(e.Seq, e.JobId, e.At?.ToDateTime(), EventJson.TypeName(record), (long)e.TrainerSeq, record,
+                    EventJson.Serialize(record)));
             }
             catch (Exception ex) when (ex is InvalidDataException or ArgumentException or InvalidOperationException or FormatException)
             {

@@ -40,11 +40,7 @@ public static class JobEvents
     internal static JobLogEntry? Append(SqliteConnection c, long ingestId, string jobId, JobEventBody body, string? key = null)
     {
         var (json, at) = (body.ToJson(), Sql.Now());
-        var written = Sql.Execute(c, """
-            INSERT OR IGNORE INTO events (agent_id, seq, job_id, trainer_seq, type, json, at, ingest_id, key)
-            VALUES ('', $i, $j, NULL, $t, $js, $at, $i, $k)
-            """, ("$i", ingestId), ("$j", jobId), ("$t", body.Type), ("$js", json), ("$at", at), ("$k", key)) == 1;
-        return written ? new JobLogEntry(ingestId, jobId, body.Type, at, json, body) : null;
+        return EventRows.Append(c, ingestId, jobId, body.Type, json, at, key) ? new JobLogEntry(ingestId, jobId, body.Type, at, json, body) : null;
     }
 
     /// <summary>
@@ -91,39 +87,27 @@ public static class JobEvents
     private static readonly HashSet<string> CoordinatorTypes = [Assigned, Requeued, State, StateReport, BudgetAlert, Anomaly];
 
     /// <summary>The job's log after <paramref name="afterId"/>, typed; rows that cannot be read are skipped, each logged with its reason.</summary>
-    public static List<JobLogEntry> Read(CoordinatorStore store, string jobId, long afterId = 0, string? type = null, int limit = 10_000, ILogger? log = null)
-    {
-        using var c = store.OpenConnection();
-        return Typed(Sql.Query(c, "SELECT ingest_id, job_id, type, json, at FROM events WHERE job_id = $j AND ingest_id > $a AND ($t IS NULL OR type = $t) ORDER BY ingest_id LIMIT $l",
-            Row, ("$j", jobId), ("$a", afterId), ("$t", type), ("$l", limit)), log);
-    }
+    public static List<JobLogEntry> Read(CoordinatorStore store, string jobId, long afterId = 0, string? type = null, int limit = 10_000, ILogger? log = null) =>
+        Typed(EventRows.After(store, jobId, afterId, type, limit), log);
 
     /// <summary>The job's last <paramref name="count"/> entries of one type, newest first.</summary>
-    public static List<JobLogEntry> Last(CoordinatorStore store, string jobId, string type, int count, ILogger? log = null)
-    {
-        using var c = store.OpenConnection();
-        return Typed(Sql.Query(c, "SELECT ingest_id, job_id, type, json, at FROM events WHERE job_id = $j AND type = $t ORDER BY ingest_id DESC LIMIT $l",
-            Row, ("$j", jobId), ("$t", type), ("$l", count)), log);
-    }
+    public static List<JobLogEntry> Last(CoordinatorStore store, string jobId, string type, int count, ILogger? log = null) =>
+        Typed(EventRows.Last(store, jobId, type, count), log);
 
     /// <summary>The job's latest trainer event of type <typeparamref name="T"/>, if any.</summary>
     public static T? Latest<T>(CoordinatorStore store, string jobId) where T : TrainerEvent =>
         Last(store, jobId, TypeOf<T>(), 1).Select(e => e.Body).OfType<T>().FirstOrDefault();
 
+    /// <summary>The job's first trainer event of type <typeparamref name="T"/>, if any.</summary>
+    public static T? First<T>(CoordinatorStore store, string jobId) where T : TrainerEvent =>
+        EventRows.First(store, jobId, TypeOf<T>()) is { } row ? Typed([row], null).Select(e => e.Body).OfType<T>().FirstOrDefault() : null;
+
     /// <summary>Every log entry after <paramref name="afterId"/> (any job), typed: what a watcher of new events reads.</summary>
-    public static List<JobLogEntry> Since(CoordinatorStore store, long afterId, string type, ILogger? log = null)
-    {
-        using var c = store.OpenConnection();
-        return Typed(Sql.Query(c, "SELECT ingest_id, job_id, type, json, at FROM events WHERE ingest_id > $a AND type = $t ORDER BY ingest_id",
-            Row, ("$a", afterId), ("$t", type)), log);
-    }
+    public static List<JobLogEntry> Since(CoordinatorStore store, long afterId, string type, ILogger? log = null) =>
+        Typed(EventRows.Since(store, afterId, type), log);
 
     /// <summary>The highest feed position stored so far.</summary>
-    public static long LastId(CoordinatorStore store)
-    {
-        using var c = store.OpenConnection();
-        return Convert.ToInt64(Sql.Scalar(c, "SELECT COALESCE(MAX(ingest_id), 0) FROM events") ?? 0L);
-    }
+    public static long LastId(CoordinatorStore store) => EventRows.LastId(store);
 
     public static string TypeOf<T>() where T : TrainerEvent => typeof(T).Name switch
     {
@@ -132,10 +116,7 @@ public static class JobEvents
         var n => throw new ArgumentOutOfRangeException(nameof(T), n, "not an event type of the contract"),
     };
 
-    private static (long, string, string, string, string) Row(SqliteDataReader r) =>
-        (r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4));
-
-    private static List<JobLogEntry> Typed(List<(long Id, string JobId, string Type, string Json, string At)> rows, ILogger? log)
+    private static List<JobLogEntry> Typed(List<EventRow> rows, ILogger? log)
     {
         var entries = new List<JobLogEntry>(rows.Count);
         foreach (var (id, jobId, type, json, at) in rows)
@@ -146,14 +127,6 @@ public static class JobEvents
         return entries;
     }
 
-    public static List<JobLogRow> Logs(CoordinatorStore store, string jobId, long afterId, string? level, string? q, int limit)
-    {
-        using var c = store.OpenConnection();
-        return Sql.Query(c, """
-            SELECT ingest_id, at, level, source, text FROM logs
-            WHERE job_id = $j AND ingest_id > $a AND ($lv IS NULL OR level = $lv) AND ($q IS NULL OR text LIKE '%' || $q || '%')
-            ORDER BY ingest_id LIMIT $l
-            """, r => new JobLogRow(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4)),
-            ("$j", jobId), ("$a", afterId), ("$lv", level), ("$q", q), ("$l", limit));
-    }
+    public static List<JobLogRow> Logs(CoordinatorStore store, string jobId, long afterId, string? level, string? q, int limit) =>
+        EventRows.Logs(store, jobId, afterId, level, q, limit);
 }

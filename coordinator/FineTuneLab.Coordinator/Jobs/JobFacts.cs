@@ -22,6 +22,9 @@ public sealed record AgentReported(string AgentId, string? To, string? Reason, i
 /// <summary>An agent's heartbeat: the seconds it has held the job so far.</summary>
 public sealed record UptimeReported(string AgentId, double UptimeS, DateTime At) : JobFact;
 
+/// <summary>A trainer event of the job was stored: steps and checkpoints move its pace (<see cref="JobProjection.ObservePace"/>).</summary>
+public sealed record TrainerReported(FineTuneLab.Events.TrainerEvent Event) : JobFact;
+
 /// <summary>The agent holding the job was lost (missed heartbeats) or no longer runs it after a restart.</summary>
 public sealed record AgentLost(string AgentId, string Why, CheckpointRow? LastCheckpoint) : JobFact;
 

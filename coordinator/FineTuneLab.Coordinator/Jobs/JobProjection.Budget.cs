@@ -7,6 +7,19 @@ namespace FineTuneLab.Coordinator.Jobs;
 /// <summary>A job's recent pace: the longest of its last steps, and how long its last checkpoint took after its step.</summary>
 public sealed record JobPace(double StepSeconds, double CheckpointSeconds);
 
+/// <summary>A step as the pace remembers it: its number, the trainer's elapsed time and the event's time.</summary>
+public sealed record PacedStep(long Step, double ElapsedS, DateTimeOffset Time);
+
+/// <summary>
+/// The trainer's pace as the job's row keeps it (<see cref="JobRow.Pace"/>), folded from its step and checkpoint events
+/// as they are stored (<see cref="JobProjection.ObservePace"/>): the last few steps, and how long the last checkpoint
+/// took after its step (null: its step is not among them).
+/// </summary>
+public sealed record PaceState(IReadOnlyList<PacedStep> Recent, double? CheckpointSeconds)
+{
+    public static PaceState Empty { get; } = new([], null);
+}
+
 public static partial class JobProjection
 {
     /// <summary>How stale the coordinator's view of a job's uptime can be: a heartbeat plus a scheduler tick.</summary>
@@ -14,21 +27,32 @@ public static partial class JobProjection
 
     private static readonly double[] AlertThresholds = [0.5, 0.8, 1.0];
 
+    /// <summary>How many of the last steps the pace keeps (their largest gap is the step time).</summary>
+    public const int PaceSteps = 4;
+
     /// <summary>
-    /// The job's pace from its trainer's events: the largest gap between its last steps' elapsed times (a step and
-    /// whatever ran after the one before), and the time from the last checkpoint's step to the checkpoint (else a
-    /// step's time, at least a second).
+    /// Folds a trainer event into the pace: a step joins the last <see cref="PaceSteps"/>; a checkpoint takes the time
+    /// from its step's event to its own (unknown when its step is no longer among them). Other events change nothing.
     /// </summary>
-    /// <param name="lastSteps">The job's last few step events, newest first.</param>
-    /// <param name="stepOfCheckpoint">The step event whose step the checkpoint saved, if still known.</param>
-    public static JobPace Pace(IReadOnlyList<StepEvent> lastSteps, CheckpointEvent? lastCheckpoint, StepEvent? stepOfCheckpoint)
+    public static PaceState ObservePace(PaceState pace, TrainerEvent e) => e switch
+    {
+        StepEvent s => pace with { Recent = [.. pace.Recent.Skip(Math.Max(0, pace.Recent.Count - (PaceSteps - 1))), new PacedStep(s.Step, s.ElapsedS, s.Time)] },
+        CheckpointEvent c => pace with
+        {
+            CheckpointSeconds = pace.Recent.LastOrDefault(r => r.Step == c.Step) is { } step ? Math.Max(0, (c.Time - step.Time).TotalSeconds) : null,
+        },
+        _ => pace,
+    };
+
+    /// <summary>
+    /// The job's pace: the largest gap between its last steps' elapsed times (a step and whatever ran after the one
+    /// before), and the time from the last checkpoint's step to the checkpoint (else a step's time, at least a second).
+    /// </summary>
+    public static JobPace Pace(PaceState pace)
     {
         var stepSeconds = 0.0;
-        for (var i = 0; i + 1 < lastSteps.Count; i++) stepSeconds = Math.Max(stepSeconds, lastSteps[i].ElapsedS - lastSteps[i + 1].ElapsedS);
-        double? checkpointSeconds = lastCheckpoint is not null && stepOfCheckpoint is not null && stepOfCheckpoint.Step == lastCheckpoint.Step
-            ? Math.Max(0, (lastCheckpoint.Time - stepOfCheckpoint.Time).TotalSeconds)
-            : null;
-        return new JobPace(stepSeconds, checkpointSeconds ?? Math.Max(1.0, stepSeconds));
+        for (var i = 1; i < pace.Recent.Count; i++) stepSeconds = Math.Max(stepSeconds, pace.Recent[i].ElapsedS - pace.Recent[i - 1].ElapsedS);
+        return new JobPace(stepSeconds, pace.CheckpointSeconds ?? Math.Max(1.0, stepSeconds));
     }
 
     /// <summary>
@@ -36,6 +60,8 @@ public static partial class JobProjection
     /// pace, would cross the budget (<see cref="BudgetGuard"/>), seen <see cref="ViewLagSeconds"/> ahead because the
     /// uptime it knows lags the agent's. The agent applies the same rule from its own clock while it is cut off.
     /// </summary>
+    public static bool MustStop(JobRow job) => MustStop(job, Pace(job.Pace));
+
     public static bool MustStop(JobRow job, JobPace pace)
     {
         if (!job.Budget.IsLimited || job.State is not (JobStates.Running or JobStates.Paused) || job.AgentId is null) return false;

@@ -1,10 +1,27 @@
+using System.Text.Json.Serialization;
 using FineTuneLab.Events;
 
 namespace FineTuneLab.Coordinator.Jobs;
 
-/// <summary>One optimizer step of a job's metrics (<c>GET /api/jobs/{id}/metrics</c>), with the eval at that step if any.</summary>
+/// <summary>One optimizer step of a job's metrics (<c>GET /api/jobs/{id}/metrics</c>), with the eval at that step if any.
+/// A row without an eval leaves <c>eval_loss</c> and <c>token_accuracy</c> out of its JSON.</summary>
 public sealed record MetricRow(long Step, string At, double Epoch, double Loss, double Lr, double GradNorm, double TokensPerS,
-    double SamplesPerS, double ElapsedS, double CostUsd, double? EvalLoss = null, double? TokenAccuracy = null);
+    double SamplesPerS, double ElapsedS, double CostUsd,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? EvalLoss = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? TokenAccuracy = null)
+{
+    /// <summary>The CSV columns of <c>/metrics?format=csv</c>, in order.</summary>
+    public static readonly string[] Columns =
+        ["step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "eval_loss", "token_accuracy", "elapsed_s", "cost_usd"];
+
+    /// <summary>The value of a column of <see cref="Columns"/> (null: the row has none).</summary>
+    public double? Value(string column) => column switch
+    {
+        "step" => Step, "epoch" => Epoch, "loss" => Loss, "lr" => Lr, "grad_norm" => GradNorm, "tokens_per_s" => TokensPerS,
+        "samples_per_s" => SamplesPerS, "eval_loss" => EvalLoss, "token_accuracy" => TokenAccuracy, "elapsed_s" => ElapsedS, "cost_usd" => CostUsd,
+        _ => throw new ArgumentOutOfRangeException(nameof(column), column, "not a metrics column"),
+    };
+}
 
 public static partial class JobProjection
 {

@@ -24,6 +24,7 @@ public static partial class JobProjection
         Placed p => Place(job, p, now),
         AgentReported r => Report(job, r, rules, now),
         UptimeReported u => Heartbeat(job, u),
+        TrainerReported t => new Projected(job with { Pace = ObservePace(job.Pace, t.Event) }, []),
         AgentLost l => Lose(job, l, rules, now),
         Moved m => Move(job, m, now),
         _ => throw new ArgumentOutOfRangeException(nameof(fact), fact.GetType().Name, "not a job fact"),

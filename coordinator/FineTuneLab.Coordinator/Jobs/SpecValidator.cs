@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FineTuneLab.Shared.Jobs;
 
@@ -7,7 +6,7 @@ namespace FineTuneLab.Coordinator.Jobs;
 /// <summary>Validates a job spec with <c>ftl-train validate --config</c> (<see cref="TrainerProcess"/>).</summary>
 public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
 {
-    public sealed record Result(bool Valid, string Output, JsonArray Problems);
+    public sealed record Result(bool Valid, string Output, List<Api.FieldProblem> Problems);
 
     public static IReadOnlyList<string> Resolve(string? explicitCommand) => TrainerCommand.Resolve(explicitCommand, "ftl-coordinator");
 
@@ -20,11 +19,12 @@ public sealed partial class SpecValidator(IReadOnlyList<string> trainerCommand)
             await File.WriteAllTextAsync(file, specJson, cancellationToken);
             var run = await TrainerProcess.RunAsync(trainerCommand, ["validate", "--config", file], cancellationToken);
             var output = (run.Stdout + run.Stderr).Replace(file, "spec", StringComparison.Ordinal);
-            var problems = new JsonArray();
+            var problems = new List<Api.FieldProblem>();
             foreach (Match m in ProblemLine().Matches(output))
-                problems.Add(new JsonObject { ["path"] = "$.spec" + m.Groups[3].Value[1..], ["line"] = int.Parse(m.Groups[1].Value), ["column"] = int.Parse(m.Groups[2].Value), ["message"] = m.Groups[4].Value.Trim() });
+                problems.Add(new Api.FieldProblem("$.spec" + m.Groups[3].Value[1..], m.Groups[4].Value.Trim())
+                    { Line = int.Parse(m.Groups[1].Value), Column = int.Parse(m.Groups[2].Value) });
             if (run.ExitCode != 0 && problems.Count == 0)
-                problems.Add(new JsonObject { ["path"] = "$.spec", ["message"] = output.Trim() });
+                problems.Add(new Api.FieldProblem("$.spec", output.Trim()));
             return new Result(run.ExitCode == 0, output, problems);
         }
         finally

@@ -1,7 +1,3 @@
-using StepEvent = FineTuneLab.Events.StepEvent;
-using EvalEvent = FineTuneLab.Events.EvalEvent;
-using WarningEvent = FineTuneLab.Events.WarningEvent;
-using CheckpointEvent = FineTuneLab.Events.CheckpointEvent;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Events;
 using FineTuneLab.Shared.Costs;
@@ -13,8 +9,8 @@ namespace FineTuneLab.Coordinator.Scheduling;
 
 /// <summary>
 /// Carries out the budget decisions of <see cref="JobProjection"/> (its alerts, its stop order) for the jobs agents
-/// hold: reads the job's pace from its log, sends checkpoint-and-stop to the agent and appends the alerts, each once
-/// per job and budget (the keys already in the log are loaded once, so a restart repeats none). The agent applies
+/// hold, from the job's projected row alone (spend, budget and the trainer's pace are in it, no event is re-read):
+/// sends checkpoint-and-stop to the agent and appends the alerts, each once per job and budget (the keys already in the log are loaded once, so a restart repeats none). The agent applies
 /// the same rule from its own clock while it is cut off.
 /// </summary>
 public sealed class BudgetEnforcer(CoordinatorRuntime runtime)
@@ -28,7 +24,7 @@ public sealed class BudgetEnforcer(CoordinatorRuntime runtime)
     {
         if (!job.Budget.IsLimited) return;
         Raise(job, stopOrdered: false);
-        if (job.AgentId is not { } agent || !JobProjection.MustStop(job, Pace(job.Id))) return;
+        if (job.AgentId is not { } agent || !JobProjection.MustStop(job)) return;
         if (!runtime.Sessions.Send(agent, new CoordinatorMessage { Command = new JobCommand { JobId = job.Id, Kind = CommandKind.Stop, Reason = StopReasons.Budget } }))
             return; // the agent is away: its own guard stops the run; the order is tried again next tick
         runtime.Jobs.TryUserMove(job.Id, job.State, JobStates.Stopping, StopReasons.Budget);
@@ -58,13 +54,5 @@ public sealed class BudgetEnforcer(CoordinatorRuntime runtime)
         if (!_loaded.Add(jobId)) return;
         foreach (var e in JobEvents.Read(runtime.Store, jobId, 0, AlertEvent, log: runtime.Log))
             if (e.Body is BudgetAlert a) _raised.Add(JobProjection.AlertKey(jobId, a.Threshold, new FineTuneLab.Shared.Costs.Budget(a.MaxUsd, a.MaxHours)));
-    }
-
-    /// <summary>The job's pace from its last steps and its last checkpoint (<see cref="JobProjection.Pace"/>).</summary>
-    private JobPace Pace(string jobId)
-    {
-        var steps = JobEvents.Last(runtime.Store, jobId, "step", 200, runtime.Log).Select(e => e.Body).OfType<StepEvent>().ToList();
-        var checkpoint = JobEvents.Latest<CheckpointEvent>(runtime.Store, jobId);
-        return JobProjection.Pace(steps.Take(4).ToList(), checkpoint, checkpoint is null ? null : steps.FirstOrDefault(s => s.Step == checkpoint.Step));
     }
 }

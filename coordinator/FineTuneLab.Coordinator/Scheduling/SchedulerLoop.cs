@@ -1,4 +1,3 @@
-using FineTuneLab.Coordinator.Anomalies;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Microsoft.Extensions.Logging;
@@ -6,33 +5,16 @@ using Microsoft.Extensions.Logging;
 namespace FineTuneLab.Coordinator.Scheduling;
 
 /// <summary>
-/// The coordinator's control loop: marks agents lost after missed heartbeats (re-queueing their jobs), places queued
-/// jobs with <see cref="Scheduler"/> on connected idle agents and sends the assignments, records why the others wait,
-/// keeps running jobs within their budgets (<see cref="BudgetEnforcer"/>) and acts on anomalies (<see cref="AnomalyWatcher"/>).
+/// One tick of the coordinator's control loop (run by <see cref="SchedulerService"/>): marks agents lost after missed
+/// heartbeats (re-queueing their jobs), places queued jobs with <see cref="Scheduler"/> on connected idle agents and
+/// sends the assignments, records why the others wait, and keeps running jobs within their budgets
+/// (<see cref="BudgetEnforcer"/>). Anomalies have their own hosted loop (<see cref="Anomalies.AnomalyWatcherService"/>).
 /// </summary>
 public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeatTimeout)
 {
     private readonly BudgetEnforcer _budgets = new(runtime);
-    private readonly AnomalyWatcher _anomalies = new(runtime);
     private HashSet<string> _onAgent = new(StringComparer.Ordinal);
     private readonly DateTime _startedAt = DateTime.UtcNow;
-
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                Tick();
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                runtime.Log.LogError(e, "scheduler tick failed");
-            }
-            try { await runtime.WaitForWakeAsync(TimeSpan.FromMilliseconds(500), cancellationToken); }
-            catch (OperationCanceledException) { return; }
-        }
-    }
 
     public void Tick()
     {
@@ -68,7 +50,5 @@ public sealed class SchedulerLoop(CoordinatorRuntime runtime, TimeSpan heartbeat
         foreach (var id in _onAgent.Where(id => onAgent.All(j => j.Id != id)))
             if (runtime.Jobs.Get(id) is { } gone) _budgets.Finished(gone);
         _onAgent = onAgent.Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
-
-        _anomalies.Tick();
     }
 }

@@ -17,11 +17,13 @@ internal static class JobRows
     public static bool Save(SqliteConnection c, JobRow before, JobRow j) => Sql.Execute(c, """
         UPDATE jobs SET state = $s, agent_id = $a, gpu_index = $g, price_per_hour = $price, budget_usd = $bu, budget_hours = $bh,
                         spent_before_usd = $spent, hours_before = $hours, uptime_s = $up, resume_checkpoint = $rc, reason = $r,
-                        stop_reason = $sr, error_json = $e, started_at = $st, finished_at = $fin, restarts = $n, updated_at = $now
+                        stop_reason = $sr, error_json = $e, started_at = $st, finished_at = $fin, restarts = $n, updated_at = $now,
+                        pace_json = $pace
         WHERE id = $id AND state = $was
         """, ("$s", j.State), ("$a", j.AgentId), ("$g", j.GpuIndex), ("$price", j.PricePerHour), ("$bu", j.BudgetUsd), ("$bh", j.BudgetHours),
         ("$spent", j.SpentBeforeUsd), ("$hours", j.HoursBefore), ("$up", j.UptimeSeconds), ("$rc", j.ResumeCheckpoint), ("$r", j.WaitingReason),
         ("$sr", j.StopReason), ("$e", j.ErrorJson), ("$st", j.StartedAt), ("$fin", j.FinishedAt), ("$n", j.Restarts), ("$now", j.UpdatedAt),
+        ("$pace", j.Pace.Recent.Count == 0 && j.Pace.CheckpointSeconds is null ? null : System.Text.Json.JsonSerializer.Serialize(j.Pace, JobRow.PaceJson)),
         ("$id", j.Id), ("$was", before.State)) == 1;
 
     public static JobRow? Get(SqliteConnection c, string id) =>

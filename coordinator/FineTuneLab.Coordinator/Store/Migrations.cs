@@ -200,5 +200,10 @@ public static class Migrations
             );
             CREATE INDEX agent_commands_pending ON agent_commands(agent_id, id) WHERE acked_at IS NULL;
             """),
+        new(5, "the trainer's pace in the job's row", """
+            -- JobProjection.ObservePace folds each stored step and checkpoint event in, so the budget check reads the
+            -- row instead of re-reading the job's last step events on every scheduler tick.
+            ALTER TABLE jobs ADD COLUMN pace_json TEXT;
+            """),
     ];
 }

@@ -118,8 +118,11 @@ internal sealed class TelemetryWriter : IDisposable
                 foreach (var e in events)
                 {
                     var (id, at) = (_ids.Next(), IsoText(e.At));
-                    if (WriteEvent(agentId, e.Seq, e.JobId, e.TrainerSeq, e.Type, e.Json, at, id) == 1)
-                        Appended.Add(new JobLogEntry(id, e.JobId, e.Type, at, e.Json, e.Body));
+                    if (WriteEvent(agentId, e.Seq, e.JobId, e.TrainerSeq, e.Type, e.Json, at, id) != 1) continue;
+                    Appended.Add(new JobLogEntry(id, e.JobId, e.Type, at, e.Json, e.Body));
+                    // Steps and checkpoints move the pace the budget check reads from the job's row.
+                    if (e.Body is FineTuneLab.Events.StepEvent or FineTuneLab.Events.CheckpointEvent)
+                        JobStore.Apply(_connection, e.JobId, new TrainerReported(e.Body), _rules, _ids.Next, Appended);
                 }
                 // Events refused at the edge count as persisted too: sending them again cannot fix them.
                 foreach (var e in m.Telemetry.Events) max = Math.Max(max, e.Seq);

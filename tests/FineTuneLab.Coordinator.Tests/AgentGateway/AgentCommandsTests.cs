@@ -22,6 +22,7 @@ public sealed class AgentCommandsTests : IDisposable
         using var store = CoordinatorStore.Open(Path.Combine(_dir, "c.db"));
         var agent = new AgentStore(store).Register(null, "a", new NodeInventory { Hostname = "h", Cpu = new CpuInfo() }).Id;
         using var ingest = new TelemetryIngest(store);
+        ingest.Start();
         var job = new JobStore(store, ingest).Create(new JobSubmission("j", "", 0, "{}", "{}", null, null, 0, null));
         var sessions = new AgentSessions();
         var commands = new AgentCommands(store, sessions);

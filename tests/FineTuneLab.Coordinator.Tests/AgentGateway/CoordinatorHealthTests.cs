@@ -40,7 +40,7 @@ public sealed class CoordinatorHealthTests
         Assert.Equal(HttpStatusCode.OK, healthz.StatusCode);
         Assert.Contains("serving", await healthz.Content.ReadAsStringAsync());
 
-        using var channel = GrpcChannel.ForAddress(coordinator.Options.GrpcUrl);
+        using var channel = GrpcChannel.ForAddress(coordinator.Options.GrpcUrl!);
         var healthClient = new Health.HealthClient(channel);
         Assert.Equal(ServingStatus.Serving, (await healthClient.CheckAsync(new HealthCheckRequest())).Status);
         Assert.Equal(ServingStatus.Serving, (await healthClient.CheckAsync(new HealthCheckRequest { Service = "ftl.agent.v1.AgentGateway" })).Status);
@@ -76,7 +76,7 @@ public sealed class CoordinatorHealthTests
     public async Task An_oversized_message_is_resource_exhausted()
     {
         await using var coordinator = await RunningCoordinator.StartAsync();
-        using var channel = GrpcChannel.ForAddress(coordinator.Options.GrpcUrl);
+        using var channel = GrpcChannel.ForAddress(coordinator.Options.GrpcUrl!);
         var gateway = new FineTuneLab.Shared.Protos.Agent.V1.AgentGateway.AgentGatewayClient(channel);
         var tooBig = new RegisterRequest { Name = new string('x', AgentGatewayExtensions.MaxReceiveMessageSize + 1), Inventory = new NodeInventory() };
         var e = await Assert.ThrowsAsync<RpcException>(async () => await gateway.RegisterAsync(tooBig, new Metadata { { "authorization", "Bearer join" } }));

@@ -11,7 +11,7 @@ public sealed class GrpcioInteropTests
     {
         await using var coordinator = await RunningCoordinator.StartAsync();
         var result = await ExternalProcess.RunAsync(ExternalProcess.DebianPython,
-            [Path.Combine(RepoPaths.Scripts, "grpc-interop", "coordinator_probe.py"), $"127.0.0.1:{coordinator.Options.GrpcUrl.Port}"],
+            [Path.Combine(RepoPaths.Scripts, "grpc-interop", "coordinator_probe.py"), $"127.0.0.1:{coordinator.Options.GrpcUrl!.Port}"],
             timeout: TimeSpan.FromMinutes(2));
         result.EnsureSuccess("coordinator_probe.py");
         var json = JsonDocument.Parse(result.StdOut).RootElement;

@@ -33,6 +33,7 @@ public sealed class TelemetryIngestTests : IDisposable
         var agents = new AgentStore(store);
         var ids = Enumerable.Range(0, 6).Select(a => agents.Register(null, $"a{a}", new NodeInventory { Hostname = $"h{a}", Cpu = new CpuInfo() }).Id).ToArray();
         using var ingest = new TelemetryIngest(store);
+        ingest.Start();
 
         // Each agent sends 40 batches of 25 (some of them crossing a 64-row multi-row insert), without waiting for
         // acks, and replays every batch once (an outbox replay after a reconnect).
@@ -69,6 +70,7 @@ public sealed class TelemetryIngestTests : IDisposable
         var agents = new AgentStore(store);
         var known = agents.Register(null, "known", new NodeInventory { Hostname = "h", Cpu = new CpuInfo() }).Id;
         using var ingest = new TelemetryIngest(store);
+        ingest.Start();
 
         // An unregistered agent's message fails (its persisted seq has no row to advance); both queue together so they share groups.
         var good = new TelemetryIngest.Session(known);
@@ -95,6 +97,7 @@ public sealed class TelemetryIngestTests : IDisposable
         using var store = CoordinatorStore.Open(Path.Combine(_dir, "c.db"));
         var id = new AgentStore(store).Register(null, "a", new NodeInventory { Hostname = "h", Cpu = new CpuInfo() }).Id;
         using var ingest = new TelemetryIngest(store);
+        ingest.Start();
 
         // 130 points: two 64-row inserts and two rows alone.
         Assert.Equal(130UL, await ingest.PersistAsync(new TelemetryIngest.Session(id), Batch(1, 130, "job_x")));
@@ -115,6 +118,7 @@ public sealed class TelemetryIngestTests : IDisposable
         var agents = new AgentStore(store);
         var id = agents.Register(null, "a", new NodeInventory { Hostname = "h", Cpu = new CpuInfo() }).Id;
         using var ingest = new TelemetryIngest(store);
+        ingest.Start();
 
         await ingest.HeartbeatAsync(new TelemetryIngest.Session(id), "", 0);
 

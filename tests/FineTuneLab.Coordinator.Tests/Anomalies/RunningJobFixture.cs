@@ -24,6 +24,7 @@ internal sealed class RunningJobFixture : IDisposable
         Options = new CoordinatorOptions(_dir, new Uri("http://127.0.0.1:1"), new Uri("http://127.0.0.1:2"), AnomalyPolicy: anomalyPolicy);
         Store = CoordinatorStore.Open(Path.Combine(_dir, "c.db"));
         Runtime = new CoordinatorRuntime(Store, Options, NullLogger.Instance);
+        Runtime.Ingest.Start(); // what the host's TelemetryIngestService does once the store is open
         AgentId = Runtime.Agents.Register(null, "gpu-node", new NodeInventory
         {
             Hostname = "gpu-node", Cpu = new CpuInfo(), PricePerHourUsd = pricePerHour,

@@ -323,6 +323,45 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
         Assert.Equal("""["day","project","agent","job"]""", groupBy["schema"]!["enum"]!.ToJsonString());
         Assert.NotNull(costs["responses"]!["200"]!["content"]!["text/csv"]);
         Assert.NotNull(paths["/api/jobs/{id}/cost"]!["get"]);
+        // The answer's schema comes from the handler's typed record, in the wire's snake_case.
+        var schema = costs["responses"]!["200"]!["content"]!["application/json"]!["schema"]!["$ref"]!.GetValue<string>();
+        var properties = (await fx.GetJsonAsync("/openapi.json"))["components"]!["schemas"]![schema.Split('/')[^1]]!["properties"]!.AsObject();
+        Assert.Equal(["group_by", "from", "to", "rows", "total_usd", "total_hours"], properties.Select(p => p.Key));
+    }
+
+    [Fact]
+    public async Task An_error_is_a_problem_details_that_also_carries_error_and_details()
+    {
+        using var response = await fx.Http.GetAsync("/api/costs?group_by=week");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        const string message = "group_by 'week' is not one of day, project, agent, job";
+        Assert.Equal(message, body["error"]!.GetValue<string>());
+        Assert.Equal(message, body["detail"]!.GetValue<string>());
+        Assert.Equal(400, body["status"]!.GetValue<int>());
+        Assert.Empty(body["details"]!.AsArray());
+
+        using var missing = await fx.Http.GetAsync("/api/jobs/job_missing/cost");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("job job_missing not found", JsonNode.Parse(await missing.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+
+        // A problem the framework finds itself (a number that is not one) carries the same members.
+        using var malformed = await fx.Http.GetAsync("/api/jobs?limit=many");
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+        var problem = JsonNode.Parse(await malformed.Content.ReadAsStringAsync())!;
+        Assert.Contains("limit", problem["error"]!.GetValue<string>());
+        Assert.Empty(problem["details"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task An_upload_needs_no_content_type()
+    {
+        using var response = await fx.Http.PostAsync("/api/artifacts?name=notes.txt&kind=file", new ByteArrayContent("hello"u8.ToArray()));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var stored = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal(5, stored["size_bytes"]!.GetValue<long>());
+        Assert.Equal("hello", await fx.Http.GetStringAsync($"/api/artifacts/{stored["sha256"]!.GetValue<string>()}"));
     }
 
     [Fact]
@@ -331,14 +370,18 @@ public sealed class CostsApiTests(CostsApiFixture fx) : IClassFixture<CostsApiFi
         var paths = (await fx.GetJsonAsync("/openapi.json"))["paths"]!.AsObject();
         var routes = fx.Host.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints
             .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
-            .Select(e => (Path: "/" + e.RoutePattern.RawText!.TrimStart('/'),
+            // A route group's own route ("" under "/api/jobs") has the raw text "/api/jobs/"; the document names it "/api/jobs".
+            .Select(e => (Path: "/" + e.RoutePattern.RawText!.Trim('/'),
                           Methods: e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? []))
-            .Where(r => r.Path.StartsWith("/api/", StringComparison.Ordinal))
+            .Where(r => r.Path.StartsWith("/api/", StringComparison.Ordinal) || r.Path is "/metrics" or "/healthz")
             .ToList();
         Assert.NotEmpty(routes);
         var missing = routes.SelectMany(r => r.Methods.Select(m => $"{m} {r.Path}"))
             .Where(key => paths[key[(key.IndexOf(' ') + 1)..]]?[key[..key.IndexOf(' ')].ToLowerInvariant()] is null)
             .ToList();
         Assert.True(missing.Count == 0, "routes missing from /openapi.json: " + string.Join(", ", missing));
+        // Nothing in the document that is not mapped: it is generated from the endpoints, not written beside them.
+        var unmapped = paths.Select(p => p.Key).Where(p => routes.All(r => r.Path != p)).ToList();
+        Assert.True(unmapped.Count == 0, "in /openapi.json but not mapped: " + string.Join(", ", unmapped));
     }
 }

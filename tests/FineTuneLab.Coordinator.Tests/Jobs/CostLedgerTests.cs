@@ -35,6 +35,7 @@ public sealed class CostLedgerTests : IDisposable
     {
         var store = CoordinatorStore.Open(Path.Combine(_dir, "c.db"));
         var ingest = new TelemetryIngest(store);
+        ingest.Start();
         var jobs = new JobStore(store, ingest);
         return (store, jobs, ingest, CostScenario.Build(new AgentStore(store), jobs, ingest));
     }
@@ -87,6 +88,7 @@ public sealed class CostLedgerTests : IDisposable
         SqliteConnection.ClearAllPools();
         using var reopened = CoordinatorStore.Open(Path.Combine(_dir, "c.db"));
         var ingestAfterRestart = new TelemetryIngest(reopened);
+        ingestAfterRestart.Start();
         foreach (var (agent, message) in s.Sent) ingestAfterRestart.Persist(agent, [message]);
         Assert.Equal(before, Snapshot(reopened));
 

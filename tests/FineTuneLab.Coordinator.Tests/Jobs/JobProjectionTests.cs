@@ -121,10 +121,28 @@ public sealed class JobProjectionTests
         Assert.Equal([1.0], JobProjection.BudgetAlerts(job, stopOrdered: true, raised).Select(a => a.Alert.Threshold));
         Assert.Equal([0.5], JobProjection.BudgetAlerts(job with { BudgetUsd = 1.5 }, false, raised).Select(a => a.Alert.Threshold)); // a raised budget alerts anew
 
-        var pace = JobProjection.Pace([TestEvents.Step(10, elapsedS: 20), TestEvents.Step(9, elapsedS: 18)], null, null);
+        var state = new[] { TestEvents.Step(9, elapsedS: 18), TestEvents.Step(10, elapsedS: 20) }.Aggregate(PaceState.Empty, JobProjection.ObservePace);
+        var pace = JobProjection.Pace(state);
         Assert.Equal((2.0, 2.0), (pace.StepSeconds, pace.CheckpointSeconds));
-        Assert.False(JobProjection.MustStop(job, pace));                              // $0.85 + 5.5 s × $0.01
-        Assert.True(JobProjection.MustStop(job with { UptimeSeconds = 95 }, pace));    // $0.95 + 5.5 s × $0.01 > $1
+        Assert.False(JobProjection.MustStop(job with { Pace = state }));                       // $0.85 + 5.5 s × $0.01
+        Assert.True(JobProjection.MustStop(job with { UptimeSeconds = 95, Pace = state }));    // $0.95 + 5.5 s × $0.01 > $1
+    }
+
+    [Fact]
+    public void The_pace_keeps_the_last_steps_and_the_time_a_checkpoint_took_after_its_step()
+    {
+        var t0 = DateTimeOffset.UnixEpoch;
+        // Steps of 1 s, one slow step of 5 s that falls out of the window, and a checkpoint 3 s after step 7.
+        var events = new List<FineTuneLab.Events.TrainerEvent> { TestEvents.Step(1, elapsedS: 1, time: t0.AddSeconds(1)), TestEvents.Step(2, elapsedS: 6, time: t0.AddSeconds(6)) };
+        for (var s = 3; s <= 7; s++) events.Add(TestEvents.Step(s, elapsedS: s + 4, time: t0.AddSeconds(s + 4)));
+        events.Add(TestEvents.Checkpoint(7, t0.AddSeconds(14)));
+        var state = events.Aggregate(PaceState.Empty, JobProjection.ObservePace);
+        Assert.Equal([4L, 5, 6, 7], state.Recent.Select(r => r.Step));
+        Assert.Equal((1.0, 3.0), (JobProjection.Pace(state).StepSeconds, JobProjection.Pace(state).CheckpointSeconds));
+        // A checkpoint whose step is no longer among the last ones leaves the checkpoint time unknown: a step's, at least a second.
+        var stale = JobProjection.ObservePace(state, TestEvents.Checkpoint(2, t0.AddSeconds(15)));
+        Assert.Equal((1.0, 1.0), (JobProjection.Pace(stale).StepSeconds, JobProjection.Pace(stale).CheckpointSeconds));
+        Assert.Same(state, JobProjection.ObservePace(state, new FineTuneLab.Events.LogEvent("info", "not a pace event")));
     }
 
     [Fact]

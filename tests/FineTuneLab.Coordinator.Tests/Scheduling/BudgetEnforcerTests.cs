@@ -18,6 +18,9 @@ public sealed class BudgetEnforcerTests
         f.TrainerEvent(TestEvents.Step(9, elapsedS: 18.0, time: t0.AddSeconds(18)));
         f.TrainerEvent(TestEvents.Step(10, elapsedS: 20.0, time: t0.AddSeconds(20)));
         f.TrainerEvent(TestEvents.Checkpoint(10, t0.AddSeconds(21)));
+        // The ingest folds them into the job's row: the enforcer reads the pace there, never the events again.
+        Assert.Equal([9L, 10], f.Job.Pace.Recent.Select(r => r.Step));
+        Assert.Equal(new JobPace(2.0, 1.0), JobProjection.Pace(f.Job.Pace));
         var enforcer = new BudgetEnforcer(f.Runtime);
 
         void At(double uptime)

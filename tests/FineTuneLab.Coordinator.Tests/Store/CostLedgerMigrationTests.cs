@@ -37,6 +37,7 @@ public sealed class CostLedgerMigrationTests : IDisposable
 
         using var store = CoordinatorStore.Open(DbPath);
         var ingest = new TelemetryIngest(store);
+        ingest.Start();
         var jobs = new JobStore(store, ingest);
         using (var c = store.OpenConnection())
         {

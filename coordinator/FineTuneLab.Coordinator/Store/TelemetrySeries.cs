@@ -1,8 +1,7 @@
 using System.Globalization;
-using FineTuneLab.Coordinator.Store;
 using Microsoft.Data.Sqlite;
 
-namespace FineTuneLab.Coordinator.Api;
+namespace FineTuneLab.Coordinator.Store;
 
 /// <summary>One telemetry series: a metric of one GPU (gpu -1 for host-wide metrics), its points in time order.</summary>
 public sealed record TelemetrySeriesData(string Metric, int Gpu, List<TelemetryReading> Points);
@@ -74,6 +73,22 @@ public static class TelemetrySeries
             if (at >= sinceMs) collector.Add(r.GetString(1), r.GetInt32(0), at, r.GetDouble(3));
         }
         return collector.Finish(maxPoints);
+    }
+
+    /// <summary>A job's readings of one GPU metric at or after <paramref name="sinceMs"/> (what the anomaly checks look at).</summary>
+    public static List<double> Values(CoordinatorStore store, string jobId, int gpu, string metric, long sinceMs)
+    {
+        using var c = store.OpenConnection();
+        return Sql.Query(c, "SELECT value FROM telemetry WHERE job_id = $j AND gpu_index = $g AND metric = $m AND at >= $since",
+            r => r.GetDouble(0), ("$j", jobId), ("$g", gpu), ("$m", metric), ("$since", sinceMs));
+    }
+
+    /// <summary>The highest reading of a job's GPU metric at or after <paramref name="sinceMs"/>, if any.</summary>
+    public static double? Max(CoordinatorStore store, string jobId, int gpu, string metric, long sinceMs)
+    {
+        using var c = store.OpenConnection();
+        return Sql.Scalar(c, "SELECT MAX(value) FROM telemetry WHERE job_id = $j AND gpu_index = $g AND metric = $m AND at >= $since",
+            ("$j", jobId), ("$g", gpu), ("$m", metric), ("$since", sinceMs)) as double?;
     }
 
     /// <summary>
