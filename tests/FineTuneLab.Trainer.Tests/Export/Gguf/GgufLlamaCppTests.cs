@@ -1,7 +1,10 @@
+using System.Text.Json.Nodes;
 using FineTuneLab.Trainer.Backends.Cpu;
 using FineTuneLab.Trainer.Export;
 using FineTuneLab.Trainer.Export.Gguf;
+using FineTuneLab.Trainer.Formats;
 using FineTuneLab.Trainer.Inference;
+using FineTuneLab.Trainer.Models;
 using FineTuneLab.Trainer.Tensors;
 using FineTuneLab.Trainer.Tests.Inference;
 using FineTuneLab.TestSupport;
@@ -9,26 +12,168 @@ using Xunit.Abstractions;
 
 namespace FineTuneLab.Trainer.Tests.Export.Gguf;
 
-/// <summary>Our GGUF files loaded by llama.cpp itself must give our engine's next-token logits and greedy tokens.</summary>
+/// <summary>
+/// Our GGUF files loaded by llama.cpp itself (LLamaSharp's CPU build) must give our engine's next-token logits and
+/// greedy tokens on the same merged weights. llama.cpp runs with an f32 KV cache and without flash attention (both
+/// round to f16 otherwise), so f32 files leave only summation order: KL ≤ 1e-9, max |Δ| ≤ 1e-4 (measured 3e-6).
+/// f16: our engine runs the same f16-rounded weights, but ggml's CPU matmul also rounds the activations to f16 (the
+/// vec_dot type of f16 weights), about 2^-11 relative per product, accumulated over the layers: KL ≤ 1e-4 and
+/// max |Δ| ≤ 2% of the largest logit (measured ≤ 4e-6 and 0.3%). bf16 rounds activations to bf16 (2^-8): KL ≤ 5e-3
+/// (measured 4e-4). q8_0 rounds weights to 8 bits per 32-block against our f32 engine (and activations to q8_0):
+/// KL ≤ 2e-2 and top-1 ≥ 80% on a random model whose distributions are flat (measured 1e-2, 87.5%).
+/// </summary>
 public sealed class GgufLlamaCppTests(ITestOutputHelper output)
 {
     private static string TinyModel => Path.Combine(RepoPaths.Root, "samples", "models", "tiny");
+    private const int Vocab = 1024; // the sample tokenizer's 982 tokens, padded
 
-    [Fact]
-    public void F16_export_of_the_sample_model_matches_our_engine_in_llama_cpp()
+    /// <summary>A random model of the family with the sample model's byte-level BPE tokenizer and chat template.</summary>
+    private static string Model(string root, string family, ulong seed, Action<JsonObject>? configure = null)
+    {
+        var dir = RandomModels.CreateModel(root, family, seed, vocab: Vocab, configure: configure);
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" }) File.Copy(Path.Combine(TinyModel, f), Path.Combine(dir, f), overwrite: true);
+        return dir;
+    }
+
+    private static readonly int[][] Prompts = [RandomModels.RandomIds(19, 982, 1), RandomModels.RandomIds(7, 982, 2), RandomModels.RandomIds(30, 982, 3)];
+
+    private LogitAgreement Compare(string ggufFile, string? lora, TransformerModel ours, string label)
+    {
+        using var llama = new LlamaCpp(ggufFile, lora);
+        Assert.Equal(ours.Config.VocabSize, llama.VocabSize);
+        var oursAll = new List<float>();
+        var theirsAll = new List<float>();
+        foreach (var ids in Prompts)
+        {
+            oursAll.AddRange(RandomModels.FullForwardLogits(ours, ids));
+            theirsAll.AddRange(llama.Logits(ids));
+        }
+        var a = LogitAgreement.Of(oursAll.ToArray(), theirsAll.ToArray(), ours.Config.VocabSize);
+        output.WriteLine($"{label}: {a}");
+        return a;
+    }
+
+    /// <summary>Greedy tokens from our engine (full forward each step) and from llama.cpp (its KV cache) must be the same.</summary>
+    private void AssertSameGreedy(string ggufFile, TransformerModel ours, int newTokens = 12)
+    {
+        using var llama = new LlamaCpp(ggufFile);
+        var prompt = Prompts[0][..8];
+        var ids = prompt.ToList();
+        for (int n = 0; n < newTokens; n++)
+        {
+            var logits = RandomModels.FullForwardLogits(ours, ids.ToArray());
+            ids.Add(LogitAgreement.ArgMax(logits.AsSpan(logits.Length - ours.Config.VocabSize)));
+        }
+        Assert.Equal(ids.Skip(prompt.Length).ToArray(), llama.Greedy(prompt, newTokens));
+    }
+
+    public static TheoryData<string> Families => new() { "llama", "mistral", "qwen2", "gpt2", "llama3.2" };
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void F16_gguf_of_a_merged_adapter_matches_our_engine(string family)
     {
         using var tmp = new TempDir();
-        var gguf = Path.Combine(tmp.Path, "model-f16.gguf");
-        var result = GgufModelExporter.Export(TinyModel, null, gguf, GgufQuant.F16);
-        output.WriteLine($"{result.Architecture} pre {result.PreTokenizer} ({result.PreTokenizerRule}), {result.Tensors} tensors");
-        using var llama = new LlamaCpp(gguf);
+        var modelDir = family switch
+        {
+            // llama.cpp's llama architecture attends to the whole context: a Mistral without a sliding window
+            "mistral" => Model(tmp.Path, "mistral", 11, c => c.Remove("sliding_window")),
+            // Llama 3.2's shape: tied embeddings and llama3 rope scaling (rope_freqs.weight)
+            "llama3.2" => Model(tmp.Path, "llama", 12, c =>
+            {
+                c["tie_word_embeddings"] = true;
+                c["rope_theta"] = 500000.0;
+                c["rope_scaling"] = new JsonObject { ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 16 };
+            }),
+            _ => Model(tmp.Path, family, 13),
+        };
+        string[] targets = family == "gpt2" ? ["c_attn", "c_proj", "c_fc"] : ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"];
+        var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 21, targets);
+        var mergedDir = Path.Combine(tmp.Path, "merged");
+        MergedModelExporter.Export(modelDir, adapterDir, mergedDir);
+        var r = GgufPackage.Write(modelDir, adapterDir, Path.Combine(tmp.Path, "gguf"), GgufQuant.F16);
+        Assert.Equal(family switch { "qwen2" => "qwen2", "gpt2" => "gpt2", _ => "llama" }, r.Architecture);
+        Assert.Equal("gpt-2", r.PreTokenizer);
+
         using var backend = new CpuBackend(2);
-        using var model = InferenceModel.Load(TinyModel, null, backend, 64, DType.F16, forwardTokens: 64);
-        var ids = RandomModels.RandomIds(24, model.Config.VocabSize, 5);
-        var ours = RandomModels.FullForwardLogits(model, ids);
-        var theirs = llama.Logits(ids);
-        var a = LogitAgreement.Of(ours, theirs, model.Config.VocabSize);
-        output.WriteLine(a.ToString());
-        Assert.True(a.MaxKl < 1e-4, a.ToString());
+        using var ours = InferenceModel.Load(mergedDir, null, backend, 64, DType.F16, forwardTokens: 64);
+        var a = Compare(r.Path, null, ours, $"{family} f16");
+        Assert.True(a.MaxKl <= 1e-4 && a.RelativeMaxAbs <= 0.02, a.ToString());
+        AssertSameGreedy(r.Path, ours);
+    }
+
+    [Fact]
+    public void Bf16_and_q8_0_ggufs_of_the_sample_model_with_an_adapter_agree_within_their_rounding()
+    {
+        using var tmp = new TempDir();
+        var adapterDir = RandomModels.CreateAdapter(tmp.Path, TinyModel, 31, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]);
+        var mergedDir = Path.Combine(tmp.Path, "merged");
+        MergedModelExporter.Export(TinyModel, adapterDir, mergedDir);
+        using var backend = new CpuBackend(2);
+
+        var bf16 = GgufPackage.Write(TinyModel, adapterDir, Path.Combine(tmp.Path, "bf16"), GgufQuant.BF16);
+        using (var ours = InferenceModel.Load(mergedDir, null, backend, 64, DType.BF16, forwardTokens: 64))
+        {
+            var a = Compare(bf16.Path, null, ours, "sample bf16");
+            Assert.True(a.MaxKl <= 5e-3, a.ToString());
+        }
+
+        var q8 = GgufPackage.Write(TinyModel, adapterDir, Path.Combine(tmp.Path, "q8"), GgufQuant.Q8_0);
+        Assert.Equal(new Dictionary<string, int> { ["q8_0"] = 29, ["f32"] = 9 }, q8.TensorTypes);
+        using (var ours = InferenceModel.Load(mergedDir, null, backend, 64, DType.F32, forwardTokens: 64))
+        {
+            var a = Compare(q8.Path, null, ours, "sample q8_0");
+            Assert.True(a.MaxKl <= 2e-2 && a.Top1 >= 0.8, a.ToString());
+        }
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    public void Lora_gguf_applied_by_llama_cpp_to_the_base_gguf_matches_our_unmerged_adapter(string family)
+    {
+        using var tmp = new TempDir();
+        var modelDir = Model(tmp.Path, family, 41);
+        var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 42, ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj"], rank: 4, alpha: 8, rsLora: family == "qwen2");
+        var baseGguf = GgufModelExporter.Export(modelDir, null, Path.Combine(tmp.Path, "base-f32.gguf"), GgufQuant.F32);
+        var lora = GgufLoraExporter.Export(modelDir, adapterDir, Path.Combine(tmp.Path, "adapter.gguf"));
+        Assert.Equal(5 * 2, lora.Modules);
+
+        using var backend = new CpuBackend(2);
+        using var ours = InferenceModel.Load(modelDir, adapterDir, backend, 64, DType.F32, forwardTokens: 64);
+        var a = Compare(baseGguf.Path, lora.Path, ours, $"{family} base f32 + LoRA GGUF");
+        Assert.True(a.MaxKl <= 1e-9 && a.MaxAbsDiff <= 1e-4, a.ToString());
+        // and the adapter really changes the model: the base alone is far from it
+        var without = Compare(baseGguf.Path, null, ours, $"{family} base alone vs adapted");
+        Assert.True(without.MaxKl > 1e-3, without.ToString());
+    }
+
+    [Fact]
+    public void Qlora_adapter_merges_into_the_nf4_base_it_trained_against()
+    {
+        using var tmp = new TempDir();
+        var modelDir = Model(tmp.Path, "llama", 51);
+        var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 52, ["q_proj", "v_proj", "down_proj"]);
+        LoraMerge.WriteBaseQuantization(adapterDir);
+        var gguf = GgufModelExporter.Export(modelDir, adapterDir, Path.Combine(tmp.Path, "qlora-f32.gguf"), GgufQuant.F32);
+
+        // our engine as QLoRA trains: NF4 base weights quantized on load, the adapter unmerged over them
+        using var backend = new CpuBackend(2);
+        var config = PeftAdapterConfig.Load(adapterDir);
+        using var store = SafeTensorStore.Open(Path.Combine(adapterDir, PeftAdapterConfig.WeightsFileName));
+        var options = new EngineOptions
+        {
+            Lora = new LoraOptions(config.Rank, config.Alpha, InferenceModel.AdaptedModules(store), 0f, config.UseRsLora),
+            QuantizeBase = true, MaxBatch = 1, MaxSeq = 64,
+        };
+        using var qlora = TransformerModel.FromFolder(modelDir, backend, options);
+        qlora.LoadLora(store);
+        var a = Compare(gguf.Path, null, qlora, "QLoRA merged into NF4 base (f32 GGUF) vs engine NF4 + adapter");
+        Assert.True(a.MaxKl <= 1e-9 && a.MaxAbsDiff <= 1e-4, a.ToString());
+
+        // merging into the 16-bit weights instead is measurably another model
+        var wrong = GgufModelExporter.Export(modelDir, adapterDir, Path.Combine(tmp.Path, "wrong.gguf"), GgufQuant.F32, BaseWeights.AsStored);
+        var b = Compare(wrong.Path, null, qlora, "QLoRA merged into the 16-bit base (wrong) vs engine NF4 + adapter");
+        Assert.True(b.MaxKl > 1e-3, b.ToString());
     }
 }

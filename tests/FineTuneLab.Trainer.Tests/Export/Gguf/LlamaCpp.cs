@@ -31,7 +31,12 @@ internal sealed class LlamaCpp : IDisposable
                 _initialised = true;
             }
         }
-        var p = new ModelParams(ggufPath) { ContextSize = contextSize, BatchSize = contextSize, UBatchSize = contextSize, GpuLayerCount = 0, Threads = 2 };
+        // an f32 KV cache (llama.cpp's default is f16) and plain attention, so what is compared is our file, not the runtime's rounding
+        var p = new ModelParams(ggufPath)
+        {
+            ContextSize = contextSize, BatchSize = contextSize, UBatchSize = contextSize, GpuLayerCount = 0, Threads = 2,
+            TypeK = GGMLType.GGML_TYPE_F32, TypeV = GGMLType.GGML_TYPE_F32, FlashAttention = false,
+        };
         _weights = LLamaWeights.LoadFromFile(p);
         _context = _weights.CreateContext(p);
         if (loraPath is not null)

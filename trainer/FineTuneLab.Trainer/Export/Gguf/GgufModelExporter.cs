@@ -52,6 +52,14 @@ public static class GgufModelExporter
             vocab.ChatTemplate, vocab.StopTokens);
     }
 
+    /// <summary>Checks that a model folder can be exported (architecture and tokenizer) without reading its weights.</summary>
+    public static void Preflight(string modelDir)
+    {
+        var config = Formats.HfConfig.Load(modelDir);
+        GgufArchitecture.For(config, Path.Combine(modelDir, "config.json"));
+        GgufVocabulary.Write(new GgufMetadata(), modelDir, config.VocabSize);
+    }
+
     /// <summary>Embeddings and rope factors first, then blocks in order, then the output norm and head.</summary>
     private static (int, int, string) SortKey(string name)
     {
