@@ -6,7 +6,8 @@ namespace FineTuneLab.Trainer.Export.Gguf;
 /// <summary>
 /// Encodes float rows into ggml tensor bytes, bit for bit as ggml's reference encoders: f16 and bf16 round to
 /// nearest even (ggml_fp32_to_fp16_row, ggml_fp32_to_bf16_row_ref: NaN kept quiet), q8_0 as quantize_row_q8_0_ref
-/// (per 32 values d = amax/127 stored as f16, q = roundf(x / d), halves away from zero).
+/// (per 32 values d = amax/127 stored as f16, q = roundf(x / d), halves away from zero), q4_K and q6_K as
+/// <see cref="KQuants"/>.
 /// </summary>
 public static class GgmlEncoder
 {
@@ -30,6 +31,12 @@ public static class GgmlEncoder
                 break;
             case GgmlType.Q8_0:
                 for (int b = 0; b < values.Length / 32; b++) Q8_0Block(values.Slice(32 * b, 32), dst.Slice(34 * b, 34));
+                break;
+            case GgmlType.Q4_K:
+                for (int b = 0; b < values.Length / 256; b++) KQuants.Q4KBlock(values.Slice(256 * b, 256), dst.Slice(144 * b, 144));
+                break;
+            case GgmlType.Q6_K:
+                for (int b = 0; b < values.Length / 256; b++) KQuants.Q6KBlock(values.Slice(256 * b, 256), dst.Slice(210 * b, 210));
                 break;
             default: throw new NotSupportedException($"encoding {type}");
         }
