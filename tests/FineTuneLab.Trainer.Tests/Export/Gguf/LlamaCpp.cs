@@ -17,20 +17,25 @@ internal sealed class LlamaCpp : IDisposable
     private readonly LLamaContext _context;
     private readonly LoraAdapter? _lora;
 
-    public LlamaCpp(string ggufPath, string? loraPath = null, uint contextSize = 128)
+    /// <summary>Selects and loads llama.cpp's native libraries once per process (quiet: only its errors are shown).</summary>
+    public static void EnsureLoaded()
     {
         lock (InitLock)
         {
-            if (!_initialised)
+            if (_initialised) return;
+            // llama.cpp logs every tensor on load; keep only its errors in the test output
+            NativeLibraryConfig.All.WithLogCallback((level, message) =>
             {
-                // llama.cpp logs every tensor on load; keep only its errors in the test output
-                NativeLibraryConfig.All.WithLogCallback((level, message) =>
-                {
-                    if (level == LLamaLogLevel.Error) Console.Error.Write(message);
-                });
-                _initialised = true;
-            }
+                if (level == LLamaLogLevel.Error) Console.Error.Write(message);
+            });
+            NativeApi.llama_empty_call();
+            _initialised = true;
         }
+    }
+
+    public LlamaCpp(string ggufPath, string? loraPath = null, uint contextSize = 128)
+    {
+        EnsureLoaded();
         // an f32 KV cache (llama.cpp's default is f16) and plain attention, so what is compared is our file, not the runtime's rounding
         var p = new ModelParams(ggufPath)
         {
@@ -109,8 +114,7 @@ internal static partial class GgmlNative
     static GgmlNative()
     {
         // make sure LLamaSharp has resolved and loaded its native libraries (it picks the build for this CPU)
-        NativeLibraryConfig.All.WithLogCallback((_, _) => { });
-        NativeApi.llama_empty_call();
+        LlamaCpp.EnsureLoaded();
         NativeLibrary.SetDllImportResolver(typeof(GgmlNative).Assembly, (name, _, _) =>
         {
             if (name != Lib) return IntPtr.Zero;

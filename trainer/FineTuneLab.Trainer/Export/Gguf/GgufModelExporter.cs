@@ -33,7 +33,7 @@ public static class GgufModelExporter
         if (arch.RopeFactors() is { } factors) sources.Add(("rope_freqs.weight", null, [factors.Length]));
         foreach (var hf in merge.Names)
             if (arch.TensorName(hf) is { } name) sources.Add((name, hf, merge.Shape(hf)));
-        var layout = new GgufTensorTypes(quant, config.NumLayers);
+        var layout = new GgufTensorTypes(quant, config.NumLayers, hasOutput: sources.Any(s => s.Gguf == "output.weight"));
         var tensors = new List<GgufTensor>();
         foreach (var (name, hf, shape) in sources.OrderBy(s => SortKey(s.Gguf)))
         {
@@ -52,12 +52,22 @@ public static class GgufModelExporter
             vocab.ChatTemplate, vocab.StopTokens);
     }
 
-    /// <summary>Checks that a model folder can be exported (architecture and tokenizer) without reading its weights.</summary>
-    public static void Preflight(string modelDir)
+    /// <summary>
+    /// Checks that a model folder can be exported at <paramref name="quant"/> — architecture, tokenizer, every
+    /// tensor's name and type — from the safetensors headers alone, without reading or encoding weights.
+    /// </summary>
+    public static void Preflight(string modelDir, GgufQuant quant)
     {
-        var config = Formats.HfConfig.Load(modelDir);
-        GgufArchitecture.For(config, Path.Combine(modelDir, "config.json"));
-        GgufVocabulary.Write(new GgufMetadata(), modelDir, config.VocabSize);
+        using var merge = LoraMerge.Open(modelDir, null);
+        var arch = GgufArchitecture.For(merge.Config, Path.Combine(modelDir, "config.json"));
+        GgufVocabulary.Write(new GgufMetadata(), modelDir, merge.Config.VocabSize);
+        var named = merge.Names.Select(hf => (Hf: hf, Gguf: arch.TensorName(hf))).Where(t => t.Gguf is not null).ToList();
+        var layout = new GgufTensorTypes(quant, merge.Config.NumLayers, hasOutput: named.Any(t => t.Gguf == "output.weight"));
+        foreach (var (hf, name) in named)
+        {
+            var shape = arch.ShapeOf(hf, merge.Shape(hf));
+            layout.TypeOf(name!, shape.Length == 1 ? [shape[0]] : [shape[1], shape[0]]);
+        }
     }
 
     /// <summary>Embeddings and rope factors first, then blocks in order, then the output norm and head.</summary>

@@ -7,8 +7,8 @@ public static class GgufQuantNames
 {
     public static readonly string[] All = ["f32", "f16", "bf16", "q8_0", "q4_k_m"];
 
-    /// <summary>The encodings this exporter writes itself (q4_k_m is refused with a pointer to llama-quantize).</summary>
-    public static readonly string[] Exportable = ["f32", "f16", "bf16", "q8_0"];
+    /// <summary>The encodings this exporter writes itself (all of them).</summary>
+    public static readonly string[] Exportable = All;
 
     public static string Name(this GgufQuant q) => All[(int)q];
 

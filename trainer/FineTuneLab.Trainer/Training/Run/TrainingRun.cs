@@ -87,8 +87,11 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
         // a GGUF the run cannot write is refused now, not after the training it would follow
         if (spec.Export.Gguf is not null)
         {
-            try { Export.Gguf.GgufModelExporter.Preflight(modelDir); }
-            catch (InvalidDataException e) { throw new RunRefusedException($"export.gguf: {e.Message}", e); }
+            try { Export.Gguf.GgufModelExporter.Preflight(modelDir, Export.Gguf.GgufQuantNames.Parse(spec.Export.Gguf, "export.gguf")); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or ModelConfigException)
+            {
+                throw new RunRefusedException($"export.gguf: {e.Message}", e);
+            }
         }
         var template = ChatTemplateResolver.Resolve(modelDir, tokenizer);
         int? Id(string name) => template.SpecialTokens.TryGetValue(name, out var t) ? tokenizer.TokenToId(t) : null;
