@@ -82,6 +82,18 @@ def rmsnorm_case():
     put(c, "y", y); put(c, "rstd", rstd.squeeze(-1)); put(c, "dx", xd.grad); put(c, "dweight", wd.grad)
 
 
+def rmsnorm_gemma_case():
+    # Gemma: x * rstd * (1 + w), weights centred on 0, over head-sized rows (its q/k norms)
+    c = case("rmsnorm_gemma", eps=1e-6)
+    x = f32(40, 24, scale=2.0); w = f32(24, scale=0.3); dy = f32(40, 24)
+    xd = x.double().requires_grad_(); wd = w.double().requires_grad_()
+    rstd = torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + 1e-6)
+    y = (xd * rstd) * (1.0 + wd)
+    y.backward(dy.double())
+    put(c, "x", x); put(c, "weight", w); put(c, "dy", dy)
+    put(c, "y", y); put(c, "rstd", rstd.squeeze(-1)); put(c, "dx", xd.grad); put(c, "dweight", wd.grad)
+
+
 def layernorm_case():
     c = case("layernorm", eps=1e-5)
     x = f32(9, 80, scale=3.0) + 0.5; w = f32(80) + 1; b = f32(80); dy = f32(9, 80)
@@ -96,6 +108,7 @@ def layernorm_case():
 
 
 rmsnorm_case()
+rmsnorm_gemma_case()
 layernorm_case()
 
 
@@ -215,6 +228,18 @@ def swiglu_case():
 
 
 swiglu_case()
+
+
+def geglu_case():
+    c = case("geglu")
+    g = f32(4000, scale=3.0); u = f32(4000); dy = f32(4000)
+    gd = g.double().requires_grad_(); ud = u.double().requires_grad_()
+    y = F.gelu(gd, approximate="tanh") * ud
+    y.backward(dy.double())
+    put(c, "gate", g); put(c, "up", u); put(c, "dy", dy); put(c, "y", y); put(c, "dgate", gd.grad); put(c, "dup", ud.grad)
+
+
+geglu_case()
 
 
 # ---------------------------------------------------------------- embedding

@@ -6,6 +6,16 @@ The models are written here from the published Hugging Face architectures:
     grouped-query attention (repeat_kv), SwiGLU MLP. Mistral has the same shape as Llama; its sliding window
     (4096) is far longer than these sequences, so it never masks anything here and is not modelled.
   * Qwen2: Llama plus biases on q/k/v projections.
+  * Qwen3: Llama plus a per-head RMSNorm of q and k (q_norm, k_norm: weights [head_dim]) before RoPE, head_dim
+    independent of hidden_size / heads.
+  * Llama 3.2: Llama with tied embeddings and llama3 rope scaling.
+  * Phi-3: Llama with the fused qkv_proj [q; k; v] and gate_up_proj [gate; up] (LoRA on the fused matrices) and a
+    sliding window (key j visible to query i when i - j < sliding_window, transformers' sliding_window_overlay).
+  * Gemma 3 (Gemma3ForCausalLM): RMSNorm x * rstd * (1 + w), embeddings * sqrt(hidden) cast to the weights' dtype,
+    q/k norms, scores * query_pre_attn_scalar^-0.5, sandwich norms (post_attention_layernorm on the attention
+    output, pre_/post_feedforward_layernorm around the GeGLU MLP, gelu tanh), local layers (every
+    sliding_window_pattern-th layer is global) with the sliding window and their own rope base
+    (rope_local_base_freq, no scaling), global layers with rope_theta and linear rope scaling, tied head.
   * GPT-2: learned positions, LayerNorm, Conv1D weights stored [in, out], fused c_attn, gelu_new (tanh), tied head.
 
 LoRA follows PEFT: y = base(x) + (dropout(x) @ A^T @ B^T) * (alpha / r)  (alpha / sqrt(r) with rsLoRA).
@@ -100,9 +110,9 @@ def write_model_folder(folder, config, weights, dtype, shards=1):
 # ---------------------------------------------------------------------------------------------------------
 # model pieces
 
-def rms_norm(x, w, eps):
+def rms_norm(x, w, eps, offset=0.0):
     var = x.pow(2).mean(-1, keepdim=True)
-    return w * (x * torch.rsqrt(var + eps))
+    return (w + offset) * (x * torch.rsqrt(var + eps))
 
 
 def layer_norm(x, w, b, eps):
@@ -120,15 +130,30 @@ def llama3_inv_freq(inv_freq, factor, low, high, old_ctx):
     return torch.where(medium, smoothed, inv_l)
 
 
-def rope_cos_sin(seq, head_dim, theta, scaling):
+def rope_cos_sin(seq, head_dim, theta, scaling, linear=1.0, ext=None, attention=1.0):
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).double() / head_dim))
+    inv_freq = inv_freq / linear
+    if ext is not None:
+        inv_freq = inv_freq / torch.tensor(ext, dtype=torch.float64)
     if scaling is not None:
         inv_freq = llama3_inv_freq(inv_freq, scaling["factor"], scaling["low_freq_factor"],
                                    scaling["high_freq_factor"], scaling["original_max_position_embeddings"])
     pos = torch.arange(seq).double()
     freqs = torch.outer(pos, inv_freq)
     emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos(), emb.sin()
+    return emb.cos() * attention, emb.sin() * attention
+
+
+def longrope_settings(cfg, seq):
+    """transformers' _compute_longrope_parameters for Phi-3: short factors up to original_max_position_embeddings, cos
+    and sin scaled by sqrt(1 + ln(factor) / ln(original)), factor = max_position_embeddings / original."""
+    rs = cfg.get("rope_scaling") or {}
+    if rs.get("rope_type", rs.get("type")) != "longrope":
+        return None, 1.0
+    orig = cfg["original_max_position_embeddings"]
+    factor = cfg["max_position_embeddings"] / orig
+    attention = math.sqrt(1 + math.log(factor) / math.log(orig)) if factor > 1 else 1.0
+    return (rs["short_factor"] if seq <= orig else rs["long_factor"]), attention
 
 
 def rotate_half(x):
@@ -136,14 +161,18 @@ def rotate_half(x):
     return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
 
 
-def attention(q, k, v, n_rep):
+def attention(q, k, v, n_rep, scale=None, window=None):
     # q [B, H, T, D], k/v [B, KV, T, D]
     k = k.repeat_interleave(n_rep, dim=1)
     v = v.repeat_interleave(n_rep, dim=1)
     d = q.shape[-1]
     t = q.shape[2]
-    s = q @ k.transpose(-1, -2) / math.sqrt(d)
+    s = q @ k.transpose(-1, -2) * (scale if scale is not None else 1.0 / math.sqrt(d))
     mask = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
+    if window is not None:
+        i = torch.arange(t).unsqueeze(1)
+        j = torch.arange(t).unsqueeze(0)
+        mask = mask | (i - j >= window)
     s = s.masked_fill(mask, float("-inf"))
     return torch.softmax(s, dim=-1) @ v
 
@@ -181,8 +210,12 @@ def llama_forward(cfg, W, lora, ids):
     D = cfg.get("head_dim") or cfg["hidden_size"] // H
     eps = cfg["rms_norm_eps"]
     theta, scaling = rope_settings(cfg)
-    cos, sin = rope_cos_sin(T, D, theta, scaling)
+    ext, rope_scale = longrope_settings(cfg, T)
+    cos, sin = rope_cos_sin(T, D, theta, scaling, ext=ext, attention=rope_scale)
     bias = cfg.get("_qkv_bias", False)
+    fused = cfg.get("model_type") == "phi3"
+    qk_norm = cfg.get("model_type") == "qwen3"
+    window = cfg.get("sliding_window") if cfg.get("model_type") in ("mistral", "phi3") else None
     x = W["model.embed_tokens.weight"][ids]
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}"
@@ -194,20 +227,81 @@ def llama_forward(cfg, W, lora, ids):
             return lora.apply(f"{p}.{name}", inp, y)
 
         h = rms_norm(x, W[f"{p}.input_layernorm.weight"], eps)
-        q = lin("self_attn.q_proj", h, bias).view(B, T, H, D).transpose(1, 2)
-        k = lin("self_attn.k_proj", h, bias).view(B, T, KV, D).transpose(1, 2)
-        v = lin("self_attn.v_proj", h, bias).view(B, T, KV, D).transpose(1, 2)
+        if fused:
+            q, k, v = lin("self_attn.qkv_proj", h, bias).split([H * D, KV * D, KV * D], dim=-1)
+        else:
+            q, k, v = lin("self_attn.q_proj", h, bias), lin("self_attn.k_proj", h, bias), lin("self_attn.v_proj", h, bias)
+        q = q.view(B, T, H, D)
+        k = k.view(B, T, KV, D)
+        if qk_norm:
+            q = rms_norm(q, W[f"{p}.self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, W[f"{p}.self_attn.k_norm.weight"], eps)
+        q = q.transpose(1, 2)
+        k = k.transpose(1, 2)
+        v = v.view(B, T, KV, D).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        a = attention(q, k, v, H // KV).transpose(1, 2).reshape(B, T, H * D)
+        a = attention(q, k, v, H // KV, window=window).transpose(1, 2).reshape(B, T, H * D)
         x = x + lin("self_attn.o_proj", a)
         h = rms_norm(x, W[f"{p}.post_attention_layernorm.weight"], eps)
-        g = lin("mlp.gate_proj", h)
-        u = lin("mlp.up_proj", h)
+        if fused:
+            g, u = lin("mlp.gate_up_proj", h).chunk(2, dim=-1)
+        else:
+            g, u = lin("mlp.gate_proj", h), lin("mlp.up_proj", h)
         x = x + lin("mlp.down_proj", torch.nn.functional.silu(g) * u)
     x = rms_norm(x, W["model.norm.weight"], eps)
     head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
     return x @ head.t()
+
+
+def gemma_local_layers(cfg):
+    if "layer_types" in cfg:
+        return [t == "sliding_attention" for t in cfg["layer_types"]]
+    pattern = cfg.get("sliding_window_pattern", 6)
+    return [(i + 1) % pattern != 0 for i in range(cfg["num_hidden_layers"])]
+
+
+def gemma3_forward(cfg, W, lora, ids):
+    B, T = ids.shape
+    C = cfg["hidden_size"]
+    H = cfg["num_attention_heads"]
+    KV = cfg["num_key_value_heads"]
+    D = cfg["head_dim"]
+    eps = cfg["rms_norm_eps"]
+    rs = cfg.get("rope_scaling") or {}
+    linear = rs.get("factor", 1.0) if rs.get("rope_type", rs.get("type")) == "linear" else 1.0
+    rope_global = rope_cos_sin(T, D, cfg["rope_theta"], None, linear)
+    rope_local = rope_cos_sin(T, D, cfg["rope_local_base_freq"], None)
+    scale = cfg["query_pre_attn_scalar"] ** -0.5
+    local = gemma_local_layers(cfg)
+
+    def norm(t, key):
+        return rms_norm(t, W[key], eps, offset=1.0)
+
+    # transformers: embed_scale = torch.tensor(hidden ** 0.5) (float32), cast to the embedding weight's dtype
+    embed_scale = torch.tensor(C ** 0.5, dtype=torch.float32).to(cfg["_weight_dtype"]).double()
+    x = W["model.embed_tokens.weight"][ids] * embed_scale
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}"
+
+        def lin(name, inp):
+            return lora.apply(f"{p}.{name}", inp, inp @ W[f"{p}.{name}.weight"].t())
+
+        cos, sin = rope_local if local[i] else rope_global
+        h = norm(x, f"{p}.input_layernorm.weight")
+        q = norm(lin("self_attn.q_proj", h).view(B, T, H, D), f"{p}.self_attn.q_norm.weight").transpose(1, 2)
+        k = norm(lin("self_attn.k_proj", h).view(B, T, KV, D), f"{p}.self_attn.k_norm.weight").transpose(1, 2)
+        v = lin("self_attn.v_proj", h).view(B, T, KV, D).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        a = attention(q, k, v, H // KV, scale=scale, window=cfg["sliding_window"] if local[i] else None)
+        a = a.transpose(1, 2).reshape(B, T, H * D)
+        x = x + norm(lin("self_attn.o_proj", a), f"{p}.post_attention_layernorm.weight")
+        h = norm(x, f"{p}.pre_feedforward_layernorm.weight")
+        m = lin("mlp.down_proj", gelu_new(lin("mlp.gate_proj", h)) * lin("mlp.up_proj", h))
+        x = x + norm(m, f"{p}.post_feedforward_layernorm.weight")
+    x = norm(x, "model.norm.weight")
+    return x @ W["model.embed_tokens.weight"].t()
 
 
 def gelu_new(x):
@@ -292,6 +386,20 @@ def llama_weights(cfg, g):
         W[f"{p}.mlp.gate_proj.weight"] = rnd(g, I, C, scale=0.15)
         W[f"{p}.mlp.up_proj.weight"] = rnd(g, I, C, scale=0.15)
         W[f"{p}.mlp.down_proj.weight"] = rnd(g, C, I, scale=0.12)
+        if cfg.get("model_type") in ("qwen3", "gemma3_text"):
+            # Gemma stores norm weights as w - 1 (centred on 0), the others centred on 1
+            centre = 0.0 if cfg.get("model_type") == "gemma3_text" else 1.0
+            W[f"{p}.self_attn.q_norm.weight"] = centre + rnd(g, D, scale=0.2)
+            W[f"{p}.self_attn.k_norm.weight"] = centre + rnd(g, D, scale=0.2)
+        if cfg.get("model_type") == "gemma3_text":
+            for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"):
+                W[f"{p}.{n}.weight"] = rnd(g, C, scale=0.1)
+        if cfg.get("model_type") == "phi3":
+            # the checkpoint holds the fused matrices: [q; k; v] and [gate; up]
+            W[f"{p}.self_attn.qkv_proj.weight"] = torch.cat([W.pop(f"{p}.self_attn.{n}_proj.weight") for n in "qkv"])
+            W[f"{p}.mlp.gate_up_proj.weight"] = torch.cat([W.pop(f"{p}.mlp.gate_proj.weight"), W.pop(f"{p}.mlp.up_proj.weight")])
+    if cfg.get("model_type") == "gemma3_text":
+        W["model.norm.weight"] = rnd(g, C, scale=0.1)
     return W
 
 
@@ -327,8 +435,12 @@ def lora_modules(family, cfg, targets):
     KV = cfg.get("num_key_value_heads", H)
     D = cfg.get("head_dim") or C // H
     I = cfg["intermediate_size"]
-    shapes = {"self_attn.q_proj": (C, H * D), "self_attn.k_proj": (C, KV * D), "self_attn.v_proj": (C, KV * D),
-              "self_attn.o_proj": (H * D, C), "mlp.gate_proj": (C, I), "mlp.up_proj": (C, I), "mlp.down_proj": (I, C)}
+    if family == "phi3":
+        shapes = {"self_attn.qkv_proj": (C, (H + 2 * KV) * D), "self_attn.o_proj": (H * D, C),
+                  "mlp.gate_up_proj": (C, 2 * I), "mlp.down_proj": (I, C)}
+    else:
+        shapes = {"self_attn.q_proj": (C, H * D), "self_attn.k_proj": (C, KV * D), "self_attn.v_proj": (C, KV * D),
+                  "self_attn.o_proj": (H * D, C), "mlp.gate_proj": (C, I), "mlp.up_proj": (C, I), "mlp.down_proj": (I, C)}
     for i in range(cfg["num_hidden_layers"]):
         for name, (din, dout) in shapes.items():
             if name.split(".")[-1] in targets:
@@ -380,9 +492,46 @@ CASES = [
         "n_positions": 64, "n_ctx": 64, "vocab_size": 96, "layer_norm_epsilon": 1e-5,
         "activation_function": "gelu_new", "tie_word_embeddings": True, "torch_dtype": "float32"},
      torch.float32, 1, ["c_attn", "c_proj", "c_fc"], 4, 8, False),
+    # the newer families, with odd sizes (heads that do not divide the hidden size, vocabularies and widths not a power of 2)
+    ("qwen3", "qwen3", {
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 48, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 20, "intermediate_size": 88, "vocab_size": 97,
+        "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "max_position_embeddings": 256, "tie_word_embeddings": True,
+        "hidden_act": "silu", "attention_bias": False, "use_sliding_window": False, "torch_dtype": "float32"},
+     torch.float32, 1, LLAMA_TARGETS, 4, 8, False),
+    ("llama32", "llama", {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 40, "num_hidden_layers": 2,
+        "num_attention_heads": 5, "num_key_value_heads": 1, "head_dim": 8, "intermediate_size": 72, "vocab_size": 89,
+        "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "max_position_embeddings": 1024, "tie_word_embeddings": True,
+        "hidden_act": "silu", "torch_dtype": "float32",
+        "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                         "original_max_position_embeddings": 32}}, torch.float32, 1, LLAMA_TARGETS, 4, 8, False),
+    ("gemma3", "gemma3", {
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 48, "num_hidden_layers": 3,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 80, "vocab_size": 91,
+        "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
+        "rope_scaling": {"rope_type": "linear", "factor": 2.0}, "query_pre_attn_scalar": 24, "sliding_window": 5,
+        "sliding_window_pattern": 3, "max_position_embeddings": 256, "tie_word_embeddings": True,
+        "hidden_activation": "gelu_pytorch_tanh", "final_logit_softcapping": None, "attn_logit_softcapping": None,
+        "attention_bias": False, "torch_dtype": "bfloat16"},
+     torch.bfloat16, 1, LLAMA_TARGETS, 4, 8, False),
+    ("phi3", "phi3", {
+        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 48, "num_hidden_layers": 2,
+        "num_attention_heads": 6, "num_key_value_heads": 2, "intermediate_size": 76, "vocab_size": 87,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 256, "sliding_window": 7,
+        "tie_word_embeddings": False, "hidden_act": "silu", "rope_scaling": None, "torch_dtype": "float32"},
+     torch.float32, 1, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], 4, 8, False),
+    ("phi3_longrope", "phi3", {
+        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 40, "num_hidden_layers": 2,
+        "num_attention_heads": 5, "num_key_value_heads": 5, "intermediate_size": 64, "vocab_size": 83,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64,
+        "original_max_position_embeddings": 16, "sliding_window": 63, "tie_word_embeddings": False, "hidden_act": "silu",
+        "rope_scaling": {"type": "longrope", "short_factor": [1.0, 1.3, 2.1, 3.7], "long_factor": [1.1, 1.9, 4.0, 9.5]},
+        "torch_dtype": "float32"},
+     torch.float32, 1, ["qkv_proj", "down_proj"], 4, 8, False),
 ]
 
-FULL_GRAD_CASES = ("llama_gqa", "qwen2_bias_sharded", "gpt2")
+FULL_GRAD_CASES = ("llama_gqa", "qwen2_bias_sharded", "gpt2", "qwen3", "gemma3", "phi3")
 
 OPTIM = {"lr": 5e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.1, "max_grad_norm": 0.5, "steps": 3,
          "accum": 2}
@@ -392,6 +541,7 @@ def build_case(out_dir, name, family, cfg, wdtype, shards, targets, r, alpha, rs
     g = torch.Generator().manual_seed(seed)
     model_cfg = dict(cfg)
     fwd_cfg = dict(cfg)
+    fwd_cfg["_weight_dtype"] = wdtype
     if family == "qwen2":
         fwd_cfg["_qkv_bias"] = True
     W = gpt2_weights(cfg, g) if family == "gpt2" else llama_weights(fwd_cfg, g)
@@ -420,7 +570,7 @@ def build_case(out_dir, name, family, cfg, wdtype, shards, targets, r, alpha, rs
     init = {k: v.detach().float() for k, v in lora.peft_items()}
     write_safetensors(os.path.join(case_dir, "lora_init.safetensors"), init, {"format": "pt"})
 
-    forward = gpt2_forward if family == "gpt2" else llama_forward
+    forward = {"gpt2": gpt2_forward, "gemma3": gemma3_forward}.get(family, llama_forward)
     logits = forward(fwd_cfg if family != "gpt2" else cfg, W, lora, ids)
     loss = causal_lm_loss(logits, labels)
     loss.backward()

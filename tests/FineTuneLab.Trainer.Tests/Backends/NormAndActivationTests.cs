@@ -37,6 +37,43 @@ public sealed class NormAndActivationTests
     }
 
     [Fact]
+    public void Gemma_rmsnorm_scaling_by_one_plus_weight_matches_torch()
+    {
+        const string c = "rmsnorm_gemma";
+        using var backend = new CpuBackend(2);
+        using var t = new HostTensors();
+        var x = t.FromReference(Ref, c, "x");
+        var w = t.FromReference(Ref, c, "weight");
+        var y = t.New(DType.F32, x.Dim(0), x.Dim(1));
+        var rstd = t.New(DType.F32, x.Dim(0));
+        backend.RmsNormForward(x, w, (float)Ref.Param(c, "eps"), y, rstd, weightOffset: 1f);
+        Approx.Equal(Ref.F32(c, "y"), y.AsFloat(), Tol, "gemma rmsnorm y");
+        var dx = t.New(DType.F32, x.Dim(0), x.Dim(1));
+        var dw = t.New(DType.F32, x.Dim(1));
+        backend.RmsNormBackward(t.FromReference(Ref, c, "dy"), x, w, rstd, dx, dw, weightOffset: 1f);
+        Approx.Equal(Ref.F32(c, "dx"), dx.AsFloat(), Tol, "gemma rmsnorm dx");
+        Approx.Equal(Ref.F32(c, "dweight"), dw.AsFloat(), Tol, "gemma rmsnorm dweight");
+    }
+
+    [Fact]
+    public void GeGlu_forward_and_backward_match_torch()
+    {
+        const string c = "geglu";
+        using var backend = new CpuBackend(2);
+        using var t = new HostTensors();
+        var g = t.FromReference(Ref, c, "gate");
+        var u = t.FromReference(Ref, c, "up");
+        var n = (int)g.Count;
+        var y = t.New(DType.F32, n);
+        backend.GeGluForward(g, u, y);
+        Approx.Equal(Ref.F32(c, "y"), y.AsFloat(), Tol, "geglu y");
+        // in place, as the MLP backward may run it: dGate over gate, dUp over up
+        backend.GeGluBackward(t.FromReference(Ref, c, "dy"), g, u, g, u);
+        Approx.Equal(Ref.F32(c, "dgate"), g.AsFloat(), Tol, "geglu dgate");
+        Approx.Equal(Ref.F32(c, "dup"), u.AsFloat(), Tol, "geglu dup");
+    }
+
+    [Fact]
     public void LayerNorm_forward_and_backward_match_torch()
     {
         const string c = "layernorm";

@@ -9,8 +9,13 @@ namespace FineTuneLab.Trainer.Tests.ChatTemplates;
 /// <summary>The real models' chat templates rendered by our interpreter and by Python's jinja2: identical bytes.</summary>
 public class RealTemplateTests
 {
-    private static string ConfigPath(string family) =>
-        Path.Combine(RepoPaths.SharedTestData, "tokenizers", family, "tokenizer_config.json");
+    // the shared tokenizer folders, and beside these tests the chat templates of families with no shared tokenizer
+    private static string ConfigPath(string family)
+    {
+        var shared = Path.Combine(RepoPaths.SharedTestData, "tokenizers", family, "tokenizer_config.json");
+        return File.Exists(shared) ? shared
+            : Path.Combine(RepoPaths.Root, "tests", "FineTuneLab.Trainer.Tests", "ChatTemplates", "Templates", family, "tokenizer_config.json");
+    }
 
     [Theory]
     [InlineData("llama2")]
@@ -24,6 +29,8 @@ public class RealTemplateTests
     [InlineData("gemma3")]
     [InlineData("llama3")]
     [InlineData("qwen3")]
+    [InlineData("llama32")]
+    [InlineData("phi3")]
     public async Task Renders_like_jinja2_for_every_conversation_with_and_without_generation_prompt(string family)
     {
         var cases = new JsonArray();
@@ -89,6 +96,26 @@ public class RealTemplateTests
                     ["add_generation_prompt"] = true,
                 };
                 yield return new JsonObject { ["messages"] = Chat(Msg("user", "a"), Msg("user", "b")), ["add_generation_prompt"] = false };
+                break;
+            case "llama32":
+                // a custom tool in the first user message, a single tool call, its ipython result; and a given date
+                var weather = JsonNode.Parse("""
+                    [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+                    """)!.AsArray();
+                var calls = JsonNode.Parse("""
+                    [{"role": "system", "content": "  You can call tools.  "},
+                     {"role": "user", "content": "Weather in Zürich?"},
+                     {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Zürich"}}}]},
+                     {"role": "ipython", "content": {"temp_c": 3.5}},
+                     {"role": "assistant", "content": "It is 3.5 °C."}]
+                    """)!.AsArray();
+                yield return new JsonObject { ["messages"] = calls.DeepClone(), ["tools"] = weather.DeepClone(), ["add_generation_prompt"] = true };
+                yield return new JsonObject
+                {
+                    ["messages"] = Chat(Msg("user", "Hi")), ["add_generation_prompt"] = true,
+                    ["kwargs"] = new JsonObject { ["date_string"] = "01 Feb 2025" },
+                };
                 break;
             case "qwen3":
                 var tools = JsonNode.Parse("""

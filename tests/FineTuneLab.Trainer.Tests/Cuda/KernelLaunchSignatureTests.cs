@@ -92,8 +92,8 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
             yield return CudaLaunches.Add(h, h, h);
             yield return CudaLaunches.SumOfSquaresPartials(h, 0x99, out _);
             yield return CudaLaunches.EmbeddingForward(ids, Dev(dt, 100, 64), x, true, flag);
-            yield return CudaLaunches.RmsNormForward(h, hw, 1e-5f, h, rows);
-            yield return CudaLaunches.RmsNormBackward(h, h, hw, rows, h, 0x88, true);
+            yield return CudaLaunches.RmsNormForward(h, hw, 1e-5f, h, rows, 1f);
+            yield return CudaLaunches.RmsNormBackward(h, h, hw, rows, h, 0x88, true, 1f);
             yield return CudaLaunches.LayerNormForward(h, hw, hw, 1e-5f, h, rows, rows);
             yield return CudaLaunches.LayerNormBackward(h, h, hw, rows, rows, h, 0x88, 0x89, false);
             var q = Dev(dt, 2, 70, 4, 64);
@@ -104,8 +104,17 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
             yield return CudaLaunches.AttentionBackwardDelta(q, q, 0x55);
             yield return CudaLaunches.AttentionBackwardDq(q, q, k, k, seg, 0.125f, 16, lse, 0x55, q);
             yield return CudaLaunches.AttentionBackwardDkDv(q, q, k, k, seg, 0.125f, 16, lse, 0x55, k, k);
+            // Gemma 3's heads: the _d256 kernels
+            var q256 = Dev(dt, 1, 9, 2, 256);
+            var k256 = Dev(dt, 1, 9, 1, 256);
+            var lse256 = Dev(DType.F32, 18);
+            yield return CudaLaunches.AttentionForward(q256, k256, k256, default, 0.0625f, 4, q256, lse256);
+            yield return CudaLaunches.AttentionBackwardDq(q256, q256, k256, k256, default, 0.0625f, 4, lse256, 0x55, q256);
+            yield return CudaLaunches.AttentionBackwardDkDv(q256, q256, k256, k256, default, 0.0625f, 4, lse256, 0x55, k256, k256);
             yield return CudaLaunches.SwiGluForward(h, h, h);
             yield return CudaLaunches.SwiGluBackward(h, h, h, h, h);
+            yield return CudaLaunches.GeGluForward(h, h, h);
+            yield return CudaLaunches.GeGluBackward(h, h, h, h, h);
             yield return CudaLaunches.GeluTanhForward(h, h);
             yield return CudaLaunches.GeluTanhBackward(h, h, h);
             yield return CudaLaunches.CrossEntropyRows(Dev(dt, 16, 1000), 0x66, Dev(DType.I32, 16), 0.5f, true);
@@ -189,7 +198,7 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
     {
         // The same comparison on deliberately wrong lists: one argument short, and a float where the kernel has an int.
         var kernel = Kernels.Value["rmsnorm_fwd_f32"];
-        var good = CudaLaunches.RmsNormForward(Dev(DType.F32, 8, 64), Dev(DType.F32, 64), 1e-5f, Dev(DType.F32, 8, 64), Dev(DType.F32, 8));
+        var good = CudaLaunches.RmsNormForward(Dev(DType.F32, 8, 64), Dev(DType.F32, 64), 1e-5f, Dev(DType.F32, 8, 64), Dev(DType.F32, 8), 0f);
         Assert.Equal(kernel.ParamTypes.Count, good.Args.Count);
         var shortList = new KernelArgs().Ptr(1).Ptr(2).Ptr(3).Ptr(4).I32(8).I32(64).F32(1e-5f);
         Assert.NotEqual(kernel.ParamTypes.Count, shortList.Count);
@@ -211,14 +220,21 @@ public sealed partial class KernelLaunchSignatureTests(ITestOutputHelper output)
         var decode = CudaLaunches.AttentionForward(q1, k, k, default, 0.125f, 0, q1, Dev(DType.F32, 12));
         Assert.Equal((1u, 4u, 3u), (decode.GridX, decode.GridY, decode.GridZ));
         Assert.Equal(9u, CudaLaunches.AttentionBackwardDkDv(q1, q1, k, k, default, 0.125f, 0, Dev(DType.F32, 12), 1, k, k).GridX);
-        var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77));
+        // dynamic shared memory sized for the kernel's head-dim capacity: under 48 KiB up to 128, opted in above
+        Assert.Equal("attn_fwd_f32", fwd.Kernel);
+        Assert.True(fwd.SharedBytes is > 40 * 1024 and <= 48 * 1024, $"{fwd.SharedBytes}");
+        var q256 = Dev(DType.F32, 1, 9, 2, 256);
+        var big = CudaLaunches.AttentionForward(q256, Dev(DType.F32, 1, 9, 1, 256), Dev(DType.F32, 1, 9, 1, 256), default, 0.0625f, 0, q256, Dev(DType.F32, 18));
+        Assert.Equal("attn_fwd_d256_f32", big.Kernel);
+        Assert.Equal((uint)((32 * 257 + 32 * 256 + 16 * 256) * 4), big.SharedBytes);
+        var norm = CudaLaunches.RmsNormForward(Dev(DType.F32, 77, 320), Dev(DType.F32, 320), 1e-5f, Dev(DType.F32, 77, 320), Dev(DType.F32, 77), 0f);
         Assert.Equal(77u, norm.GridX); // one block per row
         var x = Dev(DType.F32, 1000, 320);
         var w = Dev(DType.F32, 320);
         var rows = Dev(DType.F32, 1000);
         // Norm backwards: a fixed number of partial-sum blocks with a weight gradient (device-independent order), else a block per row.
-        Assert.Equal((uint)CudaLaunches.NormGradParts, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, false).GridX);
-        Assert.Equal(1000u, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0, false).GridX);
+        Assert.Equal((uint)CudaLaunches.NormGradParts, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0x88, false, 0f).GridX);
+        Assert.Equal(1000u, CudaLaunches.RmsNormBackward(x, x, w, rows, x, 0, false, 0f).GridX);
         var few = Dev(DType.F32, 77, 320);
         Assert.Equal(77u, CudaLaunches.LayerNormBackward(few, few, w, rows, rows, few, 0x88, 0, false).GridX);
         Assert.Equal(1u, CudaLaunches.ElementGrid(1));

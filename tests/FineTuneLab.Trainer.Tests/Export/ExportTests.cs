@@ -15,6 +15,9 @@ public sealed class ExportTests
     [InlineData("qwen2", SafeTensorDType.F32, false)]
     [InlineData("gpt2", SafeTensorDType.F32, false)]
     [InlineData("gpt2", SafeTensorDType.F32, true)]
+    [InlineData("qwen3", SafeTensorDType.F32, false)]
+    [InlineData("gemma3", SafeTensorDType.F32, true)]
+    [InlineData("phi3", SafeTensorDType.F32, false)]
     public void Merged_model_logits_equal_base_plus_adapter_logits(string family, SafeTensorDType dtype, bool rsLora)
     {
         using var tmp = new TempDir();
@@ -68,6 +71,10 @@ public sealed class ExportTests
         { "llama", ["model.layers.{0}.self_attn.q_proj", "model.layers.{0}.self_attn.k_proj", "model.layers.{0}.self_attn.v_proj", "model.layers.{0}.self_attn.o_proj", "model.layers.{0}.mlp.gate_proj", "model.layers.{0}.mlp.up_proj", "model.layers.{0}.mlp.down_proj"] },
         { "qwen2", ["model.layers.{0}.self_attn.q_proj", "model.layers.{0}.self_attn.k_proj", "model.layers.{0}.self_attn.v_proj", "model.layers.{0}.self_attn.o_proj", "model.layers.{0}.mlp.gate_proj", "model.layers.{0}.mlp.up_proj", "model.layers.{0}.mlp.down_proj"] },
         { "mistral", ["model.layers.{0}.self_attn.q_proj", "model.layers.{0}.self_attn.k_proj", "model.layers.{0}.self_attn.v_proj", "model.layers.{0}.self_attn.o_proj", "model.layers.{0}.mlp.gate_proj", "model.layers.{0}.mlp.up_proj", "model.layers.{0}.mlp.down_proj"] },
+        { "qwen3", ["model.layers.{0}.self_attn.q_proj", "model.layers.{0}.self_attn.k_proj", "model.layers.{0}.self_attn.v_proj", "model.layers.{0}.self_attn.o_proj", "model.layers.{0}.mlp.gate_proj", "model.layers.{0}.mlp.up_proj", "model.layers.{0}.mlp.down_proj"] },
+        { "gemma3", ["model.layers.{0}.self_attn.q_proj", "model.layers.{0}.self_attn.k_proj", "model.layers.{0}.self_attn.v_proj", "model.layers.{0}.self_attn.o_proj", "model.layers.{0}.mlp.gate_proj", "model.layers.{0}.mlp.up_proj", "model.layers.{0}.mlp.down_proj"] },
+        // Phi-3's fused projections: one adapter each, B covering all the fused rows (what PEFT writes for Phi3ForCausalLM)
+        { "phi3", ["model.layers.{0}.self_attn.qkv_proj", "model.layers.{0}.self_attn.o_proj", "model.layers.{0}.mlp.gate_up_proj", "model.layers.{0}.mlp.down_proj"] },
         { "gpt2", ["transformer.h.{0}.attn.c_attn", "transformer.h.{0}.attn.c_proj", "transformer.h.{0}.mlp.c_fc", "transformer.h.{0}.mlp.c_proj"] },
     };
 
@@ -83,7 +90,7 @@ public sealed class ExportTests
         (int In, int Out) Shape(string m) => m.Split('.')[^1] switch
         {
             "q_proj" => (c, q), "k_proj" or "v_proj" => (c, kv), "o_proj" => (q, c), "gate_proj" or "up_proj" => (c, inter),
-            "down_proj" => (inter, c), "c_attn" => (c, 3 * c), "c_fc" => (c, 4 * c),
+            "down_proj" => (inter, c), "qkv_proj" => (c, q + 2 * kv), "gate_up_proj" => (c, 2 * inter), "c_attn" => (c, 3 * c), "c_fc" => (c, 4 * c),
             "c_proj" => m.Contains(".attn.") ? (c, c) : (4 * c, c), _ => throw new ArgumentException(m),
         };
         var expected = new Dictionary<string, long[]>();

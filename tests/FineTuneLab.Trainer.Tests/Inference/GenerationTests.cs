@@ -7,7 +7,7 @@ public sealed class GenerationTests
 {
     public static TheoryData<string, float> Cases => new()
     {
-        { "llama", 0f }, { "llama", 0.9f }, { "gpt2", 0f }, { "gpt2", 0.9f }, { "mistral", 0.9f },
+        { "llama", 0f }, { "llama", 0.9f }, { "gpt2", 0f }, { "gpt2", 0.9f }, { "mistral", 0.9f }, { "qwen3", 0f }, { "gemma3", 0.9f }, { "phi3", 0f },
     };
 
     [Theory]

@@ -13,6 +13,10 @@ public sealed class KvCacheTests
     [InlineData("mistral", true)]
     [InlineData("gpt2", false)]
     [InlineData("gpt2", true)]
+    [InlineData("qwen3", true)]
+    [InlineData("llama32", false)]
+    [InlineData("gemma3", true)]
+    [InlineData("phi3", true)]
     public void Cached_logits_equal_full_forward_logits_at_every_position(string family, bool withAdapter)
     {
         using var tmp = new TempDir();

@@ -28,6 +28,33 @@ internal static class RandomModels
              "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "sliding_window": 5,
              "tie_word_embeddings": false}
             """,
+        "qwen3" => """
+            {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 36, "intermediate_size": 44,
+             "num_hidden_layers": 2, "num_attention_heads": 3, "num_key_value_heads": 1, "head_dim": 10, "vocab_size": 67,
+             "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "tie_word_embeddings": true,
+             "attention_bias": false, "use_sliding_window": false}
+            """,
+        "llama32" => """
+            {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32, "intermediate_size": 48,
+             "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "vocab_size": 63,
+             "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": true,
+             "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                              "original_max_position_embeddings": 16}}
+            """,
+        "gemma3" => """
+            {"architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 32, "intermediate_size": 56,
+             "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12, "vocab_size": 71,
+             "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
+             "query_pre_attn_scalar": 16, "sliding_window": 5, "sliding_window_pattern": 2,
+             "rope_scaling": {"rope_type": "linear", "factor": 4.0}, "final_logit_softcapping": null,
+             "attn_logit_softcapping": null, "hidden_activation": "gelu_pytorch_tanh"}
+            """,
+        "phi3" => """
+            {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 32, "intermediate_size": 40,
+             "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 65,
+             "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "sliding_window": 6,
+             "tie_word_embeddings": false, "rope_scaling": null}
+            """,
         "gpt2" => """
             {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 32, "n_layer": 2, "n_head": 4,
              "n_positions": 64, "vocab_size": 57, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new"}

@@ -13,6 +13,9 @@ public sealed class FullFineTuneAndEngineTests(TorchReferenceCases cases) : ICla
     [InlineData("llama_gqa")]
     [InlineData("qwen2_bias_sharded")]
     [InlineData("gpt2")]
+    [InlineData("qwen3")]
+    [InlineData("gemma3")]
+    [InlineData("phi3")]
     public void Full_parameter_gradients_of_every_weight_match_torch(string name)
     {
         var c = cases.Get(name);
@@ -38,6 +41,18 @@ public sealed class FullFineTuneAndEngineTests(TorchReferenceCases cases) : ICla
                 reference = Transpose(reference, grad.Dim(1), grad.Dim(0));
             Close.Assert(reference, grad.AsFloat(), 1e-3, $"{name} {key}");
         }
+    }
+
+    [Fact]
+    public void Longrope_refuses_an_instance_longer_than_the_original_context()
+    {
+        // transformers switches to the long factors per batch beyond original_max_position_embeddings (16 here)
+        var c = cases.Get("phi3_longrope");
+        using var backend = new CpuBackend(1);
+        var e = Assert.Throws<ArgumentException>(() => TransformerModel.FromFolder(c.ModelDir, backend,
+            new EngineOptions { Lora = c.Lora, MaxBatch = 1, MaxSeq = 17 }));
+        Assert.Contains("original_max_position_embeddings 16", e.Message);
+        using var fits = TransformerModel.FromFolder(c.ModelDir, backend, new EngineOptions { Lora = c.Lora, MaxBatch = 1, MaxSeq = 16 });
     }
 
     private static float[] Transpose(float[] m, int rows, int cols)

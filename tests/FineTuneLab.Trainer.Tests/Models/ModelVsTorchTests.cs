@@ -8,7 +8,8 @@ namespace FineTuneLab.Trainer.Tests.Models;
 /// <summary>Forward, backward and AdamW of every model family against PyTorch (scripts/torch_ref_model.py).</summary>
 public sealed class ModelVsTorchTests(TorchReferenceCases cases) : IClassFixture<TorchReferenceCases>
 {
-    public static TheoryData<string> Cases => new() { "llama_gqa", "llama31_tied_bf16", "llama31_scaled", "qwen2_bias_sharded", "mistral", "gpt2" };
+    public static TheoryData<string> Cases => new() { "llama_gqa", "llama31_tied_bf16", "llama31_scaled", "qwen2_bias_sharded", "mistral", "gpt2",
+        "qwen3", "llama32", "gemma3", "phi3", "phi3_longrope" };
 
     [Theory]
     [MemberData(nameof(Cases))]

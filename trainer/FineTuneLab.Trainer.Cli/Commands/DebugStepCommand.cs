@@ -38,7 +38,7 @@ internal static class DebugStepCommand
                 var family = Formats.HfConfig.Load(parse.GetValue(model)!.FullName).Family;
                 var targetList = (parse.GetValue(targets) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 IReadOnlyList<string> chosen = targetList.Length > 0 ? targetList
-                    : family == ModelFamily.Gpt2 ? ["c_attn", "c_proj", "c_fc"] : LoraOptions.LlamaAllLinear;
+                    : LoraOptions.AllLinearOf(family);
                 var lora = new LoraOptions(parse.GetValue(rank), parse.GetValue(alpha), chosen, 0f, parse.GetValue(rslora));
                 var batch = TokenBatch.Load(parse.GetValue(tokens)!.FullName);
                 using var backend = BackendFactory.Create(parse.GetValue(device), parse.GetValue(threads), Console.Error.WriteLine);

@@ -196,16 +196,16 @@ public sealed class CheckedBackend(IBackend inner) : IBackend
         inner.EmbeddingBackward(ids, dOutput, dTable);
     }
 
-    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset = 0f)
     {
         _check.F32(x, "RMSNorm x");
         _check.Vector(weight, x.Shape.Last, "RMSNorm weight");
         _check.Same(x, y, "RMSNorm y");
         _check.Vector(rstd, x.Shape.Rows, "RMSNorm rstd");
-        inner.RmsNormForward(x, weight, eps, y, rstd);
+        inner.RmsNormForward(x, weight, eps, y, rstd, weightOffset);
     }
 
-    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false)
+    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false, float weightOffset = 0f)
     {
         _check.F32(x, "RMSNorm x");
         _check.Same(x, dY, "RMSNorm dY");
@@ -213,7 +213,7 @@ public sealed class CheckedBackend(IBackend inner) : IBackend
         _check.Vector(weight, x.Shape.Last, "RMSNorm weight");
         _check.Vector(rstd, x.Shape.Rows, "RMSNorm rstd");
         _check.OptionalVector(dWeight, x.Shape.Last, "RMSNorm dWeight");
-        inner.RmsNormBackward(dY, x, weight, rstd, dX, dWeight, accumulateDx);
+        inner.RmsNormBackward(dY, x, weight, rstd, dX, dWeight, accumulateDx, weightOffset);
     }
 
     public void LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
@@ -331,6 +331,24 @@ public sealed class CheckedBackend(IBackend inner) : IBackend
         _check.Same(gate, dGate, "SwiGLU dGate");
         _check.Same(gate, dUp, "SwiGLU dUp");
         inner.SwiGluBackward(dY, gate, up, dGate, dUp);
+    }
+
+    public void GeGluForward(Tensor gate, Tensor up, Tensor y)
+    {
+        _check.F32(gate, "GeGLU gate");
+        _check.Same(gate, up, "GeGLU up");
+        _check.Same(gate, y, "GeGLU output");
+        inner.GeGluForward(gate, up, y);
+    }
+
+    public void GeGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
+    {
+        _check.F32(gate, "GeGLU gate");
+        _check.Same(gate, up, "GeGLU up");
+        _check.Same(gate, dY, "GeGLU dY");
+        _check.Same(gate, dGate, "GeGLU dGate");
+        _check.Same(gate, dUp, "GeGLU dUp");
+        inner.GeGluBackward(dY, gate, up, dGate, dUp);
     }
 
     public void GeluTanhForward(Tensor x, Tensor y)

@@ -102,16 +102,18 @@ public interface IBackend : IDisposable
     // ---------------------------------------------------------------- norms
 
     /// <summary>
-    /// Llama RMSNorm: y = weight * (x * rstd), rstd = 1/sqrt(mean(x²) + eps) per row. x, y [rows, C], weight F32 [C];
-    /// saves rstd F32 [rows] for the backward.
+    /// Llama RMSNorm: y = (weight + weightOffset) * (x * rstd), rstd = 1/sqrt(mean(x²) + eps) per row. x, y [rows, C],
+    /// weight F32 [C]; saves rstd F32 [rows] for the backward. weightOffset is 0, or 1 for Gemma, whose checkpoints store
+    /// weight - 1 (its RMSNorm computes x·rstd·(1 + w) in fp32).
     /// </summary>
-    void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd);
+    void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset = 0f);
 
     /// <summary>
     /// Gradient of <see cref="RmsNormForward"/>: writes dx (adds into it when <paramref name="accumulateDx"/>, e.g. into
-    /// the residual stream's gradient) and, when <paramref name="dWeight"/> is not empty, accumulates dWeight [C].
+    /// the residual stream's gradient) and, when <paramref name="dWeight"/> is not empty, accumulates dWeight [C] (the
+    /// offset does not change it: d(w + offset)/dw = 1).
     /// </summary>
-    void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false);
+    void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false, float weightOffset = 0f);
 
     /// <summary>
     /// LayerNorm (biased variance): y = (x - mean) * rstd * weight + bias. x, y [rows, C], weight/bias F32 [C];
@@ -163,6 +165,12 @@ public interface IBackend : IDisposable
 
     /// <summary>Gradient of <see cref="SwiGluForward"/>: writes dGate and dUp (dGate may alias gate, dUp may alias up).</summary>
     void SwiGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp);
+
+    /// <summary>GeGLU (Gemma's MLP): y = gelu_tanh(gate) * up, GELU's tanh approximation as <see cref="GeluTanhForward"/>. gate, up, y same shape.</summary>
+    void GeGluForward(Tensor gate, Tensor up, Tensor y);
+
+    /// <summary>Gradient of <see cref="GeGluForward"/>: writes dGate and dUp (dGate may alias gate, dUp may alias up).</summary>
+    void GeGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp);
 
     /// <summary>GELU, tanh approximation (PyTorch approximate='tanh', HF gelu_new / gelu_pytorch_tanh). y may alias x.</summary>
     void GeluTanhForward(Tensor x, Tensor y);

@@ -103,11 +103,11 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     public void EmbeddingBackward(Tensor ids, Tensor dOutput, Tensor dTable)
     { var s = Begin(); inner.EmbeddingBackward(ids, dOutput, dTable); End(s, "embedding_bwd"); }
 
-    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
-    { var s = Begin(); inner.RmsNormForward(x, weight, eps, y, rstd); End(s, "rmsnorm_fwd"); }
+    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset = 0f)
+    { var s = Begin(); inner.RmsNormForward(x, weight, eps, y, rstd, weightOffset); End(s, "rmsnorm_fwd"); }
 
-    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false)
-    { var s = Begin(); inner.RmsNormBackward(dY, x, weight, rstd, dX, dWeight, accumulateDx); End(s, "rmsnorm_bwd"); }
+    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false, float weightOffset = 0f)
+    { var s = Begin(); inner.RmsNormBackward(dY, x, weight, rstd, dX, dWeight, accumulateDx, weightOffset); End(s, "rmsnorm_bwd"); }
 
     public void LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     { var s = Begin(); inner.LayerNormForward(x, weight, bias, eps, y, mean, rstd); End(s, "layernorm_fwd"); }
@@ -149,6 +149,11 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
 
     public void SwiGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
     { var s = Begin(); inner.SwiGluBackward(dY, gate, up, dGate, dUp); End(s, "swiglu_bwd"); }
+
+    public void GeGluForward(Tensor gate, Tensor up, Tensor y) { var s = Begin(); inner.GeGluForward(gate, up, y); End(s, "geglu_fwd"); }
+
+    public void GeGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
+    { var s = Begin(); inner.GeGluBackward(dY, gate, up, dGate, dUp); End(s, "geglu_bwd"); }
 
     public void GeluTanhForward(Tensor x, Tensor y) { var s = Begin(); inner.GeluTanhForward(x, y); End(s, "gelu_fwd"); }
     public void GeluTanhBackward(Tensor dY, Tensor x, Tensor dX) { var s = Begin(); inner.GeluTanhBackward(dY, x, dX); End(s, "gelu_bwd"); }

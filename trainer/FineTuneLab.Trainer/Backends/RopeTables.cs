@@ -29,6 +29,13 @@ public static class RopeTables
             case RopeScaling.Llama3 l3:
                 ApplyLlama3(inv, l3);
                 break;
+            case RopeScaling.LongRope longRope:
+                if (longRope.ExtFactors.Count != half)
+                    throw new ArgumentException($"longrope has {longRope.ExtFactors.Count} factors for {half} rotary frequencies");
+                // transformers: 1.0 / (ext_factors * base ** (arange(0, dim, 2) / dim)), float32
+                for (var i = 0; i < half; i++)
+                    inv[i] = 1f / ((float)longRope.ExtFactors[i] * MathF.Pow(baseF, (2 * i) / (float)headDim));
+                break;
             default:
                 throw new NotSupportedException($"rope scaling {scaling.GetType().Name} is not supported");
         }

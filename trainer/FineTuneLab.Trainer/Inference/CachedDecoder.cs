@@ -49,7 +49,10 @@ public sealed class CachedDecoder : IDecoder
         _positionValues = new int[n];
         _hostLogits = new float[c.VocabSize];
         // one sequence, forward only: no dropout, no packing, positions from the cache length
-        _ctx = new StepContext(_be, scratch: null) { RopeCos = _l.RopeCos, RopeSin = _l.RopeSin, DropoutActive = false, Batch = 1 };
+        _ctx = new StepContext(_be, scratch: null)
+        {
+            RopeCos = _l.RopeCos, RopeSin = _l.RopeSin, RopeCosLocal = _l.RopeCosLocal, RopeSinLocal = _l.RopeSinLocal, DropoutActive = false, Batch = 1,
+        };
 
         (Tensor, Tensor, Tensor, Tensor, LayerActivations) Carve(ITensorAllocator a) => (
             a.Allocate(DType.I32, new TensorShape(n)), a.Allocate(DType.I32, new TensorShape(n)),

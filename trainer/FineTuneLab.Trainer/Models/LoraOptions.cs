@@ -10,6 +10,21 @@ public sealed record LoraOptions(int Rank, double Alpha, IReadOnlyList<string> T
 
     public static readonly IReadOnlyList<string> LlamaAllLinear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
+    /// <summary>
+    /// The modules a job's target list names in <paramref name="family"/>: Llama's full list (the job default) means
+    /// every linear layer whatever the family calls them (<see cref="AllLinearOf"/>); any other list is taken as given.
+    /// </summary>
+    public static IReadOnlyList<string> ResolveTargets(IReadOnlyList<string> requested, ModelFamily family) =>
+        requested.SequenceEqual(LlamaAllLinear) ? AllLinearOf(family) : requested;
+
+    /// <summary>Every linear layer of a family by the module names PEFT targets: GPT-2's Conv1D names, Phi-3's fused projections, else Llama's.</summary>
+    public static IReadOnlyList<string> AllLinearOf(ModelFamily family) => family switch
+    {
+        ModelFamily.Gpt2 => ["c_attn", "c_proj", "c_fc"],
+        ModelFamily.Phi3 => ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+        _ => LlamaAllLinear,
+    };
+
     public void Validate()
     {
         if (Rank <= 0) throw new ArgumentOutOfRangeException(nameof(Rank), Rank, "LoRA rank must be positive");

@@ -36,18 +36,18 @@ internal sealed class ModelLayout
             return new Linear(path, inF, parts, w, b, lora) { SeedSalt = ++salt };
         }
 
-        Norm NormAt(string key)
+        Norm NormAt(string key, int? size = null)
         {
-            var w = f.Vector(key + ".weight", C, Keys(key + ".weight"));
-            var b = c.Norm == NormKind.LayerNorm ? f.Vector(key + ".bias", C, Keys(key + ".bias")) : default;
-            return new Norm(c.Norm, (float)c.NormEps, w, b);
+            var w = f.Vector(key + ".weight", size ?? C, Keys(key + ".weight"));
+            var b = c.Norm == NormKind.LayerNorm ? f.Vector(key + ".bias", size ?? C, Keys(key + ".bias")) : default;
+            return new Norm(c.Norm, (float)c.NormEps, w, b, c.NormWeightOffset);
         }
 
         Embed = f.Matrix(gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight", c.VocabSize, C,
             Keys(gpt2 ? "wte.weight" : "model.embed_tokens.weight"));
         if (gpt2) PositionEmbed = f.Matrix("transformer.wpe.weight", c.MaxPositionEmbeddings, C, Keys("wpe.weight"));
 
-        var specs = new List<(string Prefix, string Key, Norm N1, Norm N2, Linear? Qkv, Linear? Q, Linear? K, Linear? V, Linear O, Linear G, Linear? U, Linear D)>();
+        var specs = new List<LayerSpec>();
         for (int i = 0; i < c.NumLayers; i++)
         {
             if (gpt2)
@@ -59,21 +59,33 @@ internal sealed class ModelLayout
                 var n2 = NormAt($"{k}.ln_2");
                 var fc = Lin($"{p}.mlp.c_fc", $"{k}.mlp.c_fc", C, [I], true);
                 var pr = Lin($"{p}.mlp.c_proj", $"{k}.mlp.c_proj", I, [C], true);
-                specs.Add((p, k, n1, n2, qkv, null, null, null, o1, fc, null, pr));
+                specs.Add(new LayerSpec(n1, n2, qkv, null, null, null, o1, fc, null, pr));
             }
             else
             {
                 string p = $"model.layers.{i}";
+                Linear L(string name, int inF, int[] parts, bool bias) => Lin($"{p}.{name}", $"{p}.{name}", inF, parts, bias);
                 var n1 = NormAt($"{p}.input_layernorm");
-                var q = Lin($"{p}.self_attn.q_proj", $"{p}.self_attn.q_proj", C, [c.QDim], c.QkvBias);
-                var k = Lin($"{p}.self_attn.k_proj", $"{p}.self_attn.k_proj", C, [c.KvDim], c.QkvBias);
-                var v = Lin($"{p}.self_attn.v_proj", $"{p}.self_attn.v_proj", C, [c.KvDim], c.QkvBias);
-                var o1 = Lin($"{p}.self_attn.o_proj", $"{p}.self_attn.o_proj", c.QDim, [C], c.OutputBias);
-                var n2 = NormAt($"{p}.post_attention_layernorm");
-                var g = Lin($"{p}.mlp.gate_proj", $"{p}.mlp.gate_proj", C, [I], c.MlpBias);
-                var u = Lin($"{p}.mlp.up_proj", $"{p}.mlp.up_proj", C, [I], c.MlpBias);
-                var d = Lin($"{p}.mlp.down_proj", $"{p}.mlp.down_proj", I, [C], c.MlpBias);
-                specs.Add((p, p, n1, n2, null, q, k, v, o1, g, u, d));
+                Linear? qkv = null, q = null, k = null, v = null;
+                if (c.FusedProjections) qkv = L("self_attn.qkv_proj", C, [c.QDim, c.KvDim, c.KvDim], c.QkvBias);
+                else
+                {
+                    q = L("self_attn.q_proj", C, [c.QDim], c.QkvBias);
+                    k = L("self_attn.k_proj", C, [c.KvDim], c.QkvBias);
+                    v = L("self_attn.v_proj", C, [c.KvDim], c.QkvBias);
+                }
+                var o1 = L("self_attn.o_proj", c.QDim, [C], c.OutputBias);
+                var qNorm = c.QkNorm ? NormAt($"{p}.self_attn.q_norm", c.HeadDim) : null;
+                var kNorm = c.QkNorm ? NormAt($"{p}.self_attn.k_norm", c.HeadDim) : null;
+                // Gemma's post_attention_layernorm norms the attention output; its MLP input norm is pre_feedforward_layernorm
+                var postAttention = c.SandwichNorms ? NormAt($"{p}.post_attention_layernorm") : null;
+                var n2 = NormAt(c.SandwichNorms ? $"{p}.pre_feedforward_layernorm" : $"{p}.post_attention_layernorm");
+                var g = c.FusedProjections ? L("mlp.gate_up_proj", C, [I, I], c.MlpBias) : L("mlp.gate_proj", C, [I], c.MlpBias);
+                var u = c.FusedProjections ? null : L("mlp.up_proj", C, [I], c.MlpBias);
+                var d = L("mlp.down_proj", I, [C], c.MlpBias);
+                var postFeedForward = c.SandwichNorms ? NormAt($"{p}.post_feedforward_layernorm") : null;
+                specs.Add(new LayerSpec(n1, n2, qkv, q, k, v, o1, g, u, d)
+                    { QNorm = qNorm, KNorm = kNorm, PostAttention = postAttention, PostFeedForward = postFeedForward });
             }
         }
         FinalNorm = NormAt(gpt2 ? "ln_f" : "model.norm");
@@ -82,6 +94,11 @@ internal sealed class ModelLayout
         {
             RopeCos = f.Constant(new TensorShape(o.RopePositions ?? o.MaxSeq, c.HeadDim));
             RopeSin = f.Constant(new TensorShape(o.RopePositions ?? o.MaxSeq, c.HeadDim));
+            if (c.RopeLocalTheta is not null)
+            {
+                RopeCosLocal = f.Constant(new TensorShape(o.RopePositions ?? o.MaxSeq, c.HeadDim));
+                RopeSinLocal = f.Constant(new TensorShape(o.RopePositions ?? o.MaxSeq, c.HeadDim));
+            }
         }
 
         // activations
@@ -102,7 +119,8 @@ internal sealed class ModelLayout
             layers[i] = new DecoderLayer
             {
                 Config = c, Index = i, Norm1 = sp.N1, Norm2 = sp.N2, Qkv = sp.Qkv, Q = sp.Q, K = sp.K, V = sp.V, O = sp.O,
-                Gate = sp.G, Up = sp.U, Down = sp.D,
+                Gate = sp.G, Up = sp.U, Down = sp.D, QNorm = sp.QNorm, KNorm = sp.KNorm, PostAttentionNorm = sp.PostAttention,
+                PostFeedForwardNorm = sp.PostFeedForward,
                 Acts = new LayerActivations(acts, c, n, o.MaxBatch, o.MaxSeq, linears),
             };
         }
@@ -122,6 +140,8 @@ internal sealed class ModelLayout
     public DecoderLayer[] Layers { get; }
     public Tensor RopeCos { get; }
     public Tensor RopeSin { get; }
+    public Tensor RopeCosLocal { get; }
+    public Tensor RopeSinLocal { get; }
     public Tensor Ids { get; }
     public Tensor Positions { get; }
     public Tensor Targets { get; }
@@ -132,4 +152,13 @@ internal sealed class ModelLayout
     public Tensor FinalRstd { get; }
     public BackwardScratch Scratch { get; }
     public Tensor LogitsScratch { get; }
+}
+
+/// <summary>One layer's modules, in the checkpoint order they are allocated in.</summary>
+internal sealed record LayerSpec(Norm N1, Norm N2, Linear? Qkv, Linear? Q, Linear? K, Linear? V, Linear O, Linear G, Linear? U, Linear D)
+{
+    public Norm? QNorm { get; init; }
+    public Norm? KNorm { get; init; }
+    public Norm? PostAttention { get; init; }
+    public Norm? PostFeedForward { get; init; }
 }

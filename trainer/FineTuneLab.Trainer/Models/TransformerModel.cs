@@ -6,7 +6,7 @@ using FineTuneLab.Trainer.Tensors;
 namespace FineTuneLab.Trainer.Models;
 
 /// <summary>
-/// A decoder-only language model (Llama, Mistral, Qwen2, GPT-2) on one backend, with explicit forward and backward.
+/// A decoder-only language model (Llama, Mistral, Qwen2, Qwen3, Gemma 3, Phi-3, GPT-2) on one backend, with explicit forward and backward.
 /// All memory — frozen weights, trainable parameters, gradients, activations — is allocated once, here; a training
 /// step allocates nothing. Trainable parameters and gradients each form one flat region with identical layout, which
 /// is what the optimizer and gradient clipping run over.
@@ -24,6 +24,12 @@ public sealed class TransformerModel : IDisposable
         options.Validate();
         if (options.MaxSeq > config.MaxPositionEmbeddings && config.LearnedPositions)
             throw new ArgumentException($"sequence length {options.MaxSeq} exceeds the model's {config.MaxPositionEmbeddings} learned positions");
+        // transformers picks longrope's short factors while every position is below original_max_position_embeddings and
+        // the long ones beyond, batch by batch; one RoPE table serves a whole instance, so it must stay on the short side
+        if (config.RopeLongRope is { } lr && (options.RopePositions ?? options.MaxSeq) > lr.OriginalMaxPositionEmbeddings)
+            throw new ArgumentException($"{config.Architecture} with longrope scaling: sequences of up to {options.RopePositions ?? options.MaxSeq} positions " +
+                $"exceed original_max_position_embeddings {lr.OriginalMaxPositionEmbeddings}, beyond which transformers switches to the long factors " +
+                $"per batch; train and generate with at most {lr.OriginalMaxPositionEmbeddings} positions");
         Config = config;
         Backend = backend;
         Options = options;
@@ -45,11 +51,24 @@ public sealed class TransformerModel : IDisposable
             throw new ArgumentException($"LoRA target modules [{string.Join(", ", lo.TargetModules)}] match no linear layer of this {config.Architecture}");
 
         _hostInts = new NativeBuffer((long)options.MaxBatch * options.MaxSeq * sizeof(int));
-        _ctx = new StepContext(backend, _l.Scratch) { RopeCos = _l.RopeCos, RopeSin = _l.RopeSin };
+        _ctx = new StepContext(backend, _l.Scratch) { RopeCos = _l.RopeCos, RopeSin = _l.RopeSin, RopeCosLocal = _l.RopeCosLocal, RopeSinLocal = _l.RopeSinLocal };
+        EmbeddingScale = config.ScaleEmbeddings ? RoundTo(matrixDType, MathF.Sqrt(config.HiddenSize)) : 1f;
         if (!config.LearnedPositions) FillRopeTables();
     }
 
     public ModelConfig Config { get; }
+    /// <summary>
+    /// What the token embeddings are multiplied by: 1, or Gemma's sqrt(hidden_size) in the checkpoint's dtype
+    /// (transformers casts it to the embedding weight's dtype: sqrt(3072) = 55.4256 becomes 55.5 in bf16).
+    /// </summary>
+    public float EmbeddingScale { get; }
+
+    private static float RoundTo(DType dtype, float value) => dtype switch
+    {
+        DType.BF16 => HalfConvert.Bf16ToFloat(HalfConvert.FloatToBf16(value)),
+        DType.F16 => HalfConvert.F16ToFloat(HalfConvert.FloatToF16(value)),
+        _ => value,
+    };
     public IBackend Backend { get; }
     public EngineOptions Options { get; }
     public DType MatrixDType { get; }
@@ -118,12 +137,25 @@ public sealed class TransformerModel : IDisposable
         RopeScaling? scaling = Config.RopeLlama3 is { } s
             ? new RopeScaling.Llama3(s.Factor, s.LowFreqFactor, s.HighFreqFactor, s.OriginalMaxPositionEmbeddings)
             : Config.RopeLinearFactor != 1.0 ? new RopeScaling.Linear(Config.RopeLinearFactor) : null;
-        using var host = new NativeBuffer(2 * _l.RopeCos.Bytes);
-        var cos = new Tensor(host.Pointer, DType.F32, _l.RopeCos.Shape);
-        var sin = new Tensor(host.Pointer + (nint)_l.RopeCos.Bytes, DType.F32, _l.RopeCos.Shape);
-        RopeTables.Fill(cos, sin, Config.RopeTheta, scaling);
-        Backend.Upload(cos, _l.RopeCos);
-        Backend.Upload(sin, _l.RopeSin);
+        float attentionScaling = 1f;
+        if (Config.RopeLongRope is { } lr)
+        {
+            scaling = new RopeScaling.LongRope(lr.ShortFactor);
+            attentionScaling = (float)lr.AttentionFactor;
+        }
+        FillRopeTables(_l.RopeCos, _l.RopeSin, Config.RopeTheta, scaling, attentionScaling);
+        // Gemma 3's local layers: their own base, no scaling
+        if (Config.RopeLocalTheta is { } local) FillRopeTables(_l.RopeCosLocal, _l.RopeSinLocal, local, null, 1f);
+    }
+
+    private void FillRopeTables(Tensor cosTable, Tensor sinTable, double theta, RopeScaling? scaling, float attentionScaling)
+    {
+        using var host = new NativeBuffer(2 * cosTable.Bytes);
+        var cos = new Tensor(host.Pointer, DType.F32, cosTable.Shape);
+        var sin = new Tensor(host.Pointer + (nint)cosTable.Bytes, DType.F32, cosTable.Shape);
+        RopeTables.Fill(cos, sin, theta, scaling, attentionScaling);
+        Backend.Upload(cos, cosTable);
+        Backend.Upload(sin, sinTable);
     }
 
     /// <summary>Copies every weight from the checkpoint, converting dtype and un-transposing GPT-2's Conv1D; names the missing or misshapen tensor.</summary>
@@ -329,15 +361,20 @@ public sealed class TransformerModel : IDisposable
         _l.FinalNorm.Backward(be, dH, xLast, c.Rows(_l.FinalMean), c.Rows(_l.FinalRstd), dRes, accumulateDx: false);
         for (int i = _l.Layers.Length - 1; i >= 0; i--)
             _l.Layers[i].Backward(c, c.Rows(_l.Residual[i]), dRes);
-        if (_l.Embed.Trainable) be.EmbeddingBackward(ids, dRes, _l.Embed.Grad);
+        if (_l.Embed.Trainable)
+        {
+            if (EmbeddingScale != 1f) be.Scale(dRes, EmbeddingScale, dRes);
+            be.EmbeddingBackward(ids, dRes, _l.Embed.Grad);
+        }
         if (_l.PositionEmbed.Trainable) be.EmbeddingBackward(c.Positions, dRes, _l.PositionEmbed.Grad);
         return result;
     }
 
-    /// <summary>x [N, C] = the token embeddings of <paramref name="ids"/> (+ the learned position embeddings of GPT-2).</summary>
+    /// <summary>x [N, C] = the token embeddings of <paramref name="ids"/> (× Gemma's scale; + the learned position embeddings of GPT-2).</summary>
     internal void Embed(Tensor ids, Tensor positions, Tensor x)
     {
         Backend.EmbeddingForward(ids, _l.Embed.Value, x);
+        if (EmbeddingScale != 1f) Backend.Scale(x, EmbeddingScale, x);
         if (Config.LearnedPositions) Backend.EmbeddingForward(positions, _l.PositionEmbed.Value, x, accumulate: true);
     }
 

@@ -42,9 +42,7 @@ public static class JobPlanner
     public static EngineOptions EngineOptionsFor(JobSpec s, ModelConfig config) => new()
     {
         Lora = s.Method == TrainingMethod.Lora
-            ? new LoraOptions(s.Lora.R, s.Lora.Alpha,
-                config.Family == ModelFamily.Gpt2 && s.Lora.TargetModules.SequenceEqual(new LoraSpec().TargetModules)
-                    ? ["c_attn", "c_proj", "c_fc"] : s.Lora.TargetModules,
+            ? new LoraOptions(s.Lora.R, s.Lora.Alpha, LoraOptions.ResolveTargets(s.Lora.TargetModules, config.Family),
                 (float)s.Lora.Dropout, s.Lora.UseRsLora)
             : null,
         FullFineTune = s.Method == TrainingMethod.Full,

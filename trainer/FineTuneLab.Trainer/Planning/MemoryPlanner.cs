@@ -54,7 +54,9 @@ public static class MemoryPlanner
 
     private static long LoadStagingBytes(ModelConfig c, EngineOptions e)
     {
-        long largest = Math.Max((long)c.VocabSize * c.HiddenSize, Math.Max((long)c.IntermediateSize * c.HiddenSize, 3L * c.HiddenSize * c.HiddenSize));
+        // Phi-3's fused gate_up_proj and qkv_proj are the widest matrices it loads
+        long largest = Math.Max((long)c.VocabSize * c.HiddenSize, Math.Max(2L * c.IntermediateSize * c.HiddenSize,
+            Math.Max(3L * c.HiddenSize * c.HiddenSize, (long)(c.QDim + 2 * c.KvDim) * c.HiddenSize)));
         return largest * sizeof(float) * (c.Family == ModelFamily.Gpt2 ? 2 : 1);
     }
 }

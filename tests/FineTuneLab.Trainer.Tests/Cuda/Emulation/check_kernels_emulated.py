@@ -148,6 +148,23 @@ def test_rmsnorm(dtype):
     launch(f"rmsnorm_bwd_{dtype}", (rows,), 64, P(dx2), P(None), P(buf(dy, dtype)), P(xb), P(wb), P(rstd), I(rows), I(cols), Fl(0.0), I(1))
     exact(f"rmsnorm_bwd_{dtype} dx without dw", tens(dx2, dtype), tens(dx, dtype))
 
+    # Gemma's RMSNorm: x * rstd * (1 + w) with w stored centred on 0 (weight_offset 1), forward and backward.
+    wg = rounded(torch.randn(cols) * 0.3, dtype)
+    wgb = buf(wg, dtype)
+    out = np.zeros_like(xb)
+    launch(f"rmsnorm_fwd_{dtype}", (rows,), 64, P(out), P(rstd), P(xb), P(wgb), I(rows), I(cols), Fl(eps), Fl(1.0))
+    wgr = wg.double().requires_grad_()
+    xg = x.double().requires_grad_()
+    y = xg * torch.rsqrt(xg.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + wgr)
+    check(f"rmsnorm_fwd_{dtype} y (1 + w)", tens(out, dtype), y.detach(), *TOL[dtype])
+    y.backward(dy.double())
+    dx3, partial = np.zeros_like(xb), np.full((parts, cols), np.nan, np.float32)
+    launch(f"rmsnorm_bwd_{dtype}", (parts,), 64, P(dx3), P(partial), P(buf(dy, dtype)), P(xb), P(wgb), P(rstd), I(rows), I(cols), Fl(1.0), I(0))
+    check(f"rmsnorm_bwd_{dtype} dx (1 + w)", tens(dx3, dtype), xg.grad, *TOL[dtype])
+    dw = np.zeros(cols, np.float32)
+    launch("norm_param_grad_reduce", (2,), 64, P(dw), P(partial), I(parts), I(cols))
+    check(f"rmsnorm_bwd_{dtype} dw (1 + w)", dw, wgr.grad, 1e-4 if dtype == "f32" else 5e-2, 1e-4)
+
 
 def test_layernorm(dtype):
     rows, cols, eps = 5, 96, 1e-5
@@ -216,7 +233,8 @@ def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv, window=0, Tq=N
     qb, kb, vb = buf(q, dtype), buf(k, dtype), buf(v, dtype)
     seg = buf(segments, "i32") if segments is not None else None
     out, lse = np.zeros_like(qb), np.zeros((B, Hq, Tq), np.float32)
-    launch(f"attn_fwd_{dtype}", ((Tq + 15) // 16, Hq, B), 256, P(out), P(lse), P(qb), P(kb), P(vb), P(seg),
+    cap = "" if head_dim <= 128 else "_d256"  # the kernels sized for heads up to 256 (Gemma 3)
+    launch(f"attn_fwd{cap}_{dtype}", ((Tq + 15) // 16, Hq, B), 256, P(out), P(lse), P(qb), P(kb), P(vb), P(seg),
            I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
     qr, kr, vr = (t.double().requires_grad_() for t in (q, k, v))
     ref, ref_lse = attention_reference(qr, kr, vr, scale, segments, window)
@@ -231,9 +249,9 @@ def test_attention(dtype, head_dim, with_segments, B, T, Hq, Hkv, window=0, Tq=N
     launch(f"attn_bwd_delta_{dtype}", (3,), 256, P(delta), P(doutb), P(out), I(B), I(Tq), I(Hq), I(head_dim))
     check(f"attn_bwd_delta {tag}", delta, (dout.double() * tens(out, dtype).double()).sum(-1).permute(0, 2, 1), 1e-4, 1e-5)
     dq, dk, dv = np.zeros_like(qb), np.full_like(kb, 7), np.full_like(vb, 7)  # every dk/dv element must be written
-    launch(f"attn_bwd_dq_{dtype}", ((Tq + 7) // 8, Hq, B), 256, P(dq), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
+    launch(f"attn_bwd_dq{cap}_{dtype}", ((Tq + 7) // 8, Hq, B), 256, P(dq), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
            I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
-    launch(f"attn_bwd_dkdv_{dtype}", ((T + 7) // 8, Hkv, B), 256, P(dk), P(dv), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
+    launch(f"attn_bwd_dkdv{cap}_{dtype}", ((T + 7) // 8, Hkv, B), 256, P(dk), P(dv), P(doutb), P(qb), P(kb), P(vb), P(lse), P(delta), P(seg),
            I(Tq), I(T), I(Hq), I(Hkv), I(head_dim), Fl(scale), I(window))
     atol, rtol = (1e-4, 1e-4) if dtype == "f32" else TOL[dtype]
     check(f"attn_bwd {tag} dq", tens(dq, dtype), qr.grad, atol, rtol)
@@ -257,6 +275,18 @@ def test_activations(dtype):
     launch(f"swiglu_bwd_{dtype}", (2,), 128, P(dg), P(du), P(buf(dy, dtype)), P(gb), P(ub), L(n))
     check(f"swiglu_bwd_{dtype} dgate", tens(dg, dtype), gr.grad, *TOL[dtype])
     check(f"swiglu_bwd_{dtype} dup", tens(du, dtype), ur.grad, *TOL[dtype])
+
+    # GeGLU (Gemma): gelu_tanh(gate) * up; the backward in place (dgate over gate, dup over up)
+    out = np.zeros_like(gb)
+    launch(f"geglu_fwd_{dtype}", (2,), 128, P(out), P(gb), P(ub), L(n))
+    gr, ur = g.double().requires_grad_(), u.double().requires_grad_()
+    y = F.gelu(gr, approximate="tanh") * ur
+    check(f"geglu_fwd_{dtype}", tens(out, dtype), y.detach(), *TOL[dtype])
+    y.backward(dy.double())
+    gi, ui = buf(g, dtype), buf(u, dtype)
+    launch(f"geglu_bwd_{dtype}", (2,), 128, P(gi), P(ui), P(buf(dy, dtype)), P(gi), P(ui), L(n))
+    check(f"geglu_bwd_{dtype} dgate (in place)", tens(gi, dtype), gr.grad, *TOL[dtype])
+    check(f"geglu_bwd_{dtype} dup (in place)", tens(ui, dtype), ur.grad, *TOL[dtype])
 
     x = rounded(torch.randn(n) * 3, dtype)
     xb = buf(x, dtype)
@@ -385,6 +415,8 @@ def main():
     test_attention("f32", 64, False, B=1, T=40, Hq=4, Hkv=2, Tq=1)  # one decode step over a KV cache
     test_attention("f32", 32, True, B=1, T=41, Hq=2, Hkv=1, window=9, Tq=5)  # a chunk of queries, window and segments
     test_attention("f32", 80, False, B=1, T=20, Hq=2, Hkv=1)  # a head_dim that is not a multiple of 32 (Phi-2's 80)
+    test_attention("f32", 256, False, B=1, T=13, Hq=2, Hkv=1, window=6)  # Gemma 3's heads and a local layer's window
+    test_attention("bf16", 160, True, B=1, T=12, Hq=2, Hkv=2, Tq=3)  # the d256 kernels with a partial last slice
     test_convert()
     print(f"{len(CASES) - len(FAILURES)} passed, {len(FAILURES)} failed")
     return 1 if FAILURES else 0

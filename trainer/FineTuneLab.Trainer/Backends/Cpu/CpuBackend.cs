@@ -105,14 +105,14 @@ public sealed class CpuBackend : IBackend
     public void EmbeddingBackward(Tensor ids, Tensor dOutput, Tensor dTable) =>
         CpuEmbedding.EmbeddingBackward(_pool, ids, dOutput, dTable);
 
-    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset = 0f)
     {
-        CpuNorms.RmsNormForward(_pool, x, weight, eps, y, rstd);
+        CpuNorms.RmsNormForward(_pool, x, weight, eps, y, rstd, weightOffset);
     }
 
-    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false)
+    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false, float weightOffset = 0f)
     {
-        CpuNorms.RmsNormBackward(_pool, dY, x, weight, rstd, dX, dWeight, accumulateDx);
+        CpuNorms.RmsNormBackward(_pool, dY, x, weight, rstd, dX, dWeight, accumulateDx, weightOffset);
     }
 
     public void LayerNormForward(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
@@ -142,6 +142,11 @@ public sealed class CpuBackend : IBackend
 
     public void SwiGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
         CpuActivations.SwiGluBackward(_pool, dY, gate, up, dGate, dUp);
+
+    public void GeGluForward(Tensor gate, Tensor up, Tensor y) => CpuActivations.GeGluForward(_pool, gate, up, y);
+
+    public void GeGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
+        CpuActivations.GeGluBackward(_pool, dY, gate, up, dGate, dUp);
 
     public void GeluTanhForward(Tensor x, Tensor y) => CpuActivations.GeluForward(_pool, x, y);
 

@@ -12,7 +12,7 @@ internal static unsafe class CpuNorms
 
     private struct RmsForward : IParallelBody
     {
-        public float* X, W, Y, Rstd; public int C; public long Rows; public float Eps;
+        public float* X, W, Y, Rstd; public int C; public long Rows; public float Eps, Offset;
         public void Execute(int item, int thread)
         {
             var w = new ReadOnlySpan<float>(W, C);
@@ -24,21 +24,31 @@ internal static unsafe class CpuNorms
                 var rstd = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(x) / C + Eps);
                 Rstd[r] = rstd;
                 TensorPrimitives.Multiply(x, rstd, y);
-                TensorPrimitives.Multiply(y, w, y);
+                if (Offset == 0f) TensorPrimitives.Multiply(y, w, y);
+                else for (var i = 0; i < C; i++) y[i] *= w[i] + Offset; // Gemma: xhat·(1 + w), the sum formed first as in fp32 torch
             }
         }
     }
 
-    public static void RmsNormForward(WorkerPool pool, Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    public static void RmsNormForward(WorkerPool pool, Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset)
     {
         var c = x.Shape.Last;
-        var body = new RmsForward { X = x.Ptr<float>(), W = weight.Ptr<float>(), Y = y.Ptr<float>(), Rstd = rstd.Ptr<float>(), C = c, Rows = x.Shape.Rows, Eps = eps };
+        var body = new RmsForward { X = x.Ptr<float>(), W = weight.Ptr<float>(), Y = y.Ptr<float>(), Rstd = rstd.Ptr<float>(), C = c, Rows = x.Shape.Rows, Eps = eps, Offset = weightOffset };
         pool.Run(Chunks(body.Rows, RowsPerItem), ref body);
     }
 
     private struct RmsBackward : IParallelBody
     {
-        public float* DY, X, W, Rstd, DX; public int C; public long Rows; public bool Accumulate;
+        public float* DY, X, W, Rstd, DX; public int C; public long Rows; public bool Accumulate; public float Offset;
+
+        // g = dy · (w + offset)
+        private readonly void Scaled(float* dy, int c0, Span<float> g)
+        {
+            var dys = new ReadOnlySpan<float>(dy + c0, g.Length);
+            TensorPrimitives.Multiply(dys, new ReadOnlySpan<float>(W + c0, g.Length), g);
+            if (Offset != 0f) TensorPrimitives.MultiplyAdd(dys, Offset, g, g);
+        }
+
         public void Execute(int item, int thread)
         {
             var end = Math.Min(Rows, (long)(item + 1) * RowsPerItem);
@@ -55,7 +65,7 @@ internal static unsafe class CpuNorms
                 {
                     var n = Math.Min(Sub, C - c0);
                     var gs = new Span<float>(g, n);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(dy + c0, n), new ReadOnlySpan<float>(W + c0, n), gs);
+                    Scaled(dy, c0, gs);
                     dot += TensorPrimitives.Dot(gs, new ReadOnlySpan<float>(x + c0, n));
                 }
                 var coef = rstd * rstd * rstd * dot / C;
@@ -63,7 +73,7 @@ internal static unsafe class CpuNorms
                 {
                     var n = Math.Min(Sub, C - c0);
                     var gs = new Span<float>(g, n);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(dy + c0, n), new ReadOnlySpan<float>(W + c0, n), gs);
+                    Scaled(dy, c0, gs);
                     TensorPrimitives.Multiply(gs, rstd, gs);
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(x + c0, n), -coef, gs, gs);
                     var dxs = new Span<float>(dx + c0, n);
@@ -105,10 +115,11 @@ internal static unsafe class CpuNorms
         }
     }
 
-    public static void RmsNormBackward(WorkerPool pool, Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulate)
+    public static void RmsNormBackward(WorkerPool pool, Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulate,
+        float weightOffset)
     {
         var c = x.Shape.Last;
-        var body = new RmsBackward { DY = dY.Ptr<float>(), X = x.Ptr<float>(), W = weight.Ptr<float>(), Rstd = rstd.Ptr<float>(), DX = dX.Ptr<float>(), C = c, Rows = x.Shape.Rows, Accumulate = accumulate };
+        var body = new RmsBackward { DY = dY.Ptr<float>(), X = x.Ptr<float>(), W = weight.Ptr<float>(), Rstd = rstd.Ptr<float>(), DX = dX.Ptr<float>(), C = c, Rows = x.Shape.Rows, Accumulate = accumulate, Offset = weightOffset };
         pool.Run(Chunks(body.Rows, RowsPerItem), ref body);
         if (!dWeight.IsEmpty)
         {

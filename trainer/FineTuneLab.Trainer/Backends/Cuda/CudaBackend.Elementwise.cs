@@ -76,6 +76,16 @@ public sealed unsafe partial class CudaBackend
         Launch(CudaLaunches.SwiGluBackward(dY, gate, up, dGate, dUp));
     }
 
+    public void GeGluForward(Tensor gate, Tensor up, Tensor y)
+    {
+        Launch(CudaLaunches.GeGluForward(gate, up, y));
+    }
+
+    public void GeGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
+    {
+        Launch(CudaLaunches.GeGluBackward(dY, gate, up, dGate, dUp));
+    }
+
     public void GeluTanhForward(Tensor x, Tensor y)
     {
         Launch(CudaLaunches.GeluTanhForward(x, y));

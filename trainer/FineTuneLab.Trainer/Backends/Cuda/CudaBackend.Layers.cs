@@ -16,22 +16,22 @@ public sealed partial class CudaBackend
         Launch(CudaLaunches.EmbeddingBackward(ids, dOutput, dTable, Flag(EmbeddingBackwardFlag)));
     }
 
-    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset = 0f)
     {
-        Launch(CudaLaunches.RmsNormForward(x, weight, eps, y, rstd));
+        Launch(CudaLaunches.RmsNormForward(x, weight, eps, y, rstd, weightOffset));
     }
 
-    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false)
+    public void RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, Tensor dWeight, bool accumulateDx = false, float weightOffset = 0f)
     {
         if (dWeight.IsEmpty)
         {
-            Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, 0, accumulateDx));
+            Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, 0, accumulateDx, weightOffset));
             return;
         }
         // Two stages, no atomics: bit-identical weight gradients run to run.
         var parts = CudaLaunches.NormBackwardBlocks((int)x.Shape.Rows, paramGrads: true);
         using var partials = Scratch((long)parts * dWeight.Count * sizeof(float));
-        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, partials.Pointer, accumulateDx));
+        Launch(CudaLaunches.RmsNormBackward(dY, x, weight, rstd, dX, partials.Pointer, accumulateDx, weightOffset));
         Launch(CudaLaunches.NormParamGradReduce(dWeight, partials.Pointer, parts));
     }
 
@@ -64,8 +64,8 @@ public sealed partial class CudaBackend
 
     /// <summary>
     /// The attention kernels cover training (Tq = Tk) and KV-cache decoding (Tq &lt; Tk), causal masking, sliding windows
-    /// and packed segments, with any head dimension up to 128 (larger ones are refused, naming the size; the operands
-    /// themselves are <see cref="CheckedBackend"/>'s to check).
+    /// and packed segments, with any head dimension up to 256 (the _d256 kernels above 128, for Gemma 3; larger ones are
+    /// refused, naming the size; the operands themselves are <see cref="CheckedBackend"/>'s to check).
     /// </summary>
     private static void CheckHeadDim(Tensor q)
     {

@@ -132,6 +132,19 @@ public sealed unsafe partial class CudaBackend : IBackend
         throw new InvalidOperationException($"no CUDA kernel named {kernel} in the compiled kernel files ({string.Join(", ", KernelSources.KernelFiles)})");
     }
 
+    private readonly Dictionary<string, uint> _sharedOptIn = new(StringComparer.Ordinal);
+
+    /// <summary>Raises a kernel's dynamic shared memory limit above 48 KiB (once per kernel), within what the device allows.</summary>
+    private void AllowSharedBytes(string kernel, nint function, uint bytes)
+    {
+        if (_sharedOptIn.TryGetValue(kernel, out var allowed) && allowed >= bytes) return;
+        if (bytes > Info.MaxSharedMemoryPerBlockOptInBytes)
+            throw new NotSupportedException($"{kernel} needs {bytes} bytes of shared memory per block; {Info.Name} allows {Info.MaxSharedMemoryPerBlockOptInBytes}");
+        CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)bytes),
+            $"cuFuncSetAttribute({kernel}, max dynamic shared memory {bytes})");
+        _sharedOptIn[kernel] = bytes;
+    }
+
     [ThreadStatic] private static nint _currentContext;
 
     /// <summary>The driver's current context is per thread; make ours current on whichever thread calls.</summary>
@@ -143,10 +156,14 @@ public sealed unsafe partial class CudaBackend : IBackend
         _currentContext = _context;
     }
 
+    /// <summary>The default dynamic shared memory a kernel may use without opting in.</summary>
+    private const uint DefaultSharedBytes = 48 * 1024;
+
     internal void Launch(in KernelCall call)
     {
         MakeCurrent();
         var function = Function(call.Kernel);
+        if (call.SharedBytes > DefaultSharedBytes) AllowSharedBytes(call.Kernel, function, call.SharedBytes);
         var args = call.Args;
         var pointers = stackalloc void*[KernelArgs.Capacity];
         args.FillPointers(pointers);

@@ -14,8 +14,29 @@ public static class CudaLaunches
 {
     public const uint ElementBlock = 256;
     public const uint RowBlock = 256;
-    /// <summary>attention.cu: ATT_WARPS warps per block, ATT_FWD_QPW query rows per warp in the forward.</summary>
-    public const int AttentionWarps = 8, AttentionForwardRowsPerWarp = 2, AttentionMaxHeadDim = 128;
+    /// <summary>attention.cu: ATT_WARPS warps per block, ATT_FWD_QPW query rows per warp in the forward, ATT_TILE keys per tile.</summary>
+    public const int AttentionWarps = 8, AttentionForwardRowsPerWarp = 2, AttentionTile = 32;
+    /// <summary>The attention kernels exist for heads up to 128 and, suffixed <c>_d256</c>, up to 256 (Gemma 3).</summary>
+    public const int AttentionMaxHeadDim = 256, AttentionSmallHeadDim = 128;
+
+    private static int AttentionCapacity(int headDim) => headDim <= AttentionSmallHeadDim ? AttentionSmallHeadDim : AttentionMaxHeadDim;
+    private static string AttentionKernel(string kernel, int headDim, DType dtype) =>
+        $"{kernel}{(headDim <= AttentionSmallHeadDim ? "" : "_d256")}_{Suffix(dtype)}";
+
+    /// <summary>
+    /// The dynamic shared memory of an attention kernel (attention.cu's tile layouts, fp32, for the kernel's head-dim
+    /// capacity D): the forward holds K [32, D+1], V [32, D] and the block's queries [16, D]; the backwards two padded
+    /// [32, D+1] tiles and two [8, D] rows. About 41 KiB for D = 128 and 82 KiB for D = 256 (above the 48 KiB a kernel
+    /// gets without opting in).
+    /// </summary>
+    public static uint AttentionSharedBytes(bool forward, int headDim)
+    {
+        int d = AttentionCapacity(headDim);
+        int floats = forward
+            ? AttentionTile * (d + 1) + AttentionTile * d + AttentionWarps * AttentionForwardRowsPerWarp * d
+            : 2 * AttentionTile * (d + 1) + 2 * AttentionWarps * d;
+        return (uint)(floats * sizeof(float));
+    }
     /// <summary>Grid-stride kernels: enough blocks to fill any current GPU several times over, never more than needed.</summary>
     public const long MaxElementGrid = 65536;
     public const int SumOfSquaresBlocks = 1024;
@@ -73,11 +94,11 @@ public static class CudaLaunches
             new KernelArgs().Ptr(dTable.Data).Ptr(dOutput.Data).Ptr(ids.Data).I32(tokens).I32(dim).I32(vocab).Ptr(errorFlag));
     }
 
-    public static KernelCall RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
+    public static KernelCall RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd, float weightOffset)
     {
         var rows = (int)(x.Count / weight.Count);
         return KernelCall.Linear($"rmsnorm_fwd_{Suffix(x.DType)}", (uint)rows, RowBlock,
-            new KernelArgs().Ptr(y.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).I32(rows).I32((int)weight.Count).F32(eps).F32(0f));
+            new KernelArgs().Ptr(y.Data).Ptr(rstd.Data).Ptr(x.Data).Ptr(weight.Data).I32(rows).I32((int)weight.Count).F32(eps).F32(weightOffset));
     }
 
     /// <summary>
@@ -87,12 +108,13 @@ public static class CudaLaunches
     /// </summary>
     public static int NormBackwardBlocks(int rows, bool paramGrads) => Math.Max(1, (int)Math.Min(rows, paramGrads ? NormGradParts : MaxElementGrid));
 
-    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, nint dWeightPartials, bool accumulateDx)
+    public static KernelCall RmsNormBackward(Tensor dY, Tensor x, Tensor weight, Tensor rstd, Tensor dX, nint dWeightPartials, bool accumulateDx,
+        float weightOffset)
     {
         var rows = (int)(x.Count / weight.Count);
         return KernelCall.Linear($"rmsnorm_bwd_{Suffix(x.DType)}", (uint)NormBackwardBlocks(rows, dWeightPartials != 0), RowBlock,
             new KernelArgs().Ptr(dX.Data).Ptr(dWeightPartials).Ptr(dY.Data).Ptr(x.Data).Ptr(weight.Data).Ptr(rstd.Data)
-                .I32(rows).I32((int)weight.Count).F32(0f).I32(accumulateDx ? 1 : 0));
+                .I32(rows).I32((int)weight.Count).F32(weightOffset).I32(accumulateDx ? 1 : 0));
     }
 
     /// <summary>grad[c] += the <paramref name="parts"/> partial sums of column c, in order (the norms' second stage).</summary>
@@ -128,7 +150,8 @@ public static class CudaLaunches
     {
         int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
         const int rows = AttentionWarps * AttentionForwardRowsPerWarp;
-        return new KernelCall($"attn_fwd_{Suffix(q.DType)}", (uint)((tq + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall(AttentionKernel("attn_fwd", d, q.DType), (uint)((tq + rows - 1) / rows), (uint)hq, (uint)b, AttentionWarps * 32,
+            AttentionSharedBytes(forward: true, d),
             new KernelArgs().Ptr(output.Data).Ptr(logSumExp.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(segmentIds.Data)
                 .I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
@@ -147,7 +170,8 @@ public static class CudaLaunches
         Tensor logSumExp, nint delta, Tensor dQ)
     {
         int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
-        return new KernelCall($"attn_bwd_dq_{Suffix(q.DType)}", (uint)((tq + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall(AttentionKernel("attn_bwd_dq", d, q.DType), (uint)((tq + AttentionWarps - 1) / AttentionWarps), (uint)hq, (uint)b,
+            AttentionWarps * 32, AttentionSharedBytes(forward: false, d),
             new KernelArgs().Ptr(dQ.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data).Ptr(delta)
                 .Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
@@ -156,7 +180,8 @@ public static class CudaLaunches
         Tensor logSumExp, nint delta, Tensor dK, Tensor dV)
     {
         int b = q.Dim(0), tq = q.Dim(1), hq = q.Dim(2), d = q.Dim(3), tk = k.Dim(1), hkv = k.Dim(2);
-        return new KernelCall($"attn_bwd_dkdv_{Suffix(q.DType)}", (uint)((tk + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b, AttentionWarps * 32, 0,
+        return new KernelCall(AttentionKernel("attn_bwd_dkdv", d, q.DType), (uint)((tk + AttentionWarps - 1) / AttentionWarps), (uint)hkv, (uint)b,
+            AttentionWarps * 32, AttentionSharedBytes(forward: false, d),
             new KernelArgs().Ptr(dK.Data).Ptr(dV.Data).Ptr(dOutput.Data).Ptr(q.Data).Ptr(k.Data).Ptr(v.Data).Ptr(logSumExp.Data)
                 .Ptr(delta).Ptr(segmentIds.Data).I32(tq).I32(tk).I32(hq).I32(hkv).I32(d).F32(scale).I32(slidingWindow));
     }
@@ -166,6 +191,12 @@ public static class CudaLaunches
 
     public static KernelCall SwiGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
         Elementwise($"swiglu_bwd_{Suffix(dY.DType)}", dY.Count, new KernelArgs().Ptr(dGate.Data).Ptr(dUp.Data).Ptr(dY.Data).Ptr(gate.Data).Ptr(up.Data).I64(dY.Count));
+
+    public static KernelCall GeGluForward(Tensor gate, Tensor up, Tensor y) =>
+        Elementwise($"geglu_fwd_{Suffix(y.DType)}", y.Count, new KernelArgs().Ptr(y.Data).Ptr(gate.Data).Ptr(up.Data).I64(y.Count));
+
+    public static KernelCall GeGluBackward(Tensor dY, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
+        Elementwise($"geglu_bwd_{Suffix(dY.DType)}", dY.Count, new KernelArgs().Ptr(dGate.Data).Ptr(dUp.Data).Ptr(dY.Data).Ptr(gate.Data).Ptr(up.Data).I64(dY.Count));
 
     public static KernelCall GeluTanhForward(Tensor x, Tensor y) =>
         Elementwise($"gelu_tanh_fwd_{Suffix(x.DType)}", x.Count, new KernelArgs().Ptr(y.Data).Ptr(x.Data).I64(x.Count));

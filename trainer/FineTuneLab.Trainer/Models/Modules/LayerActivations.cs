@@ -35,16 +35,30 @@ public sealed class LayerActivations
         Mean1 = a.Allocate(DType.F32, new TensorShape(maxTokens));
         Rstd1 = a.Allocate(DType.F32, new TensorShape(maxTokens));
         Q = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
+        if (c.QkNorm)
+        {
+            QRaw = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
+            KRaw = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+            RstdQ = a.Allocate(DType.F32, new TensorShape(maxTokens * c.NumHeads));
+            RstdK = a.Allocate(DType.F32, new TensorShape(maxTokens * c.NumKvHeads));
+        }
         K = keysAndValues ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim)) : default;
         V = keysAndValues ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim)) : default;
         Att = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
         Lse = a.Allocate(DType.F32, new TensorShape(maxBatch * c.NumHeads * maxSeq));
         XMid = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+        if (c.SandwichNorms)
+        {
+            AttnOut = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+            RstdPostAttn = a.Allocate(DType.F32, new TensorShape(maxTokens));
+            MlpOut = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
+            RstdPostFf = a.Allocate(DType.F32, new TensorShape(maxTokens));
+        }
         H2 = a.Allocate(DType.F32, new TensorShape(maxTokens, c.HiddenSize));
         Mean2 = a.Allocate(DType.F32, new TensorShape(maxTokens));
         Rstd2 = a.Allocate(DType.F32, new TensorShape(maxTokens));
         Gate = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
-        Up = c.Mlp == MlpKind.SwiGlu ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
+        Up = c.Mlp != MlpKind.GeluTanh ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
         Act = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
         _sharedLoraHidden = sharedLoraHidden;
         LoraHidden = new Dictionary<Linear, Tensor>();
@@ -57,15 +71,25 @@ public sealed class LayerActivations
     public Tensor Mean1 { get; }
     public Tensor Rstd1 { get; }
     public Tensor Q { get; }
+    /// <summary>q and k as projected, before the per-head norms (Qwen3, Gemma 3), and the norms' rstd per head row.</summary>
+    public Tensor QRaw { get; }
+    public Tensor KRaw { get; }
+    public Tensor RstdQ { get; }
+    public Tensor RstdK { get; }
     public Tensor K { get; }
     public Tensor V { get; }
     public Tensor Att { get; }
     public Tensor Lse { get; }
     public Tensor XMid { get; }
+    /// <summary>Gemma: the attention and MLP outputs before their post-norms, and those norms' rstd.</summary>
+    public Tensor AttnOut { get; }
+    public Tensor RstdPostAttn { get; }
+    public Tensor MlpOut { get; }
+    public Tensor RstdPostFf { get; }
     public Tensor H2 { get; }
     public Tensor Mean2 { get; }
     public Tensor Rstd2 { get; }
-    /// <summary>SwiGLU's gate projection, or GPT-2's c_fc output (the GELU input).</summary>
+    /// <summary>The gated MLP's gate projection, or GPT-2's c_fc output (the GELU input).</summary>
     public Tensor Gate { get; }
     public Tensor Up { get; }
     public Tensor Act { get; }
@@ -82,10 +106,15 @@ public sealed class BackwardScratch
         DQ = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
         DK = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
         DV = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+        if (c.QkNorm)
+        {
+            DQRaw = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
+            DKRaw = a.Allocate(DType.F32, new TensorShape(maxTokens, c.KvDim));
+        }
         DAtt = a.Allocate(DType.F32, new TensorShape(maxTokens, c.QDim));
         DAct = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
         DGate = a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize));
-        DUp = c.Mlp == MlpKind.SwiGlu ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
+        DUp = c.Mlp != MlpKind.GeluTanh ? a.Allocate(DType.F32, new TensorShape(maxTokens, c.IntermediateSize)) : default;
         DLoraHidden = maxRank > 0 ? a.Allocate(DType.F32, new TensorShape(maxRank * maxTokens)) : default;
         var widest = Math.Max(Math.Max(c.HiddenSize, c.QDim), c.IntermediateSize);
         DropScratch = dropout ? a.Allocate(DType.F32, new TensorShape(maxTokens * widest)) : default;
@@ -96,6 +125,9 @@ public sealed class BackwardScratch
     public Tensor DQ { get; }
     public Tensor DK { get; }
     public Tensor DV { get; }
+    /// <summary>Gradients of q and k before the per-head norms.</summary>
+    public Tensor DQRaw { get; }
+    public Tensor DKRaw { get; }
     public Tensor DAtt { get; }
     public Tensor DAct { get; }
     public Tensor DGate { get; }

@@ -18,6 +18,9 @@ public sealed class StepContext(IBackend backend, BackwardScratch? scratch)
     public Tensor Positions { get; set; }
     public Tensor RopeCos { get; set; }
     public Tensor RopeSin { get; set; }
+    /// <summary>The local (sliding-window) layers' own tables when their RoPE base differs (Gemma 3), else empty.</summary>
+    public Tensor RopeCosLocal { get; set; }
+    public Tensor RopeSinLocal { get; set; }
     public ulong DropoutSeed { get; set; }
     /// <summary>LoRA dropout applies only when training (backward follows); evaluation runs the adapters undropped.</summary>
     public bool DropoutActive { get; set; } = true;

@@ -102,7 +102,8 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
 
         // QLoRA is LoRA over NF4 base weights: the same adapters, the base quantized on load; DPO trains an adapter too
         var lora = spec.Method is TrainingMethod.Lora or TrainingMethod.Qlora or TrainingMethod.Dpo
-            ? new LoraOptions(spec.Lora.R, spec.Lora.Alpha, spec.Lora.TargetModules, (float)spec.Lora.Dropout, spec.Lora.UseRsLora)
+            ? new LoraOptions(spec.Lora.R, spec.Lora.Alpha, LoraOptions.ResolveTargets(spec.Lora.TargetModules, HfConfig.Load(modelDir).Family),
+                (float)spec.Lora.Dropout, spec.Lora.UseRsLora)
             : null;
         var engine = new EngineOptions
         {

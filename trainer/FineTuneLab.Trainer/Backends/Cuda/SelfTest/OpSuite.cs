@@ -159,6 +159,15 @@ public static class OpSuite
             Both((b, s) => b.RmsNormBackward(Side(dy, s), Side(x, s), Side(w, s), Side(rstd, s), Side(dx, s), Side(dw, s), accumulateDx: true));
             c.Compare("RmsNormBackward dX (accumulate)", dx, SelfTestTolerance.F32);
             c.Compare("RmsNormBackward dWeight", dw, SelfTestTolerance.F32);
+            // Gemma's x·rstd·(1 + w), per q/k head: rows of head_dim 16
+            var xh = c.Random(DType.F32, 2f, rows * 20, 16); var wh = c.Random(DType.F32, 0.3f, 16);
+            var yh = c.Empty(DType.F32, rows * 20, 16); var rstdh = c.Empty(DType.F32, rows * 20);
+            Both((b, s) => b.RmsNormForward(Side(xh, s), Side(wh, s), 1e-6f, Side(yh, s), Side(rstdh, s), weightOffset: 1f));
+            c.Compare("RmsNormForward y (1 + w, per head)", yh, SelfTestTolerance.F32);
+            var dyh = c.Random(DType.F32, 1f, rows * 20, 16); var dxh = c.Empty(DType.F32, rows * 20, 16); var dwh = c.Random(DType.F32, 1f, 16);
+            Both((b, s) => b.RmsNormBackward(Side(dyh, s), Side(xh, s), Side(wh, s), Side(rstdh, s), Side(dxh, s), Side(dwh, s), weightOffset: 1f));
+            c.Compare("RmsNormBackward dX (1 + w)", dxh, SelfTestTolerance.F32);
+            c.Compare("RmsNormBackward dWeight (1 + w)", dwh, SelfTestTolerance.F32);
         });
         Try("LayerNorm", () =>
         {
@@ -202,6 +211,18 @@ public static class OpSuite
             c.Compare("AttentionBackward dQ", dq, SelfTestTolerance.F32);
             c.Compare("AttentionBackward dK", dk, SelfTestTolerance.F32);
             c.Compare("AttentionBackward dV", dv, SelfTestTolerance.F32);
+            // Gemma 3's 256-wide heads (the _d256 kernels, more than 48 KiB of shared memory) with a local layer's window
+            var q2 = c.Random(DType.F32, 1f, 1, 40, 2, 256); var k2 = c.Random(DType.F32, 1f, 1, 40, 1, 256); var v2 = c.Random(DType.F32, 1f, 1, 40, 1, 256);
+            var o2 = c.Empty(DType.F32, 1, 40, 2, 256); var lse2 = c.Empty(DType.F32, 1, 2, 40);
+            Both((b, s) => b.AttentionForward(Side(q2, s), Side(k2, s), Side(v2, s), default, 0.0625f, 9, Side(o2, s), Side(lse2, s)));
+            c.Compare("AttentionForward output (head_dim 256, window 9)", o2, SelfTestTolerance.F32);
+            var dO2 = c.Random(DType.F32, 1f, 1, 40, 2, 256);
+            var dq2 = c.Empty(DType.F32, 1, 40, 2, 256); var dk2 = c.Empty(DType.F32, 1, 40, 1, 256); var dv2 = c.Empty(DType.F32, 1, 40, 1, 256);
+            Both((b, s) => b.AttentionBackward(Side(dO2, s), Side(q2, s), Side(k2, s), Side(v2, s), default, 0.0625f, 9, Side(o2, s), Side(lse2, s),
+                Side(dq2, s), Side(dk2, s), Side(dv2, s)));
+            c.Compare("AttentionBackward dQ (head_dim 256)", dq2, SelfTestTolerance.F32);
+            c.Compare("AttentionBackward dK (head_dim 256)", dk2, SelfTestTolerance.F32);
+            c.Compare("AttentionBackward dV (head_dim 256)", dv2, SelfTestTolerance.F32);
         });
         Try("SwiGlu", () =>
         {
@@ -212,6 +233,16 @@ public static class OpSuite
             Both((b, s) => b.SwiGluBackward(Side(dy, s), Side(g, s), Side(u, s), Side(dg, s), Side(du, s)));
             c.Compare("SwiGluBackward dGate", dg, SelfTestTolerance.F32);
             c.Compare("SwiGluBackward dUp", du, SelfTestTolerance.F32);
+        });
+        Try("GeGlu", () =>
+        {
+            var g = c.Random(DType.F32, 4f, 50, 97); var u = c.Random(DType.F32, 2f, 50, 97); var y = c.Empty(DType.F32, 50, 97);
+            Both((b, s) => b.GeGluForward(Side(g, s), Side(u, s), Side(y, s)));
+            c.Compare("GeGluForward", y, SelfTestTolerance.F32);
+            var dy = c.Random(DType.F32, 1f, 50, 97); var dg = c.Empty(DType.F32, 50, 97); var du = c.Empty(DType.F32, 50, 97);
+            Both((b, s) => b.GeGluBackward(Side(dy, s), Side(g, s), Side(u, s), Side(dg, s), Side(du, s)));
+            c.Compare("GeGluBackward dGate", dg, SelfTestTolerance.F32);
+            c.Compare("GeGluBackward dUp", du, SelfTestTolerance.F32);
         });
         Try("GeluTanh", () =>
         {
