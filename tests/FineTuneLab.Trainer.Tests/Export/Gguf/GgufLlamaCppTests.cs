@@ -68,7 +68,7 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
         Assert.Equal(ids.Skip(prompt.Length).ToArray(), llama.Greedy(prompt, newTokens));
     }
 
-    public static TheoryData<string> Families => new() { "llama", "mistral", "qwen2", "gpt2", "llama3.2" };
+    public static TheoryData<string> Families => new() { "llama", "mistral", "qwen2", "qwen3", "gpt2", "llama3.2" };
 
     [Theory]
     [MemberData(nameof(Families))]
@@ -93,7 +93,7 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
         var mergedDir = Path.Combine(tmp.Path, "merged");
         MergedModelExporter.Export(modelDir, adapterDir, mergedDir);
         var r = GgufPackage.Write(modelDir, adapterDir, Path.Combine(tmp.Path, "gguf"), GgufQuant.F16);
-        Assert.Equal(family switch { "qwen2" => "qwen2", "gpt2" => "gpt2", _ => "llama" }, r.Architecture);
+        Assert.Equal(family switch { "qwen2" or "qwen3" => family, "gpt2" => "gpt2", _ => "llama" }, r.Architecture);
         Assert.Equal("gpt-2", r.PreTokenizer);
 
         using var backend = new CpuBackend(2);
@@ -136,6 +136,7 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
     [Theory]
     [InlineData("llama")]
     [InlineData("qwen2")]
+    [InlineData("qwen3")]
     public void Lora_gguf_applied_by_llama_cpp_to_the_base_gguf_matches_our_unmerged_adapter(string family)
     {
         using var tmp = new TempDir();

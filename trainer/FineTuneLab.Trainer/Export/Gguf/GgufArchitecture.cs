@@ -8,7 +8,8 @@ namespace FineTuneLab.Trainer.Export.Gguf;
 /// the <c>{arch}.*</c> hyper-parameters, the tensor names (<c>token_embd</c>, <c>blk.N.attn_q</c>, …, <c>output</c>), and
 /// the tensor transforms. Llama and Mistral are both written as "llama", whose RoPE rotates interleaved pairs: the
 /// converter permutes q_proj/k_proj rows (and q/k biases) from Hugging Face's half-split layout, and we do the same.
-/// Qwen2 ("qwen2") rotates halves as Hugging Face does and keeps its layout. GPT-2 ("gpt2") stores Conv1D weights
+/// Qwen2 ("qwen2") and Qwen3 ("qwen3", with per-head q/k norms as attn_q_norm/attn_k_norm) rotate halves as Hugging
+/// Face does and keep its layout. GPT-2 ("gpt2") stores Conv1D weights
 /// [in, out]; they are transposed to [out, in].
 /// </summary>
 public sealed partial class GgufArchitecture
@@ -28,8 +29,9 @@ public sealed partial class GgufArchitecture
     {
         ModelFamily.Llama or ModelFamily.Mistral => new("llama", config),
         ModelFamily.Qwen2 => new("qwen2", config),
+        ModelFamily.Qwen3 => new("qwen3", config),
         ModelFamily.Gpt2 => new("gpt2", config),
-        _ => throw new InvalidDataException($"{source}: {config.Architecture} has no GGUF mapping yet (supported: Llama, Mistral, Qwen2, GPT-2)"),
+        _ => throw new InvalidDataException($"{source}: {config.Architecture} has no GGUF mapping yet (supported: Llama, Mistral, Qwen2, Qwen3, GPT-2)"),
     };
 
     /// <summary>The {arch}.* keys llama.cpp reads for this family.</summary>
@@ -84,6 +86,8 @@ public sealed partial class GgufArchitecture
         var part = m.Groups[2].Value switch
         {
             "input_layernorm" => "attn_norm",
+            "self_attn.q_norm" when _c.QkNorm => "attn_q_norm",
+            "self_attn.k_norm" when _c.QkNorm => "attn_k_norm",
             "self_attn.q_proj" => "attn_q",
             "self_attn.k_proj" => "attn_k",
             "self_attn.v_proj" => "attn_v",
