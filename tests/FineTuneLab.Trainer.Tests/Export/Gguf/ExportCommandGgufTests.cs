@@ -59,3 +59,17 @@ public sealed class ExportCommandGgufTests
         Assert.Contains("tokenizer.json", e.Message);
     }
 }
+
+public sealed class GemmaGgufRefusalTests
+{
+    [Fact]
+    public void A_gemma3_layout_llama_cpp_cannot_represent_is_refused_by_field()
+    {
+        using var tmp = new TempDir();
+        // the random Gemma 3 config has a local/global pattern of 2 and query_pre_attn_scalar 16 ≠ head_dim 12
+        var dir = RandomModels.CreateModel(tmp.Path, "gemma3", 91);
+        var e = Assert.Throws<InvalidDataException>(() => Trainer.Export.Gguf.GgufModelExporter.Preflight(dir, Trainer.Export.Gguf.GgufQuant.F16));
+        Assert.Contains("sliding_window_pattern other than 6", e.Message);
+        Assert.Contains("llama.cpp's gemma3 cannot represent that", e.Message);
+    }
+}

@@ -23,10 +23,13 @@ public sealed class GgufVocabularyTests(ITestOutputHelper output)
     [InlineData("llama3", "smaug-bpe", "c136ed14d01c2745d4f60a9596ae66800e2b61fa45643e72436041855ad4089d")]
     [InlineData("qwen3", "qwen2", "e636dc30a262dcc0d8c323492e32ae2b70728f4df7dfe9737d9f920a282b8aea")]
     [InlineData("gpt4o", "gpt-4o", "ccc2ef013c104be7bae2965776d611e1d7a8a2a9c547dd93a682c9a9fc80352e")]
-    public void Real_tokenizers_get_the_converters_pre_tokenizer_and_tokenize_identically_in_llama_cpp(string family, string pre, string hash)
+    // SentencePiece-style (byte fallback): llama.cpp's "llama" tokenizer with scores from the merge ranks
+    [InlineData("llama2", "default", null)]
+    [InlineData("gemma3", "default", null)]
+    public void Real_tokenizers_get_the_converters_pre_tokenizer_and_tokenize_identically_in_llama_cpp(string family, string pre, string? hash)
     {
         var tokenizer = TokenizerFixtures.Get(family);
-        Assert.Equal(hash, GgufVocabulary.CheckHash(tokenizer));
+        if (hash is not null) Assert.Equal(hash, GgufVocabulary.CheckHash(tokenizer));
 
         using var tmp = new Inference.TempDir();
         var dir = Path.Combine(TokenizerFixtures.Dir, family);
@@ -48,7 +51,10 @@ public sealed class GgufVocabularyTests(ITestOutputHelper output)
         var nfc = FineTuneLab.Trainer.Tokenizers.IcuNormalization.Get(NormalizationForm.FormC); // ICU (the process runs with invariant globalization)
         var all = TokenizerFixtures.DevItems.Take(400).Select(t => nfc.Normalize(t)).ToList();
         static bool HasCombiningMark(string t) => t.Any(c => char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.NonSpacingMark or System.Globalization.UnicodeCategory.SpacingCombiningMark);
-        var items = all.Where(t => !HasCombiningMark(t)).ToList();
+        // a literal "▁" in the text: llama.cpp's SentencePiece path reads user-defined "▁" pieces as spaces (as the
+        // converter writes them), the Hugging Face tokenizer matches them as written
+        bool spm = vocab.PreTokenizer == "default";
+        var items = all.Where(t => !HasCombiningMark(t) && !(spm && t.Contains('\u2581'))).ToList();
         int same = 0, shown = 0;
         foreach (var text in items)
         {
@@ -58,7 +64,7 @@ public sealed class GgufVocabularyTests(ITestOutputHelper output)
             if (ours.AsSpan().SequenceEqual(theirs)) same++;
             else if (shown++ < 4) output.WriteLine($"differs: {System.Text.Json.JsonSerializer.Serialize(text)}: ours [{string.Join(",", ours)}] llama.cpp [{string.Join(",", theirs)}]");
         }
-        output.WriteLine($"{family}: pre {vocab.PreTokenizer}, {same}/{items.Count} corpus items tokenized identically by llama.cpp ({all.Count - items.Count} with combining marks not compared)");
+        output.WriteLine($"{family}: pre {vocab.PreTokenizer}, {same}/{items.Count} corpus items tokenized identically by llama.cpp ({all.Count - items.Count} with combining marks{(spm ? " or a literal ▁" : "")} not compared)");
         Assert.Equal(items.Count, same);
     }
 }

@@ -9,7 +9,9 @@ namespace FineTuneLab.Trainer.Export.Gguf;
 /// the tensor transforms. Llama and Mistral are both written as "llama", whose RoPE rotates interleaved pairs: the
 /// converter permutes q_proj/k_proj rows (and q/k biases) from Hugging Face's half-split layout, and we do the same.
 /// Qwen2 ("qwen2") and Qwen3 ("qwen3", with per-head q/k norms as attn_q_norm/attn_k_norm) rotate halves as Hugging
-/// Face does and keep its layout. GPT-2 ("gpt2") stores Conv1D weights
+/// Face does and keep its layout. Gemma 3 ("gemma3") gets its sandwich norms as post_attention_norm / ffn_norm /
+/// post_ffw_norm and its norm weights + 1, as the converter writes them (<see cref="CheckGemma3"/> for what llama.cpp
+/// fixes). GPT-2 ("gpt2") stores Conv1D weights
 /// [in, out]; they are transposed to [out, in].
 /// </summary>
 public sealed partial class GgufArchitecture
@@ -30,9 +32,31 @@ public sealed partial class GgufArchitecture
         ModelFamily.Llama or ModelFamily.Mistral => new("llama", config),
         ModelFamily.Qwen2 => new("qwen2", config),
         ModelFamily.Qwen3 => new("qwen3", config),
+        ModelFamily.Gemma3 => new("gemma3", CheckGemma3(config, source)),
         ModelFamily.Gpt2 => new("gpt2", config),
-        _ => throw new InvalidDataException($"{source}: {config.Architecture} has no GGUF mapping yet (supported: Llama, Mistral, Qwen2, Qwen3, GPT-2)"),
+        _ => throw new InvalidDataException($"{source}: {config.Architecture} has no GGUF mapping yet (supported: Llama, Mistral, Qwen2, Qwen3, Gemma 3, GPT-2)"),
     };
+
+    /// <summary>
+    /// llama.cpp's gemma3 fixes what a Gemma 3 config may vary: every sixth layer global, the others local with a
+    /// sliding window and RoPE base 10000 unscaled, and scores scaled by head_dim^-0.5 (hidden/heads for the 62-layer
+    /// 27B). A config that differs would run as another model there, so it is refused by field.
+    /// </summary>
+    private static ModelConfig CheckGemma3(ModelConfig c, string source)
+    {
+        void Require(bool ok, string message)
+        {
+            if (!ok) throw new InvalidDataException($"{source}: {message}; llama.cpp's gemma3 cannot represent that");
+        }
+        Require(c.SlidingWindow is not null, "no sliding_window");
+        for (int i = 0; i < c.NumLayers; i++)
+            Require(c.IsLocalLayer(i) == (i % 6 != 5), $"layer {i} is {(c.IsLocalLayer(i) ? "local" : "global")} (layer_types / sliding_window_pattern other than 6)");
+        Require(c.RopeLocalTheta is null or 10000.0, $"rope_local_base_freq is {c.RopeLocalTheta}, not 10000");
+        Require(c.RopeLlama3 is null && c.RopeLongRope is null, "rope scaling other than linear");
+        double expected = c.NumLayers == 62 ? (double)c.HiddenSize / c.NumHeads : c.HeadDim;
+        Require(c.QueryPreAttnScalar is not { } q || q == expected, $"query_pre_attn_scalar is {c.QueryPreAttnScalar}, llama.cpp scales by {expected}^-0.5");
+        return c;
+    }
 
     /// <summary>The {arch}.* keys llama.cpp reads for this family.</summary>
     public void WriteHyperParameters(GgufMetadata m)
@@ -62,6 +86,7 @@ public sealed partial class GgufArchitecture
             m.UInt32($"{a}.vocab_size", c.VocabSize);
             m.UInt32($"{a}.rope.dimension_count", c.HeadDim);
         }
+        if (a == "gemma3") m.UInt32($"{a}.attention.sliding_window", c.SlidingWindow!.Value);
         if (c.RopeLinearFactor != 1.0)
         {
             m.String($"{a}.rope.scaling.type", "linear");
@@ -92,7 +117,10 @@ public sealed partial class GgufArchitecture
             "self_attn.k_proj" => "attn_k",
             "self_attn.v_proj" => "attn_v",
             "self_attn.o_proj" => "attn_output",
-            "post_attention_layernorm" => "ffn_norm",
+            // Gemma 3's sandwich norms: post_attention_layernorm norms the attention output, pre_feedforward the MLP input
+            "post_attention_layernorm" => _c.SandwichNorms ? "post_attention_norm" : "ffn_norm",
+            "pre_feedforward_layernorm" when _c.SandwichNorms => "ffn_norm",
+            "post_feedforward_layernorm" when _c.SandwichNorms => "post_ffw_norm",
             "mlp.gate_proj" => "ffn_gate",
             "mlp.up_proj" => "ffn_up",
             "mlp.down_proj" => "ffn_down",
@@ -136,6 +164,13 @@ public sealed partial class GgufArchitecture
         if (_c.Family == ModelFamily.Gpt2)
         {
             if (shape.Length == 2 && Gpt2Conv1D().IsMatch(hf)) return (Transpose(values, shape[0], shape[1]), [shape[1], shape[0]]);
+            return (values, shape);
+        }
+        if (Name == "gemma3")
+        {
+            // Gemma stores RMSNorm weights as w - 1 and scales by (1 + w); llama.cpp multiplies by the weight itself
+            if (hf.EndsWith("norm.weight", StringComparison.Ordinal))
+                for (int i = 0; i < values.Length; i++) values[i] += _c.NormWeightOffset;
             return (values, shape);
         }
         if (Name != "llama") return (values, shape);

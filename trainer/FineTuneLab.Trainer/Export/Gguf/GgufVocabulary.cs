@@ -12,7 +12,8 @@ namespace FineTuneLab.Trainer.Export.Gguf;
 /// (ids the tokenizer lacks up to the model's vocab_size become "[PAD{i}]", unused), their types (added special
 /// tokens and tokens that look special are control tokens, other added tokens user-defined), the merges in rank
 /// order as "a b", BOS/EOS/PAD ids, whether BOS/EOS are added, the chat template, and <c>tokenizer.ggml.pre</c>, the
-/// pre-tokenizer llama.cpp must run. SentencePiece-style tokenizers (Metaspace, byte fallback) are refused.
+/// pre-tokenizer llama.cpp must run. SentencePiece-style tokenizers (byte fallback) become llama.cpp's "llama"
+/// tokenizer (<see cref="WriteSentencePiece"/>).
 /// </summary>
 public static class GgufVocabulary
 {
@@ -56,9 +57,10 @@ public static class GgufVocabulary
         var model = root.GetProperty("model");
         var type = model.TryGetProperty("type", out var t) ? t.GetString() : null;
         bool byteFallback = model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True;
-        if (type != "BPE" || byteFallback || !HasByteLevel(root.GetProperty("pre_tokenizer")))
-            throw new InvalidDataException($"{path}: a {(byteFallback ? "SentencePiece-style (byte-fallback) " : "")}{type} tokenizer without a ByteLevel pre-tokenizer; " +
-                "the GGUF export writes byte-level BPE tokenizers (Llama 3, Qwen, Mistral Nemo, GPT-2 style) only — SentencePiece vocabularies (Llama 2, Gemma) are not supported yet");
+        if (type == "BPE" && byteFallback) return WriteSentencePiece(m, modelDir, path, root, vocabSize);
+        if (type != "BPE" || !HasByteLevel(root.GetProperty("pre_tokenizer")))
+            throw new InvalidDataException($"{path}: a {type} tokenizer without a ByteLevel pre-tokenizer or byte fallback; " +
+                "the GGUF export writes byte-level BPE tokenizers (Llama 3, Qwen, Mistral Nemo, GPT-2 style) and SentencePiece-style BPE with byte fallback (Llama 2, Gemma)");
 
         var tokenizer = HfTokenizer.Load(modelDir);
         var tokens = new string?[vocabSize];
@@ -91,6 +93,11 @@ public static class GgufVocabulary
         m.Int32s("tokenizer.ggml.token_type", types);
         m.Strings("tokenizer.ggml.merges", merges);
 
+        return WriteSpecialTokensAndTemplate(m, modelDir, tokenizer, pre, rule, vocabSize);
+    }
+
+    private static Result WriteSpecialTokensAndTemplate(GgufMetadata m, string modelDir, HfTokenizer tokenizer, string pre, string rule, int vocabSize)
+    {
         var config = Path.Combine(modelDir, "tokenizer_config.json");
         var special = File.Exists(config) ? ChatTemplate.ReadSpecialTokens(config) : new Dictionary<string, string>();
         int? Id(string name) => special.TryGetValue(name, out var s) ? tokenizer.TokenToId(s) : null;
@@ -112,6 +119,75 @@ public static class GgufVocabulary
         if (special.TryGetValue("eos_token", out var eosText)) stops.Add(eosText);
         return new Result(pre, rule, vocabSize, template?.Source, stops);
     }
+
+    /// <summary>
+    /// A SentencePiece-style tokenizer (BPE with byte fallback, "▁" for spaces: Llama 2, Gemma) as llama.cpp's "llama"
+    /// tokenizer: pieces as stored, <c>&lt;0xNN&gt;</c> byte tokens typed byte, the unknown token unknown, added tokens
+    /// control (special, or looking special) or user-defined with "▁" read as a space (score -1000), as
+    /// convert_hf_to_gguf.py's _create_vocab_sentencepiece marks them. llama.cpp merges the adjacent pair whose joined
+    /// piece has the highest score; tokenizer.json keeps no scores but ranks its merges by them, so a piece scores
+    /// minus the rank of the first merge that makes it, which gives llama.cpp's merge order the tokenizer's.
+    /// <c>add_space_prefix</c> is whether the normalizer prepends "▁" (Llama 2 yes, Gemma no).
+    /// </summary>
+    private static Result WriteSentencePiece(GgufMetadata m, string modelDir, string path, JsonElement root, int vocabSize)
+    {
+        const int Unknown = 2, Byte = 6;
+        var model = root.GetProperty("model");
+        var tokenizer = HfTokenizer.Load(modelDir);
+        var tokens = new string?[vocabSize];
+        var scores = new float[vocabSize];
+        var types = new int[vocabSize];
+        Array.Fill(types, Normal);
+        var byId = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in model.GetProperty("vocab").EnumerateObject())
+        {
+            var id = p.Value.GetInt32();
+            if (id >= vocabSize) throw new InvalidDataException($"{path}: token '{p.Name}' has id {id}, beyond the model's vocab_size {vocabSize}");
+            tokens[id] = p.Name;
+            byId[p.Name] = id;
+            if (p.Name.Length == 6 && p.Name.StartsWith("<0x", StringComparison.Ordinal) && p.Name[5] == '>') types[id] = Byte;
+        }
+        if (model.TryGetProperty("merges", out var ms))
+        {
+            var seen = new HashSet<int>();
+            int rank = 0;
+            foreach (var e in ms.EnumerateArray())
+            {
+                string joined = e.ValueKind == JsonValueKind.String
+                    ? e.GetString()!.Replace(" ", "", StringComparison.Ordinal)
+                    : string.Concat(e.EnumerateArray().Select(x => x.GetString()));
+                if (byId.TryGetValue(joined, out var id) && seen.Add(id)) scores[id] = -rank;
+                rank++;
+            }
+        }
+        if (model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String && byId.TryGetValue(unk.GetString()!, out var unkId))
+            types[unkId] = Unknown;
+        foreach (var a in tokenizer.AddedTokens)
+        {
+            if (a.Id >= vocabSize) throw new InvalidDataException($"{path}: added token '{a.Content}' has id {a.Id}, beyond the model's vocab_size {vocabSize}");
+            if (types[a.Id] == Unknown) continue;
+            bool control = a.Special || LooksSpecial(a.Content);
+            types[a.Id] = control ? Control : UserDefined;
+            tokens[a.Id] = control ? a.Content : a.Content.Replace('\u2581', ' ');
+            scores[a.Id] = -1000f;
+        }
+        for (int i = 0; i < vocabSize; i++)
+            if (tokens[i] is null) { tokens[i] = $"[PAD{i}]"; types[i] = Unused; }
+        m.String("tokenizer.ggml.model", "llama");
+        m.String("tokenizer.ggml.pre", "default");
+        m.Strings("tokenizer.ggml.tokens", tokens!);
+        m.Float32s("tokenizer.ggml.scores", scores);
+        m.Int32s("tokenizer.ggml.token_type", types);
+        m.Bool("tokenizer.ggml.add_space_prefix", PrependsSpace(root.GetProperty("normalizer")));
+        return WriteSpecialTokensAndTemplate(m, modelDir, tokenizer, "default", "SentencePiece-style (llama.cpp's llama tokenizer)", vocabSize);
+    }
+
+    private static bool PrependsSpace(JsonElement n) => n.ValueKind == JsonValueKind.Object && n.GetProperty("type").GetString() switch
+    {
+        "Prepend" => n.GetProperty("prepend").GetString() == "\u2581",
+        "Sequence" => n.GetProperty("normalizers").EnumerateArray().Any(PrependsSpace),
+        _ => false,
+    };
 
     /// <summary>convert_hf_to_gguf.py's rule (the hash of the check text's ids), else the pre-tokenizer's known regex or GPT-2's.</summary>
     private static (string Name, string Rule) PreTokenizerOf(HfTokenizer tokenizer, JsonElement pre, string path)
