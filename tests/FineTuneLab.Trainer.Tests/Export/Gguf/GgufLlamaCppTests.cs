@@ -36,6 +36,28 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
         return dir;
     }
 
+    /// <summary>
+    /// A random Phi-3 with a Phi-3-shaped vocabulary: the Llama 2 SentencePiece tokenizer Phi-3 ships, plus its chat
+    /// tokens (<|end|>, <|user|>, …) from id 32000, which llama.cpp's phi3 looks up by name.
+    /// </summary>
+    private static string Phi3Model(string root)
+    {
+        var dir = RandomModels.CreateModel(root, "phi3", 15, vocab: 32064, configure: c => c.Remove("sliding_window"));
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(Tokenizers.TokenizerFixtures.Dir, "llama2", "tokenizer.json")))!.AsObject();
+        var added = json["added_tokens"]!.AsArray();
+        string[] names = ["<|endoftext|>", "<|assistant|>", "<|placeholder1|>", "<|placeholder2|>", "<|placeholder3|>", "<|placeholder4|>",
+            "<|system|>", "<|end|>", "<|placeholder5|>", "<|placeholder6|>", "<|user|>"];
+        for (int i = 0; i < names.Length; i++)
+            added.Add(new JsonObject
+            {
+                ["id"] = 32000 + i, ["content"] = names[i], ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = i is 7 or 10,
+                ["normalized"] = false, ["special"] = true,
+            });
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+        File.Copy(Path.Combine(Tokenizers.TokenizerFixtures.Dir, "llama2", "tokenizer_config.json"), Path.Combine(dir, "tokenizer_config.json"));
+        return dir;
+    }
+
     private static readonly int[][] Prompts = [RandomModels.RandomIds(19, 982, 1), RandomModels.RandomIds(7, 982, 2), RandomModels.RandomIds(30, 982, 3)];
 
     private LogitAgreement Compare(string ggufFile, string? lora, TransformerModel ours, string label)
@@ -68,7 +90,7 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
         Assert.Equal(ids.Skip(prompt.Length).ToArray(), llama.Greedy(prompt, newTokens));
     }
 
-    public static TheoryData<string> Families => new() { "llama", "mistral", "qwen2", "qwen3", "gemma3", "gpt2", "llama3.2" };
+    public static TheoryData<string> Families => new() { "llama", "mistral", "qwen2", "qwen3", "gemma3", "phi3", "gpt2", "llama3.2" };
 
     [Theory]
     [MemberData(nameof(Families))]
@@ -79,6 +101,8 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
         {
             // llama.cpp's llama architecture attends to the whole context: a Mistral without a sliding window
             "mistral" => Model(tmp.Path, "mistral", 11, c => c.Remove("sliding_window")),
+            // llama.cpp's phi3 attends to the whole context too (its Phi SWA is disabled)
+            "phi3" => Phi3Model(tmp.Path),
             // Llama 3.2's shape: tied embeddings and llama3 rope scaling (rope_freqs.weight)
             "llama3.2" => Model(tmp.Path, "llama", 12, c =>
             {
@@ -96,13 +120,18 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
             }),
             _ => Model(tmp.Path, family, 13),
         };
-        string[] targets = family == "gpt2" ? ["c_attn", "c_proj", "c_fc"] : ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"];
+        string[] targets = family switch
+        {
+            "gpt2" => ["c_attn", "c_proj", "c_fc"],
+            "phi3" => ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+            _ => ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "down_proj"],
+        };
         var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 21, targets);
         var mergedDir = Path.Combine(tmp.Path, "merged");
         MergedModelExporter.Export(modelDir, adapterDir, mergedDir);
         var r = GgufPackage.Write(modelDir, adapterDir, Path.Combine(tmp.Path, "gguf"), GgufQuant.F16);
-        Assert.Equal(family switch { "qwen2" or "qwen3" or "gemma3" => family, "gpt2" => "gpt2", _ => "llama" }, r.Architecture);
-        Assert.Equal("gpt-2", r.PreTokenizer);
+        Assert.Equal(family switch { "qwen2" or "qwen3" or "gemma3" or "phi3" or "gpt2" => family, _ => "llama" }, r.Architecture);
+        Assert.Equal(family == "phi3" ? "default" : "gpt-2", r.PreTokenizer);
 
         using var backend = new CpuBackend(2);
         if (family == "gemma3")

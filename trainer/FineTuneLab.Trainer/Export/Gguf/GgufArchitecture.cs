@@ -10,7 +10,8 @@ namespace FineTuneLab.Trainer.Export.Gguf;
 /// converter permutes q_proj/k_proj rows (and q/k biases) from Hugging Face's half-split layout, and we do the same.
 /// Qwen2 ("qwen2") and Qwen3 ("qwen3", with per-head q/k norms as attn_q_norm/attn_k_norm) rotate halves as Hugging
 /// Face does and keep its layout. Gemma 3 ("gemma3") gets its sandwich norms as post_attention_norm / ffn_norm /
-/// post_ffw_norm and its norm weights + 1, as the converter writes them (<see cref="CheckGemma3"/> for what llama.cpp
+/// post_ffw_norm and its norm weights + 1, as the converter writes them; Phi-3 ("phi3") keeps its fused qkv_proj
+/// (attn_qkv) and gate_up_proj (ffn_up) as they are (<see cref="CheckGemma3"/> for what llama.cpp
 /// fixes). GPT-2 ("gpt2") stores Conv1D weights
 /// [in, out]; they are transposed to [out, in].
 /// </summary>
@@ -33,8 +34,11 @@ public sealed partial class GgufArchitecture
         ModelFamily.Qwen2 => new("qwen2", config),
         ModelFamily.Qwen3 => new("qwen3", config),
         ModelFamily.Gemma3 => new("gemma3", CheckGemma3(config, source)),
+        ModelFamily.Phi3 when config.RopeLongRope is not null =>
+            throw new InvalidDataException($"{source}: Phi-3 longrope scaling (rope_factors_long/short in GGUF) is not exported yet; the 4k-context Phi-3 models are"),
+        ModelFamily.Phi3 => new("phi3", config),
         ModelFamily.Gpt2 => new("gpt2", config),
-        _ => throw new InvalidDataException($"{source}: {config.Architecture} has no GGUF mapping yet (supported: Llama, Mistral, Qwen2, Qwen3, Gemma 3, GPT-2)"),
+        _ => throw new InvalidDataException($"{source}: {config.Architecture} has no GGUF mapping yet (supported: Llama, Mistral, Qwen2, Qwen3, Gemma 3, Phi-3, GPT-2)"),
     };
 
     /// <summary>
@@ -87,6 +91,12 @@ public sealed partial class GgufArchitecture
             m.UInt32($"{a}.rope.dimension_count", c.HeadDim);
         }
         if (a == "gemma3") m.UInt32($"{a}.attention.sliding_window", c.SlidingWindow!.Value);
+        if (a == "phi3")
+        {
+            // as the converter writes them; llama.cpp's phi3 currently attends to the whole context whatever the window
+            m.UInt32($"{a}.rope.dimension_count", c.HeadDim);
+            m.UInt32($"{a}.attention.sliding_window", c.SlidingWindow ?? 0);
+        }
         if (c.RopeLinearFactor != 1.0)
         {
             m.String($"{a}.rope.scaling.type", "linear");
@@ -113,6 +123,8 @@ public sealed partial class GgufArchitecture
             "input_layernorm" => "attn_norm",
             "self_attn.q_norm" when _c.QkNorm => "attn_q_norm",
             "self_attn.k_norm" when _c.QkNorm => "attn_k_norm",
+            "self_attn.qkv_proj" when _c.FusedProjections => "attn_qkv",
+            "mlp.gate_up_proj" when _c.FusedProjections => "ffn_up", // llama.cpp's phi3 splits it: silu(first half) · second half
             "self_attn.q_proj" => "attn_q",
             "self_attn.k_proj" => "attn_k",
             "self_attn.v_proj" => "attn_v",
