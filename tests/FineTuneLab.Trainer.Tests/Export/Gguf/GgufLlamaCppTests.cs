@@ -186,14 +186,17 @@ public sealed class GgufLlamaCppTests(ITestOutputHelper output)
     [InlineData("llama")]
     [InlineData("qwen2")]
     [InlineData("qwen3")]
+    [InlineData("phi3")]
     public void Lora_gguf_applied_by_llama_cpp_to_the_base_gguf_matches_our_unmerged_adapter(string family)
     {
         using var tmp = new TempDir();
-        var modelDir = Model(tmp.Path, family, 41);
-        var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 42, ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj"], rank: 4, alpha: 8, rsLora: family == "qwen2");
+        var modelDir = family == "phi3" ? Phi3Model(tmp.Path) : Model(tmp.Path, family, 41);
+        // Phi-3's adapters sit on its fused matrices: one A and one B per qkv_proj / gate_up_proj
+        string[] targets = family == "phi3" ? ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"] : ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj"];
+        var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 42, targets.Distinct().ToList(), rank: 4, alpha: 8, rsLora: family == "qwen2");
         var baseGguf = GgufModelExporter.Export(modelDir, null, Path.Combine(tmp.Path, "base-f32.gguf"), GgufQuant.F32);
         var lora = GgufLoraExporter.Export(modelDir, adapterDir, Path.Combine(tmp.Path, "adapter.gguf"));
-        Assert.Equal(5 * 2, lora.Modules);
+        Assert.Equal(targets.Distinct().Count() * 2, lora.Modules);
 
         using var backend = new CpuBackend(2);
         using var ours = InferenceModel.Load(modelDir, adapterDir, backend, 64, DType.F32, forwardTokens: 64);
