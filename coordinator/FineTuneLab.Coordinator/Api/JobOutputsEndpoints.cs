@@ -100,9 +100,7 @@ public static class JobOutputsEndpoints
             await from.CopyToAsync(to, cancellationToken);
         }
         // the run's GGUF export (job spec "export": {"gguf": ...}), uploaded by the agent as gguf.tar
-        string? ggufSha;
-        using (var c = rt.Store.OpenConnection())
-            ggufSha = Store.Sql.Scalar(c, "SELECT sha256 FROM artifacts WHERE job_id = $j AND name = 'gguf.tar' ORDER BY created_at DESC LIMIT 1", ("$j", job.Id)) as string;
+        var ggufSha = Store.ArtifactRows.LatestOfJob(rt.Store, job.Id, "gguf.tar");
         if (ggufSha is not null && rt.Blobs.Exists(ggufSha))
         {
             var entry = zip.CreateEntry("gguf.tar");
