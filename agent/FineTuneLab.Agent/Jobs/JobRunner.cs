@@ -167,6 +167,14 @@ public sealed class JobRunner(JobAssignment assignment, AgentOptions options, Ou
                 await TarFolder.CreateAsync(adapter, tar, cancellationToken);
                 await artifacts.UploadAsync(tar, $"{JobId}-adapter", JobId, "adapter.tar", "adapter", cancellationToken);
             }
+            // "export": {"gguf": ...} in the spec: the merged GGUF and its Ollama Modelfile go into the training package
+            var gguf = Path.Combine(outDir, "gguf");
+            if (Directory.Exists(gguf))
+            {
+                var tar = Path.Combine(Path.GetDirectoryName(outDir)!, "gguf.tar");
+                await TarFolder.CreateAsync(gguf, tar, cancellationToken);
+                await artifacts.UploadAsync(tar, $"{JobId}-gguf", JobId, "gguf.tar", "file", cancellationToken);
+            }
             Report(JobState.Succeeded, "completed", 0, 0);
             return;
         }

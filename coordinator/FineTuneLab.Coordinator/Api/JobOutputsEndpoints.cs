@@ -99,6 +99,15 @@ public static class JobOutputsEndpoints
             await using var from = rt.Blobs.OpenRead(adapter);
             await from.CopyToAsync(to, cancellationToken);
         }
+        // the run's GGUF export (job spec "export": {"gguf": ...}), uploaded by the agent as gguf.tar
+        var ggufSha = Store.ArtifactRows.LatestOfJob(rt.Store, job.Id, "gguf.tar");
+        if (ggufSha is not null && rt.Blobs.Exists(ggufSha))
+        {
+            var entry = zip.CreateEntry("gguf.tar");
+            await using var to = entry.Open();
+            await using var from = rt.Blobs.OpenRead(ggufSha);
+            await from.CopyToAsync(to, cancellationToken);
+        }
         var readme = $"""
             # Training package of {job.Name} ({job.Id})
 
@@ -119,6 +128,7 @@ public static class JobOutputsEndpoints
 
             ## Outputs
             {(job.AdapterSha256 is null ? "No adapter (the run did not complete)." : $"- `adapter.tar`: the final adapter (PEFT layout), sha256 {job.AdapterSha256}")}
+            {(ggufSha is null ? "" : $"- `gguf.tar`: the merged model as GGUF with an Ollama Modelfile (llama.cpp: `llama-cli -m model-*.gguf`; Ollama: `ollama create NAME -f Modelfile`), sha256 {ggufSha}")}
             """;
         await WriteText(zip, "README.md", readme);
     }

@@ -18,6 +18,13 @@ public static class ArtifactRows
             is [var found, ..] ? found : null;
     }
 
+    /// <summary>The newest blob a job stored under <paramref name="name"/>, if any.</summary>
+    public static string? LatestOfJob(CoordinatorStore store, string jobId, string name)
+    {
+        using var c = store.OpenConnection();
+        return Sql.Scalar(c, "SELECT sha256 FROM artifacts WHERE job_id = $j AND name = $n ORDER BY created_at DESC LIMIT 1", ("$j", jobId), ("$n", name)) as string;
+    }
+
     /// <summary>The size of a checkpoint blob as its upload recorded it (0 if unknown).</summary>
     public static long CheckpointBytes(CoordinatorStore store, string sha)
     {

@@ -49,8 +49,8 @@ public sealed class InferenceCommandTests
         var modelDir = RandomModels.CreateModel(tmp.Path, "gpt2", seed: 33);
         var adapterDir = RandomModels.CreateAdapter(tmp.Path, modelDir, 34, ["c_attn"]);
         var outDir = Path.Combine(tmp.Path, "merged");
-        var r = await ExternalProcess.RunAsync("dotnet", [Cli, "export", "--model", modelDir, "--adapter", adapterDir, "--out", outDir, "--merged"]);
-        r.EnsureSuccess("ftl-train export --merged");
+        var r = await ExternalProcess.RunAsync("dotnet", [Cli, "export", "--model", modelDir, "--adapter", adapterDir, "--out", outDir, "--format", "merged"]);
+        r.EnsureSuccess("ftl-train export --format merged");
         using (var store = SafeTensorStore.Open(outDir)) Assert.True(store.Contains("transformer.h.0.attn.c_attn.weight"));
 
         var bad = await ExternalProcess.RunAsync("dotnet", [Cli, "export", "--model", modelDir, "--adapter", tmp.Path, "--out", outDir]);

@@ -63,12 +63,15 @@ internal static class RandomModels
     };
 
     /// <summary>A model folder with random weights (non-trivial norms and biases too), stored as safetensors in <paramref name="dtype"/>.</summary>
-    public static string CreateModel(string root, string family, ulong seed, SafeTensorDType dtype = SafeTensorDType.F32, int? vocab = null)
+    /// <remarks><paramref name="configure"/> edits config.json before the weights are drawn (rope scaling, tied embeddings, …).</remarks>
+    public static string CreateModel(string root, string family, ulong seed, SafeTensorDType dtype = SafeTensorDType.F32, int? vocab = null,
+        Action<System.Text.Json.Nodes.JsonObject>? configure = null)
     {
         var dir = Path.Combine(root, $"{family}-{seed}-{dtype}");
         Directory.CreateDirectory(dir);
         var json = System.Text.Json.Nodes.JsonNode.Parse(Config(family))!;
         if (vocab is { } v) json["vocab_size"] = v;
+        configure?.Invoke(json.AsObject());
         File.WriteAllText(Path.Combine(dir, "config.json"), json.ToJsonString());
         var config = HfConfig.Load(dir);
         using var backend = new CpuBackend(1);

@@ -156,3 +156,25 @@ public class JobSpecParserTests
         Assert.Contains("cannot read the file", Assert.Single(e.Errors).Message);
     }
 }
+
+public class JobSpecExportTests
+{
+    private static JobSpec Parse(string json) => JobSpecParser.Parse(Encoding.UTF8.GetBytes(json), "job.json");
+
+    [Fact]
+    public void Export_gguf_takes_an_encoding_and_names_a_wrong_one_by_field_and_line()
+    {
+        Assert.Null(Parse("""{"model": {"path": "m"}, "data": {"train": "t.jsonl"}, "max_steps": 1}""").Export.Gguf);
+        Assert.Equal("q8_0", Parse("""{"model": {"path": "m"}, "data": {"train": "t.jsonl"}, "max_steps": 1, "export": {"gguf": "q8_0"}}""").Export.Gguf);
+        var e = Assert.Throws<JobSpecException>(() => Parse("""
+            {"model": {"path": "m"}, "data": {"train": "t.jsonl"}, "max_steps": 1,
+             "export": {"gguf": "q3_k"}}
+            """));
+        var err = Assert.Single(e.Errors);
+        Assert.Equal("$.export.gguf", err.Path);
+        Assert.Equal(2, err.Line);
+        Assert.Contains("q4_k_m", err.Message);
+        var unknown = Assert.Throws<JobSpecException>(() => Parse("""{"model": {"path": "m"}, "data": {"train": "t.jsonl"}, "max_steps": 1, "export": {"onnx": true}}"""));
+        Assert.Contains(unknown.Errors, x => x.Path == "$.export.onnx");
+    }
+}

@@ -25,6 +25,9 @@ public static class AdapterExporter
         try
         {
             PeftAdapterWriter.Write(temp, items, normalised);
+            // a QLoRA adapter keeps its mark, so merges of the normalised copy still use the NF4 base
+            var mark = Path.Combine(adapterDir, LoraMerge.BaseQuantizationFileName);
+            if (File.Exists(mark)) File.Copy(mark, Path.Combine(temp, LoraMerge.BaseQuantizationFileName));
             if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
             Directory.Move(temp, outDir);
         }

@@ -1,17 +1,13 @@
 using System.Runtime.InteropServices;
 using FineTuneLab.Trainer.Formats;
-using FineTuneLab.Trainer.Inference;
-using FineTuneLab.Trainer.Models;
 using FineTuneLab.Trainer.Tensors;
 
 namespace FineTuneLab.Trainer.Export;
 
 /// <summary>
-/// Folds a PEFT LoRA adapter into its base model: W' = W + scale · B·A for every adapted module (scale alpha/r, or
-/// alpha/sqrt(r) with rsLoRA), added transposed into GPT-2's Conv1D weights (stored [in, out]; the fused c_attn is one
-/// matrix, so its one adapter folds in directly). Every other tensor is copied byte for byte; merged matrices keep
-/// the base's dtype. The folder (config, weights, tokenizer and generation files) is built beside the target and
-/// renamed into place.
+/// Writes the base model with a PEFT LoRA adapter folded in (<see cref="LoraMerge"/>) as a Hugging Face folder. Every
+/// unchanged tensor is copied byte for byte; merged (or NF4-rounded) matrices keep the base's dtype. The folder
+/// (config, weights, tokenizer and generation files) is built beside the target and renamed into place.
 /// </summary>
 public static class MergedModelExporter
 {
@@ -21,22 +17,10 @@ public static class MergedModelExporter
         "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja", "chat_template.json",
     ];
 
-    public static void Export(string modelDir, string adapterDir, string outDir)
+    public static void Export(string modelDir, string adapterDir, string outDir, BaseWeights? baseWeights = null)
     {
-        var config = HfConfig.Load(modelDir);
-        var adapter = PeftAdapterConfig.Load(adapterDir);
-        var adapterPath = Path.Combine(adapterDir, PeftAdapterConfig.WeightsFileName);
-        using var lora = SafeTensorStore.Open(adapterPath);
-        using var store = SafeTensorStore.Open(modelDir);
-        var modules = InferenceModel.AdaptedModules(lora);
-        var merged = new Dictionary<string, SafeTensorWriteItem>(StringComparer.Ordinal);
-        foreach (var module in modules)
-        {
-            var key = BaseKey(store, module, config)
-                ?? throw new InvalidDataException($"{store.Location}: the adapter adapts '{module}', but the base model has no '{module}.weight'");
-            merged.Add(key, Merge(store, lora, key, module, adapter.Scale, config.Family == ModelFamily.Gpt2));
-        }
-        var items = store.Names.Select(n => merged.TryGetValue(n, out var m) ? m : Copy(store, n)).ToList();
+        using var merge = LoraMerge.Open(modelDir, adapterDir, baseWeights);
+        var items = merge.Names.Select(n => merge.IsUnchanged(n) ? Copy(merge.Store, n) : Encode(n, merge.StoredDType(n), merge.Read(n), merge.Shape(n), modelDir)).ToList();
 
         var parent = Path.GetDirectoryName(Path.GetFullPath(outDir))!;
         Directory.CreateDirectory(parent);
@@ -48,7 +32,9 @@ public static class MergedModelExporter
             foreach (var name in CopiedFiles)
             {
                 var source = Path.Combine(modelDir, name);
-                if (File.Exists(source)) File.Copy(source, Path.Combine(temp, name));
+                if (!File.Exists(source)) continue;
+                if (name == "config.json") WriteConfigWithoutQuantization(source, Path.Combine(temp, name));
+                else File.Copy(source, Path.Combine(temp, name));
             }
             if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
             Directory.Move(temp, outDir);
@@ -59,49 +45,13 @@ public static class MergedModelExporter
         }
     }
 
-    private static string? BaseKey(SafeTensorStore store, string module, ModelConfig config)
+    /// <summary>The merged weights are plain floats: a bitsandbytes base's quantization_config no longer applies.</summary>
+    private static void WriteConfigWithoutQuantization(string source, string target)
     {
-        var key = module + ".weight";
-        if (store.Contains(key)) return key;
-        const string gpt2Prefix = "transformer.";
-        if (config.Family == ModelFamily.Gpt2 && key.StartsWith(gpt2Prefix, StringComparison.Ordinal) && store.Contains(key[gpt2Prefix.Length..]))
-            return key[gpt2Prefix.Length..];
-        return null;
-    }
-
-    private static SafeTensorWriteItem Merge(SafeTensorStore store, SafeTensorStore lora, string key, string module, float scale, bool conv1d)
-    {
-        var info = store.Get(key);
-        if (info.Shape.Length != 2) throw new InvalidDataException($"{info.File}: '{key}' is {info.ShapeText}, not a matrix");
-        int rows = (int)info.Shape[0], cols = (int)info.Shape[1];
-        int outF = conv1d ? cols : rows, inF = conv1d ? rows : cols;
-        var keyA = $"{InferenceModel.AdapterKeyPrefix}{module}.lora_A.weight";
-        var keyB = $"{InferenceModel.AdapterKeyPrefix}{module}.lora_B.weight";
-        if (!lora.Contains(keyB)) throw new InvalidDataException($"{lora.Location}: '{keyB}' is missing");
-        int r = (int)lora.Get(keyA).Shape[0];
-        var a = new float[r * inF];
-        var b = new float[outF * r];
-        lora.ReadFloat32(keyA, a, r, inF);
-        lora.ReadFloat32(keyB, b, outF, r);
-        var w = store.ReadFloat32(key);
-        // delta[o, i] = scale · Σ_k B[o, k] A[k, i], accumulated in double and added once
-        var row = new double[inF];
-        for (int o = 0; o < outF; o++)
-        {
-            Array.Clear(row);
-            for (int k = 0; k < r; k++)
-            {
-                double bk = b[o * r + k];
-                if (bk == 0) continue;
-                for (int i = 0; i < inF; i++) row[i] += bk * a[k * inF + i];
-            }
-            for (int i = 0; i < inF; i++)
-            {
-                int at = conv1d ? i * outF + o : o * inF + i;
-                w[at] = (float)(w[at] + scale * row[i]);
-            }
-        }
-        return Encode(key, info.DType, w, info.Shape, info.File);
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(source));
+        if (node is System.Text.Json.Nodes.JsonObject o && o.Remove("quantization_config"))
+            File.WriteAllText(target, o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        else File.Copy(source, target);
     }
 
     private static SafeTensorWriteItem Encode(string key, SafeTensorDType dtype, float[] values, long[] shape, string file)

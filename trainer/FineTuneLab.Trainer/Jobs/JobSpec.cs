@@ -28,6 +28,7 @@ public sealed record JobSpec
     public ulong Seed { get; init; } = 42;
     public EvalSpec Eval { get; init; } = new();
     public CheckpointSpec Checkpoint { get; init; } = new();
+    public ExportSpec Export { get; init; } = new();
     /// <summary>CPU threads; 0 means all logical cores.</summary>
     public int Threads { get; init; }
     public DeviceKind Device { get; init; } = DeviceKind.Auto;
@@ -111,6 +112,13 @@ public sealed record EvalSpec
     public int EverySteps { get; init; }
     /// <summary>Cap on validation batches per evaluation; 0 evaluates the whole validation set.</summary>
     public int MaxBatches { get; init; }
+}
+
+/// <summary>What a finished run writes besides its adapter or model: a GGUF of the merged result.</summary>
+public sealed record ExportSpec
+{
+    /// <summary>"f32", "f16", "bf16", "q8_0" (GgufQuantNames.All), or null for no GGUF.</summary>
+    public string? Gguf { get; init; }
 }
 
 public sealed record CheckpointSpec

@@ -104,6 +104,7 @@ public static class JobSpecParser
             Seed = r.UInt64("seed") ?? 42,
             Eval = ReadEval(r.Object("eval"), defaults.Eval),
             Checkpoint = ReadCheckpoint(r.Object("checkpoint"), defaults.Checkpoint),
+            Export = ReadExport(r.Object("export")),
             Threads = r.Int("threads", min: 0, max: 4096) ?? 0,
             Device = r.Enum<DeviceKind>("device") ?? DeviceKind.Auto,
         };
@@ -228,6 +229,16 @@ public static class JobSpecParser
         };
         r.RejectUnknownFields();
         return c;
+    }
+
+    private static ExportSpec ReadExport(JsonFieldReader? r)
+    {
+        if (r is null) return new ExportSpec();
+        var gguf = r.String("gguf");
+        if (gguf is not null && !Export.Gguf.GgufQuantNames.Exportable.Contains(gguf))
+            r.Error(r.Child("gguf"), $"\"{gguf}\" is not a GGUF encoding this trainer writes ({string.Join(", ", Export.Gguf.GgufQuantNames.Exportable)})");
+        r.RejectUnknownFields();
+        return new ExportSpec { Gguf = gguf };
     }
 
     private static JobSpec ResolvePaths(JobSpec spec, string folder)

@@ -14,9 +14,16 @@ public static class ResultWriter
 {
     private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"];
 
-    /// <summary>The run's adapters as a PEFT folder (the one PEFT writer, so training and export agree on keys and config).</summary>
+    /// <summary>
+    /// The run's adapters as a PEFT folder (the one PEFT writer, so training and export agree on keys and config);
+    /// a QLoRA run marks it with <see cref="LoraMerge.BaseQuantizationFileName"/> so every merge of it uses the NF4 base it trained against.
+    /// </summary>
     public static void WriteAdapter(TransformerModel model, LoraOptions lora, string baseModel, string directory) =>
-        WriteFolder(directory, temp => PeftAdapterWriter.Write(temp, model, PeftAdapterConfig.From(lora, model.Config, baseModel)));
+        WriteFolder(directory, temp =>
+        {
+            PeftAdapterWriter.Write(temp, model, PeftAdapterConfig.From(lora, model.Config, baseModel));
+            if (model.Options.QuantizeBase) LoraMerge.WriteBaseQuantization(temp);
+        });
 
     /// <summary>Every weight of a fully trained model under its checkpoint key (GPT-2's Conv1D transposed back).</summary>
     public static void WriteFullModel(TransformerModel model, string sourceModelFolder, string directory) =>

@@ -95,6 +95,15 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
 
         var modelDir = spec.Model.Path;
         var tokenizer = HfTokenizer.Load(modelDir);
+        // a GGUF the run cannot write is refused now, not after the training it would follow
+        if (spec.Export.Gguf is not null)
+        {
+            try { Export.Gguf.GgufModelExporter.Preflight(modelDir, Export.Gguf.GgufQuantNames.Parse(spec.Export.Gguf, "export.gguf")); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or ModelConfigException)
+            {
+                throw new RunRefusedException($"export.gguf: {e.Message}", e);
+            }
+        }
         var template = ChatTemplateResolver.Resolve(modelDir, tokenizer);
         int? Id(string name) => template.SpecialTokens.TryGetValue(name, out var t) ? tokenizer.TokenToId(t) : null;
         var eosId = Id("eos_token");
@@ -220,6 +229,15 @@ public sealed partial class TrainingRun(TrainingRunOptions options, TextWriter s
         {
             ResultWriter.WriteFullModel(model, modelDir, output.ModelDirectory);
             result = output.ModelDirectory;
+        }
+        if (spec.Export.Gguf is { } quantName)
+        {
+            // the merged result as llama.cpp / Ollama load it; a QLoRA adapter merges into the NF4 base it trained against
+            var quant = Export.Gguf.GgufQuantNames.Parse(quantName, "export.gguf");
+            var gguf = lora is not null
+                ? Export.Gguf.GgufPackage.Write(modelDir, output.AdapterDirectory, output.GgufDirectory, quant)
+                : Export.Gguf.GgufPackage.Write(output.ModelDirectory, null, output.GgufDirectory, quant);
+            Emit(new LogEvent("info", $"GGUF export: {gguf.Path} ({gguf.Architecture}, {Export.Gguf.GgufQuantNames.Name(quant)}, pre-tokenizer {gguf.PreTokenizer}) and {Export.Gguf.OllamaModelfile.FileName}"));
         }
         Emit(new DoneEvent("completed", step, result, Elapsed));
         return 0;
