@@ -36,6 +36,12 @@ public sealed class CoordinatorClient : IDisposable
         using var request = new HttpRequestMessage(method, Relative(path));
         if (body is not null) request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
         using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
+        return await ReadJsonAsync(response, cancellationToken);
+    }
+
+    /// <summary>A response's body as JSON (an empty body is an empty object).</summary>
+    public static async Task<JsonNode> ReadJsonAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
         var text = await response.Content.ReadAsStringAsync(cancellationToken);
         try
         {
@@ -43,7 +49,7 @@ public sealed class CoordinatorClient : IDisposable
         }
         catch (JsonException e)
         {
-            throw new CliFailure($"{method} {path}: the coordinator answered something that is not JSON ({e.Message})");
+            throw new CliFailure($"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri}: the coordinator answered something that is not JSON ({e.Message})");
         }
     }
 

@@ -9,7 +9,7 @@ using static FineTuneLab.Cli.Commands.CommandSupport;
 namespace FineTuneLab.Cli.Commands;
 
 /// <summary>
-/// <c>ftl download adapter|package|checkpoint|metrics JOB</c>: streams a job's output to a file (temp file, then rename),
+/// <c>ftl download adapter|package|checkpoint|metrics|gguf JOB</c>: streams a job's output to a file (temp file, then rename),
 /// hashing it on the way. The adapter and checkpoints are stored by SHA-256 and must match it; the package is built on
 /// request, so its adapter.tar is checked against the job's adapter hash instead; metrics have no stored hash.
 /// </summary>
@@ -17,15 +17,16 @@ public static class DownloadCommand
 {
     public static Command Create()
     {
-        var download = new Command("download", "Download a job's adapter, training package, checkpoint or metrics (SHA-256 verified)");
+        var download = new Command("download", "Download a job's adapter, training package, checkpoint, metrics or GGUF (SHA-256 verified)");
         download.Subcommands.Add(Adapter());
         download.Subcommands.Add(Package());
         download.Subcommands.Add(Checkpoint());
         download.Subcommands.Add(Metrics());
+        download.Subcommands.Add(GgufDownload.Create());
         return download;
     }
 
-    private static Option<string?> OutputOption() => new("--output", "-o") { Description = "File to write (or a folder for the default name); default ./JOB-WHAT.EXT" };
+    public static Option<string?> OutputOption() => new("--output", "-o") { Description = "File to write (or a folder for the default name); default ./JOB-WHAT.EXT" };
 
     private static Command Adapter()
     {
@@ -108,6 +109,12 @@ public static class DownloadCommand
     public static async Task<Saved> SaveAsync(CoordinatorClient client, string apiPath, string path, string? expectedSha, CancellationToken ct)
     {
         using var response = await client.OpenAsync(apiPath, ct);
+        return await SaveAsync(response, apiPath, path, expectedSha, ct);
+    }
+
+    /// <summary>As <see cref="SaveAsync(CoordinatorClient, string, string, string?, CancellationToken)"/>, from a response already open.</summary>
+    public static async Task<Saved> SaveAsync(HttpResponseMessage response, string apiPath, string path, string? expectedSha, CancellationToken ct)
+    {
         // The blob endpoints send the SHA-256 as the ETag: trust it only as a second opinion on the hash we were told.
         var etag = response.Headers.ETag?.Tag.Trim('"');
         expectedSha ??= etag;
@@ -162,7 +169,7 @@ public static class DownloadCommand
         return output;
     }
 
-    private static int Report(Saved saved, bool json, string? checkedAgainst)
+    public static int Report(Saved saved, bool json, string? checkedAgainst)
     {
         if (json)
         {

@@ -51,6 +51,7 @@ public static class ApiSupport
         jobs.MapJobFeeds();
         jobs.MapJobStreams();
         jobs.MapJobOutputs();
+        jobs.MapJobExport();
         jobs.MapJobCost();
         jobs.MapJobTelemetry();
         api.MapGroup("/artifacts").WithTags("artifacts").MapArtifacts();

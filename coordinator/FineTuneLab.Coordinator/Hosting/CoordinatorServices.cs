@@ -32,6 +32,9 @@ public static class CoordinatorServices
         services.AddSingleton(sp => Runtime(sp).Ingest);
         services.AddSingleton(sp => Runtime(sp).Sessions);
         services.AddSingleton(sp => Runtime(sp).Commands);
+        services.AddSingleton(sp => new GgufExports(Runtime(sp),
+            new GgufExportBuilder(SpecValidator.Resolve(Options(sp).TrainerCommand), Path.Combine(Options(sp).DataDir, "exports")),
+            sp.GetRequiredService<ILogger<GgufExports>>()));
 
         services.AddSingleton(sp => new SchedulerLoop(Runtime(sp), Options(sp).AgentTimeout));
         services.AddSingleton(sp => new AnomalyWatcher(Runtime(sp)));

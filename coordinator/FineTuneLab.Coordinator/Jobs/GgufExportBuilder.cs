@@ -25,13 +25,14 @@ public sealed class GgufExportBuilder(IReadOnlyList<string> trainerCommand, stri
     public sealed class BuildFailed(string message) : Exception(message);
 
     /// <param name="format"><c>gguf</c> (the merged model) or <c>gguf-lora</c> (the adapter alone).</param>
-    public async Task<Built> BuildAsync(string modelTar, string adapterTar, string format, string quant, CancellationToken cancellationToken)
+    /// <param name="modelName">The base model's folder name (the GGUF's general.name): its artifact's name without .tar.</param>
+    public async Task<Built> BuildAsync(string modelTar, string modelName, string adapterTar, string format, string quant, CancellationToken cancellationToken)
     {
         await _one.WaitAsync(cancellationToken);
         var work = Path.Combine(workRoot, $"export-{Guid.NewGuid():N}");
         try
         {
-            var model = Path.Combine(work, "model");
+            var model = Path.Combine(work, "base", modelName);
             var adapter = Path.Combine(work, "adapter");
             Directory.CreateDirectory(model);
             Directory.CreateDirectory(adapter);
