@@ -1,6 +1,6 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Writes fuzz/corpus/TARGET/ seeds from the project's real files (small ones: afl-fuzz mutates best from small seeds).
-Run from the repository root; the corpus is checked in, this script says where each seed came from."""
+Run from the repository root with Debian's python (python3-protobuf); the corpus is checked in, this script says where each seed came from."""
 import json, os, struct, shutil
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,3 +86,23 @@ events = [
 ]
 for e in events:
     put("trainer-event", e["type"] + ".json", json.dumps(e))
+
+# agent-message: the messages an agent sends with trainer events in them (the proto's python stubs, from
+# scripts/grpc-interop/stubs.py, which Debian's protoc generates).
+import sys
+sys.path.insert(0, os.path.join(root, "scripts", "grpc-interop"))
+import stubs  # noqa: E402
+pb = stubs.agent_pb2
+m = pb.AgentMessage()
+step = m.telemetry.events.add(seq=1, job_id="job_1", trainer_seq=2, v=1)
+step.time.FromJsonString("2026-12-07T00:00:01Z")
+step.step.step, step.step.total_steps, step.step.epoch, step.step.loss = 1, 6, 0.1, 1.5
+step.step.tokens_per_s, step.step.elapsed_s, step.step.tokens = 900.5, 1.2, 1024
+step.step.memory.rss_bytes, step.step.memory.peak_rss_bytes = 1 << 20, 2 << 20
+cp = m.telemetry.events.add(seq=2, job_id="job_1", trainer_seq=3, v=1)
+cp.time.FromJsonString("2026-12-07T00:00:02Z")
+cp.checkpoint.step, cp.checkpoint.path, cp.checkpoint.bytes, cp.checkpoint.sha256 = 3, "/out/checkpoints/3", 4096, "ab" * 32
+done = m.telemetry.events.add(seq=3, job_id="job_1", trainer_seq=4, v=1)
+done.time.FromJsonString("2026-12-07T00:00:03Z")
+done.done.reason, done.done.step, done.done.elapsed_s = "completed", 6, 9.5
+put("agent-message", "telemetry-events.bin", m.SerializeToString())

@@ -1,5 +1,9 @@
 using System.Text;
+using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Events;
+using FineTuneLab.Shared.Protos.Agent.V1;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging.Abstractions;
 using FineTuneLab.Trainer.Data;
 using FineTuneLab.Trainer.Export;
 using FineTuneLab.Trainer.Formats;
@@ -69,6 +73,13 @@ public static class FuzzTargets
         new("trainer-event", "one line of a trainer's events.jsonl, as the agent reads it (refusals are answers, never exceptions)", (input, scratch) =>
         {
             if (EventJson.TryParse(Encoding.UTF8.GetString(input), out var e, out _)) _ = EventJson.Serialize(e);
+        }),
+        new("agent-message", "an agent's protobuf message as the coordinator's gateway reads it: parsed, then its trainer events typed at the edge", (input, scratch) =>
+        {
+            AgentMessage message;
+            try { message = AgentMessage.Parser.ParseFrom(input); }
+            catch (InvalidProtocolBufferException) { return; }
+            foreach (var e in IncomingEvents.Parse("fuzz-agent", message, NullLogger.Instance)) _ = EventJson.Serialize(e.Body);
         }),
     ];
 

@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using FineTuneLab.Fuzz;
+using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Events;
+using FineTuneLab.Shared.Protos.Agent.V1;
 using FineTuneLab.TestSupport;
 using FineTuneLab.Trainer.Export;
 using FineTuneLab.Trainer.Formats;
@@ -8,7 +10,7 @@ using FineTuneLab.Trainer.Jobs;
 using FineTuneLab.Trainer.Models;
 using FineTuneLab.Trainer.Tokenizers;
 
-namespace FineTuneLab.Trainer.Tests.Fuzzing;
+namespace FineTuneLab.Fuzz.Tests;
 
 /// <summary>
 /// The fuzz targets (docs/fuzzing.md) as regression tests: every seed and every input a fuzzer once crashed on goes
@@ -61,6 +63,9 @@ public sealed class FuzzTargetTests
         foreach (var f in Directory.GetFiles(Corpus("hf-config"))) HfConfig.Parse(File.ReadAllText(f));
         foreach (var f in Directory.GetFiles(Corpus("trainer-event")))
             Assert.True(EventJson.TryParse(File.ReadAllText(f), out _, out var why), $"{f}: {why}");
+        var message = AgentMessage.Parser.ParseFrom(Seed("agent-message", "telemetry-events.bin"));
+        Assert.Equal(["step", "checkpoint", "done"],
+            IncomingEvents.Parse("seed", message, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Select(e => e.Type));
     }
 
     [Fact]
