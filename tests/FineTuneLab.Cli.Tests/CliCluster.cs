@@ -71,6 +71,7 @@ public sealed class CliCluster : IAsyncLifetime
         spec["max_steps"] = 6;
         spec["eval"] = new JsonObject { ["every_steps"] = 3 };
         spec["checkpoint"] = new JsonObject { ["every_steps"] = 3, ["keep_last"] = 2 };
+        spec["export"] = new JsonObject { ["gguf"] = "q8_0" }; // the run's own GGUF, which the package carries
         Directory.CreateDirectory(Path.Combine(dir, "jobs"));
         var file = Path.Combine(dir, "jobs", "tiny.json");
         File.WriteAllText(file, "// written by the CLI tests\n" + spec.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -46,6 +46,15 @@ public sealed class FtlGgufDownloadTests(CliCluster cli)
         Assert.True(lora.ExitCode == 0, lora.StdErr + lora.StdOut);
         Assert.EndsWith("adapter.gguf", JsonNode.Parse(lora.StdOut)!["path"]!.GetValue<string>());
 
+        // The run's own export (spec "export": {"gguf": "q8_0"}), made on the agent, travels in the training package.
+        using var package = new System.IO.Compression.ZipArchive(new MemoryStream(await cli.Cluster.Http.GetByteArrayAsync($"/api/jobs/{cli.JobId}/package")));
+        var tar = package.GetEntry("gguf.tar") ?? throw new Xunit.Sdk.XunitException("the package has no gguf.tar");
+        var runExport = Path.Combine(cli.Dir, "gguf-run-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(runExport);
+        await using (var entry = tar.Open()) await TarFile.ExtractToDirectoryAsync(entry, runExport, false);
+        Assert.Equal("GGUF"u8.ToArray(), (await File.ReadAllBytesAsync(Path.Combine(runExport, "model-q8_0.gguf")))[..4]);
+        Assert.Contains("FROM ./model-q8_0.gguf", await File.ReadAllTextAsync(Path.Combine(runExport, "Modelfile")));
+
         using var bad = await cli.Cluster.Http.GetAsync($"/api/jobs/{cli.JobId}/export?quant=q3");
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
         Assert.Contains("quant 'q3' is not one of", await bad.Content.ReadAsStringAsync());

@@ -115,14 +115,22 @@ public static class DryRunProjection
             Add("--tokens-per-s", tokensPerSecond);
             Add("--price-per-hour", price);
             var run = await TrainerProcess.RunAsync(SpecValidator.Resolve(rt.Options.TrainerCommand), args, cancellationToken);
-            // Exit 1 is a plan that does not fit: still a plan.
-            if (run.ExitCode is 0 or 1 && JsonNode.Parse(run.Stdout) is JsonObject plan) return plan;
-            return JsonValue.Create(run.Stderr.Replace(file, "spec", StringComparison.Ordinal).Trim());
+            // Exit 1 is a plan that does not fit: still a plan. Anything else (or output that is not a plan) says why not.
+            if (run.ExitCode is 0 or 1 && TryParseObject(run.Stdout) is { } plan) return plan;
+            // The last line: the trainer's one-line refusal (or the end of a stack trace from a trainer that cannot plan).
+            var why = (run.Stderr.Trim().Length > 0 ? run.Stderr : run.Stdout).Replace(file, "spec", StringComparison.Ordinal).Trim().Split('\n')[^1].Trim();
+            return JsonValue.Create(why.Length > 0 ? why : $"ftl-train plan exited {run.ExitCode}");
         }
         finally
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    private static JsonObject? TryParseObject(string text)
+    {
+        try { return JsonNode.Parse(text) as JsonObject; }
+        catch (System.Text.Json.JsonException) { return null; }
     }
 
     private static double? Number(JsonNode? node) => node is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;

@@ -176,13 +176,17 @@ public static partial class NativeHeaderCheck
             .Select(x => new Function(x.Method.Name, x.Method, x.Entry!))
             .OrderBy(f => f.EntryPoint, StringComparer.Ordinal)];
 
-    /// <summary>[LibraryImport] methods, and hand-written [DllImport] ones (not the generator's inner stubs, named &lt;...&gt;).</summary>
+    /// <summary>
+    /// [LibraryImport] methods, and hand-written [DllImport] ones (not the generator's inner stubs, named &lt;...&gt;), of
+    /// the libraries our resolver names (<c>ftl-…</c>: the NVIDIA ones, and the tests' deliberately wrong ones); an
+    /// import of someone else's library (the GGUF tests call ggml through LLamaSharp's) has no header here.
+    /// </summary>
     private static string? EntryPointOf(MethodInfo method)
     {
         if (method.GetCustomAttribute<LibraryImportAttribute>() is { } library)
-            return library.EntryPoint ?? method.Name;
+            return library.LibraryName.StartsWith("ftl-", StringComparison.Ordinal) ? library.EntryPoint ?? method.Name : null;
         if (!method.Name.StartsWith('<') && method.GetCustomAttribute<DllImportAttribute>() is { } dll)
-            return dll.EntryPoint ?? method.Name;
+            return dll.Value.StartsWith("ftl-", StringComparison.Ordinal) ? dll.EntryPoint ?? method.Name : null;
         return null;
     }
 

@@ -54,8 +54,9 @@ public sealed class TrainDeviceTests : IDisposable
             error.GetProperty("message").GetString());
         Assert.Equal("CudaUnavailableException", error.GetProperty("exception_type").GetString());
         Assert.Equal("failed", events[1].GetProperty("reason").GetString());
-        // Nothing but the event log: no checkpoint, adapter or model folder was started.
-        Assert.Equal(["events.jsonl"], Directory.EnumerateFileSystemEntries(outDir).Select(Path.GetFileName));
+        // Nothing but the event log (and the run's lock on its folder): no checkpoint, adapter or model folder was started.
+        Assert.Equal([FineTuneLab.Trainer.Training.Run.OutputLock.FileName, FineTuneLab.Trainer.Training.Run.OutputLock.PidFileName, "events.jsonl"],
+            Directory.EnumerateFileSystemEntries(outDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(2, File.ReadAllLines(Path.Combine(outDir, "events.jsonl")).Length);
     }
 

@@ -25,11 +25,6 @@ internal sealed class TokenizerJsonLoader
         {
             throw new TokenizerFormatException(file, "$", $"cannot read the file: {e.Message}", e);
         }
-        if (Formats.Utf8Text.Problem(bytes.Span) is { } notUtf8)
-        {
-            bytes.Dispose();
-            throw new TokenizerFormatException(file, "$", notUtf8);
-        }
         var loader = new TokenizerJsonLoader(file);
         var sections = new Dictionary<string, JsonDocument>(StringComparer.Ordinal);
         try
@@ -39,6 +34,12 @@ internal sealed class TokenizerJsonLoader
         catch (JsonException e)
         {
             throw new TokenizerFormatException(file, $"line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}", $"malformed JSON: {e.Message}", e);
+        }
+        // The reader checks UTF-8 only when a string is read (the scanner names a token's id itself; this is a name or a
+        // value outside the vocabulary): say where the first bad byte is.
+        catch (InvalidOperationException e) when (e.InnerException is System.Text.DecoderFallbackException)
+        {
+            throw new TokenizerFormatException(file, "$", Formats.Utf8Text.Problem(bytes.Span) ?? "not valid UTF-8", e);
         }
         finally
         {
