@@ -98,6 +98,13 @@ public static class DryRunProjection
         return (median, $"median of the last steps of {rates.Count} earlier {method} run{(rates.Count == 1 ? "" : "s")} of this model {where} ({jobs})");
     }
 
+    /// <summary>The trainer's answer as JSON; null when it printed none (a trainer that cannot plan: its stderr says why).</summary>
+    private static JsonNode? ParsePlan(string stdout)
+    {
+        try { return JsonNode.Parse(stdout); }
+        catch (System.Text.Json.JsonException) { return null; }
+    }
+
     /// <summary>The trainer's plan as JSON, or a JSON string saying why there is none.</summary>
     private static async Task<JsonNode?> PlanAsync(CoordinatorRuntime rt, JsonObject spec, double? memoryGb, double? tokensPerSecond, double? price,
         CancellationToken cancellationToken)
@@ -116,7 +123,7 @@ public static class DryRunProjection
             Add("--price-per-hour", price);
             var run = await TrainerProcess.RunAsync(SpecValidator.Resolve(rt.Options.TrainerCommand), args, cancellationToken);
             // Exit 1 is a plan that does not fit: still a plan.
-            if (run.ExitCode is 0 or 1 && JsonNode.Parse(run.Stdout) is JsonObject plan) return plan;
+            if (run.ExitCode is 0 or 1 && ParsePlan(run.Stdout) is JsonObject plan) return plan;
             return JsonValue.Create(run.Stderr.Replace(file, "spec", StringComparison.Ordinal).Trim());
         }
         finally
