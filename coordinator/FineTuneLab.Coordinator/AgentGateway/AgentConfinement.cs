@@ -60,10 +60,11 @@ public static class AgentConfinement
     }
 
     /// <summary>
-    /// Registration with an agent id the store knows: the join token alone cannot claim the id of an agent whose
-    /// session is open now (it would speak for it); an offline or lost agent gets its id back (how a restarted agent
-    /// keeps its jobs and its outbox's sequence numbers).
+    /// Registration with an agent id the store knows: the agent that proves it is that agent (it sends the id's current
+    /// token, <c>x-ftl-agent-token</c>) gets it back whatever its state; the join token alone cannot claim the id of an
+    /// agent whose session is open now (it would speak for it), but does get an offline or lost agent's id back (how an
+    /// agent whose identity file predates kept tokens returns; per-agent credentials will close that).
     /// </summary>
-    public static string? ReRegistrationRefusal(string agentId, bool known, bool connected) =>
-        known && connected ? $"agent {agentId} is connected now: its id cannot be registered again with the join token" : null;
+    public static string? ReRegistrationRefusal(string agentId, bool known, bool connected, bool proven) =>
+        known && connected && !proven ? $"agent {agentId} is connected now: its id cannot be registered again without its own token (x-ftl-agent-token)" : null;
 }

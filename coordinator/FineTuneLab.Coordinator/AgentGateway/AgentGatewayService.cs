@@ -15,13 +15,15 @@ public sealed class AgentGatewayService(AgentStore agents, AgentSessions connect
     : Gateway.AgentGatewayBase
 {
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
+    /// <summary>On Register with a known id: that id's current agent token, proving the caller is that agent.</summary>
+    public const string PreviousTokenHeader = "x-ftl-agent-token";
 
     public override Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
         if (request.Inventory is null) throw new RpcException(new Status(StatusCode.InvalidArgument, "inventory is required"));
         var name = string.IsNullOrWhiteSpace(request.Name) ? request.Inventory.Hostname : request.Name;
-        if (request.AgentId.Length > 0
-            && AgentConfinement.ReRegistrationRefusal(request.AgentId, agents.Exists(request.AgentId), connected.IsConnected(request.AgentId)) is { } refused)
+        if (request.AgentId.Length > 0 && AgentConfinement.ReRegistrationRefusal(request.AgentId, agents.Exists(request.AgentId),
+                connected.IsConnected(request.AgentId), agents.Authenticate(request.AgentId, context.RequestHeaders.GetValue(PreviousTokenHeader))) is { } refused)
         {
             log.LogWarning("registration as {Id} ({Name}) refused: {Reason}", request.AgentId, name, refused);
             throw new RpcException(new Status(StatusCode.PermissionDenied, refused));

@@ -78,11 +78,12 @@ public sealed class AgentConfinementTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true, true, false)]
-    [InlineData(true, false, true)]  // offline or lost: a restarted agent gets its id back
-    [InlineData(false, false, true)] // unknown: the store gives it a fresh id
-    public void The_id_of_a_connected_agent_cannot_be_registered_again(bool known, bool connected, bool allowed) =>
-        Assert.Equal(allowed, AgentConfinement.ReRegistrationRefusal(A, known, connected) is null);
+    [InlineData(true, true, false, false)]
+    [InlineData(true, true, true, true)]    // the agent itself, with its token (restarted before its old session was seen to end)
+    [InlineData(true, false, false, true)]  // offline or lost: a restarted agent gets its id back
+    [InlineData(false, false, false, true)] // unknown: the store gives it a fresh id
+    public void The_id_of_a_connected_agent_cannot_be_registered_again_without_its_token(bool known, bool connected, bool proven, bool allowed) =>
+        Assert.Equal(allowed, AgentConfinement.ReRegistrationRefusal(A, known, connected, proven) is null);
 
     [Fact]
     public async Task The_ingest_stores_nothing_another_agent_sends_for_a_job_acks_it_and_counts_it()
