@@ -5,7 +5,7 @@ another agent holds. Prints one JSON object with what each attempt got; the C# t
 
 usage: rogue_agent.py HOST:PORT JOIN_TOKEN VICTIM_JOB VICTIM_AGENT_ID running|finished
 
-running:  register with the victim agent's id (it is connected: refused), register as itself, then over its own
+running:  register with the victim agent's id (it is connected: refused, with a guessed agent token too), register as itself, then over its own
           session send a step event (loss 999), telemetry points and a log line for the victim job, a `failed` report
           for it and one idle point (no job: allowed), and wait until all of it is acked; then upload an adapter and a
           checkpoint for the victim job.
@@ -58,6 +58,9 @@ def main():
     if phase == "running":
         out["register_as_victim"], out["register_as_victim_details"] = code(
             lambda: stub.Register(pb.RegisterRequest(name="rogue", agent_id=victim_agent, inventory=inventory), metadata=join, timeout=10))
+        out["register_as_victim_guessed_token"], _ = code(
+            lambda: stub.Register(pb.RegisterRequest(name="rogue", agent_id=victim_agent, inventory=inventory),
+                                  metadata=join + [("x-ftl-agent-token", "0" * 64)], timeout=10))
     registered = stub.Register(pb.RegisterRequest(name=f"rogue-{phase}", inventory=inventory), metadata=join, timeout=10)
     out["agent_id"] = registered.agent_id
     me = [("authorization", f"Bearer {registered.agent_token}"), ("x-ftl-agent-id", registered.agent_id)]

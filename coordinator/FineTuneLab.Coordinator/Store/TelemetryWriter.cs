@@ -110,8 +110,9 @@ internal sealed class TelemetryWriter : IDisposable
     }
 
     /// <summary>
-    /// Stores every item of one agent message, its trainer events as the gateway typed them (<paramref name="events"/>);
-    /// answers the agent's highest persisted seq afterwards (0 if it carried none).
+    /// Stores every item of one agent message that the agent may send for its job (<see cref="AgentConfinement"/>),
+    /// its trainer events as the gateway typed them (<paramref name="events"/>); answers the agent's highest persisted
+    /// seq afterwards (0 if it carried none), refused items included.
     /// </summary>
     public ulong Write(string agentId, AgentMessage m, IReadOnlyList<IncomingTrainerEvent> events)
     {

@@ -31,6 +31,7 @@ public sealed class RogueAgentTests
         var during = await RogueAsync(cluster, job, holderId, "running");
         Assert.Equal("PERMISSION_DENIED", during.GetProperty("register_as_victim").GetString());
         Assert.Contains(holderId, during.GetProperty("register_as_victim_details").GetString());
+        Assert.Equal("PERMISSION_DENIED", during.GetProperty("register_as_victim_guessed_token").GetString());
         var rogue = during.GetProperty("agent_id").GetString()!;
         Assert.NotEqual(holderId, rogue);
         Assert.Equal(6, during.GetProperty("acked_seq").GetInt32()); // refused items are acked: the agent does not resend them forever
