@@ -23,7 +23,8 @@ public sealed partial class CoordinatorRuntime : IDisposable
         Blobs = new(options.DataDir);
         Agents = new(store);
         Rules = new(options.RestartCap, new(options.FailureRulesFile is { } rules ? FineTuneLab.Shared.Jobs.FailureClassifier.LoadRules(rules) : null));
-        Ingest = new(store, Rules, Feed);
+        Refusals = new(log);
+        Ingest = new(store, Rules, Feed, Refusals);
         Jobs = new(store, Ingest, Feed) { Rules = Rules };
         Commands = new(store, Sessions);
     }
@@ -36,6 +37,8 @@ public sealed partial class CoordinatorRuntime : IDisposable
     public JobFeedHub Feed { get; } = new();
     /// <summary>Restarts allowed and how failures are classified: the user's rules (<c>--failure-rules</c>) before the built-in table.</summary>
     public JobRules Rules { get; }
+    /// <summary>What agents sent for jobs they may not act on (<see cref="AgentConfinement"/>), counted for <c>/metrics</c>.</summary>
+    public AgentRefusals Refusals { get; }
     public TelemetryIngest Ingest { get; }
     // Job transitions write their events into the feed whose order the ingest keeps.
     public JobStore Jobs { get; }
@@ -62,6 +65,20 @@ public sealed partial class CoordinatorRuntime : IDisposable
             Jobs.RecordCheckpoint(jobId, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), sha, size);
         else if (kind == "adapter")
             Jobs.RecordAdapter(jobId, sha);
+    }
+
+    /// <summary>
+    /// Why an agent's upload for a job is refused (<see cref="AgentConfinement.UploadRefusal"/>), counted and logged
+    /// once; null when it may go on. Asked when the upload begins and again just before it is recorded.
+    /// </summary>
+    public string? UploadRefusal(string agentId, string jobId, string name, string kind, string sha)
+    {
+        long? step = kind == "checkpoint" && CheckpointName().Match(name) is { Success: true } m ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : null;
+        string? reason;
+        using (var c = Store.OpenConnection())
+            reason = AgentConfinement.UploadRefusal(agentId, jobId, JobHolds.Read(c, jobId), kind, sha, step, step is { } s ? JobHolds.CheckpointAt(c, jobId, s) : null);
+        if (reason is not null) Refusals.Refused(agentId, jobId, AgentAct.Upload, reason);
+        return reason;
     }
 
     [GeneratedRegex(@"^checkpoint-(\d+)\.tar$")]

@@ -10,15 +10,24 @@ namespace FineTuneLab.Coordinator.AgentGateway;
 /// authenticated by <see cref="AgentAuthInterceptor"/> before it gets here: Register with the join token, the others
 /// with the agent's own token. The session and artifact calls live in their own classes.
 /// </summary>
-public sealed class AgentGatewayService(AgentStore agents, AgentSessionCall sessions, ArtifactTransfers artifacts, ILogger<AgentGatewayService> log)
+public sealed class AgentGatewayService(AgentStore agents, AgentSessions connected, AgentSessionCall sessions, ArtifactTransfers artifacts,
+    ILogger<AgentGatewayService> log)
     : Gateway.AgentGatewayBase
 {
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
+    /// <summary>On Register with a known id: that id's current agent token, proving the caller is that agent.</summary>
+    public const string PreviousTokenHeader = "x-ftl-agent-token";
 
     public override Task<RegisterResponse> Register(RegisterRequest request, ServerCallContext context)
     {
         if (request.Inventory is null) throw new RpcException(new Status(StatusCode.InvalidArgument, "inventory is required"));
         var name = string.IsNullOrWhiteSpace(request.Name) ? request.Inventory.Hostname : request.Name;
+        if (request.AgentId.Length > 0 && AgentConfinement.ReRegistrationRefusal(request.AgentId, agents.Exists(request.AgentId),
+                connected.IsConnected(request.AgentId), agents.Authenticate(request.AgentId, context.RequestHeaders.GetValue(PreviousTokenHeader))) is { } refused)
+        {
+            log.LogWarning("registration as {Id} ({Name}) refused: {Reason}", request.AgentId, name, refused);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, refused));
+        }
         var (id, token) = agents.Register(request.AgentId, name, request.Inventory);
         log.LogInformation("agent {Name} registered as {Id} ({Gpus} GPU(s), ${Price}/h)", name, id, request.Inventory.Gpus.Count, request.Inventory.PricePerHourUsd);
         return Task.FromResult(new RegisterResponse
@@ -34,7 +43,7 @@ public sealed class AgentGatewayService(AgentStore agents, AgentSessionCall sess
         sessions.RunAsync(AgentAuthInterceptor.AgentId(context), requestStream, responseStream, context.CancellationToken);
 
     public override Task<UploadResult> UploadArtifact(IAsyncStreamReader<ArtifactChunk> requestStream, ServerCallContext context) =>
-        artifacts.UploadAsync(requestStream, context.CancellationToken);
+        artifacts.UploadAsync(AgentAuthInterceptor.AgentId(context), requestStream, context.CancellationToken);
 
     public override Task<UploadStatus> QueryUpload(UploadQuery request, ServerCallContext context) =>
         Task.FromResult(artifacts.Query(request));

@@ -11,6 +11,8 @@ public sealed class AgentSessions
 
     public IReadOnlySet<string> Connected => _sessions.Keys.ToHashSet(StringComparer.Ordinal);
 
+    public bool IsConnected(string agentId) => _sessions.ContainsKey(agentId);
+
     /// <summary>Registers a session; a newer one replaces an older one of the same agent (whose queue completes).</summary>
     public Channel<CoordinatorMessage> Open(string agentId)
     {

@@ -5,12 +5,16 @@ using Grpc.Core;
 
 namespace FineTuneLab.Coordinator.AgentGateway;
 
-/// <summary>The gateway's artifact calls: chunked, resumable uploads into the blob store and downloads out of it.</summary>
+/// <summary>
+/// The gateway's artifact calls: chunked, resumable uploads into the blob store and downloads out of it. An upload
+/// for a job is confined (<see cref="AgentConfinement.UploadRefusal"/>): asked before the first byte is taken and
+/// again before the artifact is linked to the job, a refusal is PERMISSION_DENIED naming the job and the agent.
+/// </summary>
 public sealed class ArtifactTransfers(CoordinatorRuntime runtime)
 {
     private const int MaxChunk = 1 << 20;
 
-    public async Task<UploadResult> UploadAsync(IAsyncStreamReader<ArtifactChunk> requests, CancellationToken cancellationToken)
+    public async Task<UploadResult> UploadAsync(string agentId, IAsyncStreamReader<ArtifactChunk> requests, CancellationToken cancellationToken)
     {
         BlobStore.UploadInfo? info = null;
         while (await requests.MoveNext(cancellationToken))
@@ -21,6 +25,7 @@ public sealed class ArtifactTransfers(CoordinatorRuntime runtime)
                 if (!BlobStore.IsSha256(chunk.Sha256) || chunk.UploadId.Length == 0 || chunk.Name.Length == 0)
                     throw Fail(StatusCode.InvalidArgument, "the first chunk must carry upload_id, name and a lowercase hex sha256");
                 info = new BlobStore.UploadInfo(chunk.UploadId, chunk.JobId, chunk.Name, chunk.Kind, (long)chunk.TotalSize, chunk.Sha256);
+                Confine(agentId, info);
                 try { runtime.Blobs.BeginUpload(info); }
                 catch (ArgumentException e) { throw Fail(StatusCode.InvalidArgument, e.Message); }
             }
@@ -35,6 +40,8 @@ public sealed class ArtifactTransfers(CoordinatorRuntime runtime)
         if (info is null) throw Fail(StatusCode.InvalidArgument, "no chunks");
         try { await runtime.Blobs.CompleteUploadAsync(info.UploadId, cancellationToken); }
         catch (InvalidDataException e) { throw Fail(StatusCode.DataLoss, e.Message); }
+        // The job may have moved on while the bytes came (ended, re-queued, another checkpoint for the step).
+        Confine(agentId, info);
         runtime.RecordArtifact(info.Sha256, info.JobId.Length == 0 ? null : info.JobId, info.Name, info.Kind, info.TotalSize);
         return new UploadResult { Sha256 = info.Sha256, SizeBytes = (ulong)info.TotalSize };
     }
@@ -70,6 +77,12 @@ public sealed class ArtifactTransfers(CoordinatorRuntime runtime)
             offset += n;
             if (last) break;
         }
+    }
+
+    private void Confine(string agentId, BlobStore.UploadInfo info)
+    {
+        if (info.JobId.Length > 0 && runtime.UploadRefusal(agentId, info.JobId, info.Name, info.Kind, info.Sha256) is { } refused)
+            throw Fail(StatusCode.PermissionDenied, $"upload {info.Name} ({info.Kind}) refused: {refused}");
     }
 
     private static RpcException Fail(StatusCode code, string message) => new(new Status(code, message));

@@ -25,10 +25,10 @@ public sealed class TelemetryIngest : IIngestOrder, IDisposable
     // The feeds' cursor: shared by the writer thread and the coordinator's own events (job transitions, alerts).
     private long _ingestId;
 
-    public TelemetryIngest(CoordinatorStore store, JobRules? rules = null, JobFeedHub? feed = null)
+    public TelemetryIngest(CoordinatorStore store, JobRules? rules = null, JobFeedHub? feed = null, AgentRefusals? refusals = null)
     {
         _ingestId = EventRows.LastId(store, andLogs: true);
-        _writer = new TelemetryWriter(store, this, rules ?? JobRules.Default, feed);
+        _writer = new TelemetryWriter(store, this, rules ?? JobRules.Default, feed, refusals);
         // A thread of its own: the writer is busy for whole transactions and must not take the thread pool's workers.
         _thread = new Thread(WriteLoop) { IsBackground = true, Name = "telemetry-ingest" };
     }

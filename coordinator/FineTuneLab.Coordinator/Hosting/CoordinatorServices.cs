@@ -31,6 +31,7 @@ public static class CoordinatorServices
         services.AddSingleton(sp => Runtime(sp).Feed);
         services.AddSingleton(sp => Runtime(sp).Ingest);
         services.AddSingleton(sp => Runtime(sp).Sessions);
+        services.AddSingleton(sp => Runtime(sp).Refusals);
         services.AddSingleton(sp => Runtime(sp).Commands);
         services.AddSingleton(sp => new GgufExports(Runtime(sp),
             new GgufExportBuilder(SpecValidator.Resolve(Options(sp).TrainerCommand), Path.Combine(Options(sp).DataDir, "exports")),

@@ -36,6 +36,12 @@ public sealed class AgentStore(CoordinatorStore store)
         return (id, token);
     }
 
+    public bool Exists(string agentId)
+    {
+        using var c = store.OpenConnection();
+        return Sql.Scalar(c, "SELECT 1 FROM agents WHERE id = $id", ("$id", agentId)) is not null;
+    }
+
     public bool Authenticate(string agentId, string? token)
     {
         if (string.IsNullOrEmpty(token)) return false;

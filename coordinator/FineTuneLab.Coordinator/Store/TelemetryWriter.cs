@@ -1,3 +1,4 @@
+using FineTuneLab.Coordinator.AgentGateway;
 using FineTuneLab.Coordinator.Jobs;
 using FineTuneLab.Shared.Protos.Agent.V1;
 using Google.Protobuf;
@@ -26,12 +27,16 @@ internal sealed class TelemetryWriter : IDisposable
     private readonly IIngestOrder _ids;
     private readonly JobRules _rules;
     private readonly JobFeedHub? _feed;
+    private readonly AgentRefusals? _refusals;
+    // One message's confinement reads, by job: its items mostly name one job, and nothing in one message changes its holder.
+    private readonly Dictionary<string, JobHold?> _holds = new(StringComparer.Ordinal);
 
-    public TelemetryWriter(CoordinatorStore store, IIngestOrder ids, JobRules rules, JobFeedHub? feed)
+    public TelemetryWriter(CoordinatorStore store, IIngestOrder ids, JobRules rules, JobFeedHub? feed, AgentRefusals? refusals = null)
     {
         _ids = ids;
         _rules = rules;
         _feed = feed;
+        _refusals = refusals;
         _connection = store.OpenConnection();
         try
         {
@@ -105,18 +110,21 @@ internal sealed class TelemetryWriter : IDisposable
     }
 
     /// <summary>
-    /// Stores every item of one agent message, its trainer events as the gateway typed them (<paramref name="events"/>);
-    /// answers the agent's highest persisted seq afterwards (0 if it carried none).
+    /// Stores every item of one agent message that the agent may send for its job (<see cref="AgentConfinement"/>),
+    /// its trainer events as the gateway typed them (<paramref name="events"/>); answers the agent's highest persisted
+    /// seq afterwards (0 if it carried none), refused items included.
     /// </summary>
     public ulong Write(string agentId, AgentMessage m, IReadOnlyList<IncomingTrainerEvent> events)
     {
         ulong max = 0;
+        _holds.Clear();
         switch (m.BodyCase)
         {
             case AgentMessage.BodyOneofCase.Telemetry:
                 max = WritePoints(agentId, m.Telemetry.Points);
                 foreach (var e in events)
                 {
+                    if (Refused(agentId, e.JobId, AgentAct.Event)) continue;
                     var (id, at) = (_ids.Next(), IsoText(e.At));
                     if (WriteEvent(agentId, e.Seq, e.JobId, e.TrainerSeq, e.Type, e.Json, at, id) != 1) continue;
                     Appended.Add(new JobLogEntry(id, e.JobId, e.Type, at, e.Json, e.Body));
@@ -130,6 +138,8 @@ internal sealed class TelemetryWriter : IDisposable
             case AgentMessage.BodyOneofCase.Logs:
                 foreach (var l in m.Logs.Lines)
                 {
+                    max = Math.Max(max, l.Seq);
+                    if (l.JobId.Length > 0 && Refused(agentId, l.JobId, AgentAct.Log)) continue;
                     _log.Bind(1, agentId);
                     _log.Bind(2, (long)l.Seq);
                     _log.Bind(3, l.JobId.Length == 0 ? null : l.JobId);
@@ -139,15 +149,15 @@ internal sealed class TelemetryWriter : IDisposable
                     _log.Bind(7, l.Text);
                     _log.Bind(8, _ids.Next());
                     if (_log.Execute() == 1 && l.JobId.Length > 0) Touched.Add(l.JobId);
-                    max = Math.Max(max, l.Seq);
                 }
                 break;
             case AgentMessage.BodyOneofCase.JobState:
                 var s = m.JobState;
+                max = s.Seq;
+                if (Refused(agentId, s.JobId, AgentAct.StateReport)) break;
                 // Apply a state change once: a replay of an already stored seq is skipped.
                 if (WriteEvent(agentId, s.Seq, s.JobId, null, JobEvents.StateReport, JsonFormatter.Default.Format(s), IsoText(s.At), _ids.Next()) == 1)
                     Touched.Add(AgentReports.Apply(_connection, agentId, s, _rules, _ids.Next, Appended));
-                max = s.Seq;
                 break;
             case AgentMessage.BodyOneofCase.CommandAck:
                 var ack = m.CommandAck;
@@ -169,7 +179,41 @@ internal sealed class TelemetryWriter : IDisposable
     private static string PointRows(int rows) => string.Join(',', Enumerable.Range(0, rows).Select(r =>
         "(?1," + string.Join(',', Enumerable.Range(2 + r * PointColumns, PointColumns).Select(i => "?" + i)) + ")"));
 
+    /// <summary>
+    /// Whether <see cref="AgentConfinement"/> refuses the item (then counted and not stored; its seq still counts as
+    /// persisted, so the agent does not send it forever).
+    /// </summary>
+    private bool Refused(string agentId, string jobId, AgentAct act)
+    {
+        if (!_holds.TryGetValue(jobId, out var hold)) _holds[jobId] = hold = JobHolds.Read(_connection, jobId);
+        if (AgentConfinement.Refusal(agentId, jobId, hold, act) is not { } reason) return false;
+        _refusals?.Refused(agentId, jobId, act, reason);
+        return true;
+    }
+
     private ulong WritePoints(string agentId, RepeatedField<TelemetryPoint> points)
+    {
+        // Points for a job the agent may not speak for are left out of the inserts (idle points, with no job, stay).
+        RepeatedField<TelemetryPoint>? kept = null;
+        ulong refusedMax = 0;
+        for (var i = 0; i < points.Count; i++)
+        {
+            var p = points[i];
+            if (p.JobId.Length > 0 && Refused(agentId, p.JobId, AgentAct.Telemetry))
+            {
+                if (kept is null)
+                {
+                    kept = [];
+                    for (var k = 0; k < i; k++) kept.Add(points[k]);
+                }
+                refusedMax = Math.Max(refusedMax, p.Seq);
+            }
+            else kept?.Add(p);
+        }
+        return Math.Max(refusedMax, WriteKeptPoints(agentId, kept ?? points));
+    }
+
+    private ulong WriteKeptPoints(string agentId, RepeatedField<TelemetryPoint> points)
     {
         ulong max = 0;
         var i = 0;

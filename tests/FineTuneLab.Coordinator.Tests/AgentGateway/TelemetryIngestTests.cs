@@ -98,12 +98,16 @@ public sealed class TelemetryIngestTests : IDisposable
         var id = new AgentStore(store).Register(null, "a", new NodeInventory { Hostname = "h", Cpu = new CpuInfo() }).Id;
         using var ingest = new TelemetryIngest(store);
         ingest.Start();
+        // Points with a job are stored only for a job the agent holds.
+        var jobs = new FineTuneLab.Coordinator.Jobs.JobStore(store, ingest);
+        var job = jobs.Create(new FineTuneLab.Coordinator.Jobs.JobSubmission("j", "", 0, "{}", "{}", null, null, 0, null));
+        Assert.True(jobs.Assign(job, id, 0, 1.0));
 
         // 130 points: two 64-row inserts and two rows alone.
-        Assert.Equal(130UL, await ingest.PersistAsync(new TelemetryIngest.Session(id), Batch(1, 130, "job_x")));
+        Assert.Equal(130UL, await ingest.PersistAsync(new TelemetryIngest.Session(id), Batch(1, 130, job)));
 
         using var c = store.OpenConnection();
-        var stored = Sql.Query(c, "SELECT at FROM telemetry WHERE job_id = 'job_x' AND metric = 'gpu.util' ORDER BY at", r => r.GetInt64(0));
+        var stored = Sql.Query(c, $"SELECT at FROM telemetry WHERE job_id = '{job}' AND metric = 'gpu.util' ORDER BY at", r => r.GetInt64(0));
         Assert.Equal(Enumerable.Range(0, 130).Select(i => 1795305600123L + i * 1000L), stored);
         Assert.Equal(Enumerable.Range(1, 130).Select(i => (long)i), Sql.Query(c, "SELECT seq FROM telemetry ORDER BY seq", r => r.GetInt64(0)));
         Assert.Equal(Enumerable.Range(0, 130).Select(i => (double)i), Sql.Query(c, "SELECT value FROM telemetry ORDER BY seq", r => r.GetDouble(0)));
