@@ -11,9 +11,30 @@ namespace FineTuneLab.Coordinator.Api;
 /// <summary>A submission: the trainer's spec (docs/job-spec.md), where it may run, its budget and anomaly policy.</summary>
 /// <param name="Resources">Kept as given with the job (device, min_gpu_memory_gb, max_price_per_hour).</param>
 public sealed record JobRequest(string? Name, string? Project, int? Priority, JsonObject? Spec, JsonObject? Resources, BudgetRequest? Budget,
-    JsonNode? AnomalyPolicy);
+    JsonNode? AnomalyPolicy)
+{
+    /// <summary>What the body may hold (<see cref="StrictBodies"/>); the spec's own fields are ftl-train's to check, the policy's its parser's.</summary>
+    public static readonly JsonShape Shape = JsonShape.Object(
+        ("name", JsonShape.Text(200)),
+        ("project", JsonShape.Text(100)),
+        ("priority", JsonShape.Integer(-1000, 1000)),
+        ("spec", JsonShape.CheckedElsewhere),
+        ("resources", JsonShape.Object(
+            ("device", JsonShape.Text(8, "auto", "cpu", "cuda")),
+            ("min_gpu_memory_gb", JsonShape.Number(0, 16_384)),
+            ("gpu_kinds", JsonShape.Array(JsonShape.Text(100), 64)),
+            ("max_price_per_hour", JsonShape.Number(0, 10_000)))),
+        ("budget", BudgetRequest.Shape),
+        ("anomaly_policy", JsonShape.CheckedElsewhere));
+}
 
-public sealed record BudgetRequest(double? MaxUsd, double? MaxHours);
+public sealed record BudgetRequest(double? MaxUsd, double? MaxHours)
+{
+    /// <summary>A budget above zero and below what no run reaches (a million USD, ten years).</summary>
+    public static readonly JsonShape Shape = JsonShape.Object(
+        ("max_usd", JsonShape.Number(0, 1_000_000, minExclusive: true)),
+        ("max_hours", JsonShape.Number(0, 87_600, minExclusive: true)));
+}
 
 /// <summary>A queued job and the trainer's plan of it.</summary>
 public sealed record JobAccepted(string Id, string State, JsonNode Plan, JsonObject Projection);
@@ -27,7 +48,7 @@ public static class JobsEndpoints
 {
     public static void MapJobs(this RouteGroupBuilder jobs)
     {
-        jobs.MapPost("", Submit).WithSummary("Validate and queue a job (dry_run=true validates only)");
+        jobs.MapPost("", Submit).WithSummary("Validate and queue a job (dry_run=true validates only)").StrictBody(JobRequest.Shape);
         jobs.MapGet("", List).WithSummary("List jobs (state, q, project, limit, offset)").Query("state", "Only jobs in this state", JobStates.All);
         jobs.MapGet("/{id}", Get).WithSummary("A job: state, cost, progress, error");
     }
@@ -45,17 +66,15 @@ public static class JobsEndpoints
         jobs.Get(id) is { } job ? TypedResults.Ok(JobView.Full(rt, job)) : NotFound($"job {id} not found");
 
     private static async Task<Results<Created<JobAccepted>, Ok<JobValidated>, ProblemHttpResult>> Submit(JobRequest body,
-        [FromQuery(Name = "dry_run")] bool? dryRun, CoordinatorRuntime rt, BlobStore blobs, IOptions<CoordinatorOptions> options, CancellationToken cancellationToken)
+        [FromQuery(Name = "dry_run")] bool? dryRun, CoordinatorRuntime rt, BlobStore blobs, IOptions<CoordinatorOptions> options, ValidatorSlots slots,
+        HttpContext http, CancellationToken cancellationToken)
     {
         if (body.Spec is not { } spec)
             return BadRequest("invalid job", [new FieldProblem("$.spec", "required: the trainer's job spec (docs/job-spec.md)")]);
+        // Types, ranges and names of the body's fields were checked against JobRequest.Shape before it was bound.
         var problems = new List<FieldProblem>();
         var resources = body.Resources ?? new JsonObject();
-        var device = resources["device"]?.GetValue<string>() ?? "auto";
-        if (device is not ("auto" or "cpu" or "cuda")) problems.Add(new FieldProblem("$.resources.device", $"must be auto, cpu or cuda (got {device})"));
         var (maxUsd, maxHours) = (body.Budget?.MaxUsd, body.Budget?.MaxHours);
-        if (maxUsd is <= 0) problems.Add(new FieldProblem("$.budget.max_usd", "must be positive"));
-        if (maxHours is <= 0) problems.Add(new FieldProblem("$.budget.max_hours", "must be positive"));
         var policyProblems = new List<(string Path, string Message)>();
         var anomalyPolicy = Anomalies.AnomalyPolicy.ParseJson(body.AnomalyPolicy, "$.anomaly_policy", policyProblems);
         problems.AddRange(policyProblems.Select(p => new FieldProblem(p.Path, p.Message)));
@@ -63,6 +82,14 @@ public static class JobsEndpoints
         if (anomalyPolicy.Actions.Count > 0) resources[Anomalies.AnomalyWatcher.JobPolicyKey] = anomalyPolicy.ToJson();
         foreach (var sha in AssignmentBuilder.ArtifactRefs(spec.ToJsonString()))
             if (!blobs.Exists(sha)) problems.Add(new FieldProblem("$.spec", $"artifact:{sha} is not in the blob store (POST /api/artifacts first)"));
+        // The validator and the planner are child processes: at most a CPU's worth at once, a short queue, then 429.
+        using var slot = await slots.TryEnterAsync(cancellationToken);
+        if (slot is null)
+        {
+            http.Response.Headers.RetryAfter = ValidatorSlots.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Problem(StatusCodes.Status429TooManyRequests,
+                $"too many job validations at once ({slots.Capacity} running or waiting); retry in {ValidatorSlots.RetryAfterSeconds} s");
+        }
         SpecValidator.Result validation;
         try
         {
@@ -80,9 +107,10 @@ public static class JobsEndpoints
         var minMemory = JobResources.MinMemoryBytes(Num("min_gpu_memory_gb"));
         var dry = await DryRunProjection.ComputeAsync(rt, spec, JobResources.Requirements(resources, minMemory, Num("max_price_per_hour")),
             maxUsd, maxHours, cancellationToken);
+        slot.Dispose();
         var plan = dry.Plan ?? JsonValue.Create(validation.Output.Trim());
         if (dryRun == true) return TypedResults.Ok(new JobValidated(true, plan, dry.Projection));
-        var id = rt.Jobs.Create(new JobSubmission(body.Name ?? spec["name"]?.GetValue<string>() ?? "job", body.Project ?? "", body.Priority ?? 0,
+        var id = rt.Jobs.Create(new JobSubmission(body.Name ?? (spec["name"] is JsonValue n && n.TryGetValue<string>(out var specName) ? specName : null) ?? "job", body.Project ?? "", body.Priority ?? 0,
             spec.ToJsonString(), resources.ToJsonString(), maxUsd, maxHours, minMemory, Num("max_price_per_hour")));
         rt.Wake();
         return TypedResults.Created($"/api/jobs/{id}", new JobAccepted(id, JobStates.Queued, plan, dry.Projection));
