@@ -111,7 +111,7 @@ public static class ApiSupport
         public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
         {
             if (exception is not BadHttpRequestException bad) return false;
-            await Problem(bad.StatusCode, bad.Message).ExecuteAsync(http);
+            await Problem(bad.StatusCode, QueryChecks.BinderMessage(bad.Message)).ExecuteAsync(http);
             return true;
         }
     }

@@ -33,7 +33,8 @@ public sealed record BudgetRequest(double? MaxUsd, double? MaxHours)
     /// <summary>A budget above zero and below what no run reaches (a million USD, ten years).</summary>
     public static readonly JsonShape Shape = JsonShape.Object(
         ("max_usd", JsonShape.Number(0, 1_000_000, minExclusive: true)),
-        ("max_hours", JsonShape.Number(0, 87_600, minExclusive: true)));
+        ("max_hours", JsonShape.Number(0, 87_600, minExclusive: true)))
+        .WithAliases(("max_dollars", "max_usd"), ("max_cost", "max_usd"), ("max_cost_usd", "max_usd"), ("usd", "max_usd"), ("max_time", "max_hours"));
 }
 
 /// <summary>A queued job and the trainer's plan of it.</summary>
@@ -56,9 +57,10 @@ public static class JobsEndpoints
     private static Results<Ok<JobList>, ProblemHttpResult> List(JobStore jobs, CoordinatorRuntime rt, string? state, string? q, string? project,
         int? limit, int? offset)
     {
-        if (state is not null && !JobStates.All.Contains(state))
-            return BadRequest($"state '{state}' is not one of {string.Join(", ", JobStates.All)}");
-        var (rows, total) = jobs.List(state, q, project, Math.Clamp(limit ?? 50, 1, 1000), Math.Max(0, offset ?? 0));
+        if (QueryChecks.First(QueryChecks.OneOf("state", state, JobStates.All), QueryChecks.Text("q", q), QueryChecks.Text("project", project),
+                QueryChecks.Range("limit", limit, 1, 1000), QueryChecks.Range("offset", offset, 0, int.MaxValue)) is { } problem)
+            return BadRequest(problem);
+        var (rows, total) = jobs.List(state, q, project, limit ?? 50, offset ?? 0);
         return TypedResults.Ok(new JobList(rows.Select(j => JobView.ListItem(rt.Store, j)).ToList(), total));
     }
 

@@ -22,7 +22,16 @@ public abstract record JsonShape
 
     public static JsonShape Array(JsonShape items, int maxItems) => new ArrayShape(items, maxItems);
 
-    public static JsonShape Object(params (string Name, JsonShape Shape)[] fields) => new ObjectShape(fields.ToDictionary(f => f.Name, f => f.Shape, StringComparer.Ordinal));
+    public static JsonShape Object(params (string Name, JsonShape Shape)[] fields) =>
+        new ObjectShape(fields.ToDictionary(f => f.Name, f => f.Shape, StringComparer.Ordinal), []);
+
+    /// <summary>
+    /// This object shape with names a client may reach for instead of a field (<c>max_dollars</c> for <c>max_usd</c>):
+    /// still refused, but the suggestion then finds the field a slip of the alias is meant as.
+    /// </summary>
+    public JsonShape WithAliases(params (string Alias, string Field)[] aliases) => this is ObjectShape o
+        ? o with { Aliases = aliases.ToDictionary(a => a.Alias, a => a.Field, StringComparer.Ordinal) }
+        : throw new InvalidOperationException("only an object shape has field aliases");
 
     /// <summary>An object whose members another check owns (the trainer's spec: <c>ftl-train validate</c>; an anomaly policy: its parser).</summary>
     public static readonly JsonShape CheckedElsewhere = new OpaqueObjectShape();
@@ -108,7 +117,7 @@ public abstract record JsonShape
         }
     }
 
-    private sealed record ObjectShape(Dictionary<string, JsonShape> Fields) : JsonShape
+    private sealed record ObjectShape(Dictionary<string, JsonShape> Fields, Dictionary<string, string> Aliases) : JsonShape
     {
         private protected override void CheckPresent(JsonNode node, string path, List<FieldProblem> problems)
         {
@@ -120,7 +129,7 @@ public abstract record JsonShape
             foreach (var (name, value) in o)
             {
                 if (Fields.TryGetValue(name, out var shape)) shape.Check(value, $"{path}.{name}", problems);
-                else problems.Add(new FieldProblem($"{path}.{name}", UnknownField(name, Fields.Keys)));
+                else problems.Add(new FieldProblem($"{path}.{name}", UnknownField(name, Fields.Keys, Aliases)));
             }
         }
     }
@@ -133,12 +142,17 @@ public abstract record JsonShape
         }
     }
 
-    /// <summary>"unknown field", with the known name nearest by edit distance when it is near enough to be a slip.</summary>
-    public static string UnknownField(string name, IEnumerable<string> known)
+    /// <summary>
+    /// "unknown field", with the known name nearest by edit distance (a known name's alias counting as that name) when
+    /// it is near enough to be a slip.
+    /// </summary>
+    public static string UnknownField(string name, IReadOnlyCollection<string> known, IReadOnlyDictionary<string, string>? aliases = null)
     {
-        var best = known.Select(k => (Name: k, Distance: EditDistance(name.ToLowerInvariant(), k))).OrderBy(k => k.Distance).FirstOrDefault();
-        var nearEnough = best.Name is not null && best.Distance <= Math.Max(2, best.Name.Length / 3);
-        return nearEnough ? $"unknown field; did you mean {best.Name}?" : $"unknown field (known: {string.Join(", ", known)})";
+        var candidates = known.Select(k => (Spelling: k, Field: k)).Concat((aliases ?? new Dictionary<string, string>()).Select(a => (Spelling: a.Key, Field: a.Value)));
+        var best = candidates.Select(c => (c.Spelling, c.Field, Distance: EditDistance(name.ToLowerInvariant(), c.Spelling)))
+            .OrderBy(c => c.Distance).FirstOrDefault();
+        var nearEnough = best.Field is not null && best.Distance <= Math.Max(2, best.Spelling.Length / 3);
+        return nearEnough ? $"unknown field; did you mean {best.Field}?" : $"unknown field (known: {string.Join(", ", known)})";
     }
 
     /// <summary>Levenshtein distance (insert, delete, substitute), two rows.</summary>
