@@ -25,7 +25,7 @@ public static class JobCommandsEndpoints
     {
         foreach (var (verb, summary) in Verbs)
             jobs.MapPost($"/{{id}}/{verb}", (string id, CommandRequest? body, CoordinatorRuntime rt) => Command(id, verb, body, rt)).WithSummary(summary)
-                .StrictBody(CommandRequest.Shape, required: false);
+                .StrictBody(CommandRequest.Shape, "command", required: false);
     }
 
     private static Results<Accepted<JobSummary>, ProblemHttpResult> Command(string id, string verb, CommandRequest? body, CoordinatorRuntime rt)

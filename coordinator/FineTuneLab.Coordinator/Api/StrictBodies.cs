@@ -6,7 +6,11 @@ namespace FineTuneLab.Coordinator.Api;
 
 /// <summary>An endpoint's JSON body shape (<see cref="StrictBodies"/> checks it before the body is bound).</summary>
 /// <param name="Required">Whether a request without a body is refused (a command's body is optional).</param>
-public sealed record StrictBodyMetadata(JsonShape Shape, bool Required);
+/// <param name="What">What the body is, for the answer's message ("invalid job (3 problems)").</param>
+/// <param name="MoreProblems">The handler's own checks that need no bound body, run too when the shape fails, so
+/// that one answer lists every problem (a submission's spec validation).</param>
+public sealed record StrictBodyMetadata(JsonShape Shape, bool Required, string What,
+    Func<HttpContext, JsonNode, Task<IReadOnlyList<FieldProblem>>>? MoreProblems);
 
 /// <summary>
 /// Every JSON body is read (at most <see cref="MaxJsonBodyBytes"/>, else 413), parsed and checked against its
@@ -20,8 +24,9 @@ public static class StrictBodies
     public const int MaxJsonBodyBytes = 1 << 20;
 
     /// <summary>The endpoint's JSON body is checked against <paramref name="shape"/>.</summary>
-    public static RouteHandlerBuilder StrictBody(this RouteHandlerBuilder endpoint, JsonShape shape, bool required = true) =>
-        endpoint.WithMetadata(new StrictBodyMetadata(shape, required));
+    public static RouteHandlerBuilder StrictBody(this RouteHandlerBuilder endpoint, JsonShape shape, string what,
+        Func<HttpContext, JsonNode, Task<IReadOnlyList<FieldProblem>>>? moreProblems = null, bool required = true) =>
+        endpoint.WithMetadata(new StrictBodyMetadata(shape, required, what, moreProblems));
 
     /// <summary>After routing (the endpoint's metadata says the shape), before the endpoint binds its parameters.</summary>
     public static void UseStrictBodies(this IApplicationBuilder app) => app.Use(async (http, next) =>
@@ -65,9 +70,10 @@ public static class StrictBodies
                 return;
             }
         }
-        else if (Problems(body.ToArray(), strict.Shape) is { Count: > 0 } problems)
+        else if (Problems(body.ToArray(), strict.Shape, out var node) is { Count: > 0 } problems)
         {
-            await ApiSupport.BadRequest($"invalid request body ({problems.Count} problem{(problems.Count == 1 ? "" : "s")})", problems).ExecuteAsync(http);
+            if (node is not null && strict.MoreProblems is { } more) problems.AddRange(await more(http, node));
+            await ApiSupport.BadRequest($"invalid {strict.What} ({problems.Count} problem{(problems.Count == 1 ? "" : "s")})", problems).ExecuteAsync(http);
             return;
         }
         body.Position = 0;
@@ -76,9 +82,9 @@ public static class StrictBodies
     });
 
     /// <summary>Every problem of <paramref name="utf8"/> against <paramref name="shape"/> (a body that is not JSON: where it stops being JSON).</summary>
-    public static List<FieldProblem> Problems(byte[] utf8, JsonShape shape)
+    public static List<FieldProblem> Problems(byte[] utf8, JsonShape shape, out JsonNode? node)
     {
-        JsonNode? node;
+        node = null;
         try
         {
             // Parsed as the binder will read it: no comments, no trailing commas; a repeated name is refused, not last-wins.

@@ -15,6 +15,8 @@ namespace FineTuneLab.Coordinator.Tests.Api;
 public sealed class StrictApiFixture : IAsyncLifetime
 {
     public const string ApiKey = "s3cret-key";
+    /// <summary>The spec field the stand-in validator refuses (as <c>$.spec.lora.r</c> in an answer).</summary>
+    public const string SpecProblemPath = "$.lora.r";
     private readonly string _dir = Directory.CreateTempSubdirectory("ftl-strict-api-").FullName;
     private CoordinatorHost? _host;
 
@@ -28,9 +30,12 @@ public sealed class StrictApiFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var (httpPort, grpcPort) = (FreePort(), FreePort());
+        // A stand-in for ftl-train that refuses every spec with one field problem, worded as ftl-train validate words it.
+        var validator = Path.Combine(_dir, "refusing-validator.sh");
+        await File.WriteAllTextAsync(validator, $"#!/bin/sh\necho \"$3: line 2, column 3: {SpecProblemPath}: must be at least 1\"\nexit 1\n");
         // 1e-6 GiB: 1073 bytes, so that a small upload crosses it.
-        var options = new CoordinatorOptions(_dir, new Uri($"http://127.0.0.1:{httpPort}"), new Uri($"http://127.0.0.1:{grpcPort}"), ApiKey: ApiKey)
-            { MaxUploadGb = 1e-6 };
+        var options = new CoordinatorOptions(_dir, new Uri($"http://127.0.0.1:{httpPort}"), new Uri($"http://127.0.0.1:{grpcPort}"), ApiKey: ApiKey,
+            TrainerCommand: "sh " + validator) { MaxUploadGb = 1e-6 };
         _host = CoordinatorHost.Create(options, Logger.None);
         await _host.StartAsync();
         Http.BaseAddress = new Uri($"http://127.0.0.1:{httpPort}");
