@@ -261,7 +261,7 @@ public sealed class StrictInputUnitTests
             .Select(p => JsonShape.EditDistance(p.Item1, p.Item2)));
 
     [Fact]
-    public async Task A_coordinator_without_an_api_key_warns_at_startup_that_every_route_is_open()
+    public async Task A_coordinator_without_an_api_key_warns_at_startup_and_takes_uploads_past_kestrels_default_limit()
     {
         var dir = Directory.CreateTempSubdirectory("ftl-nokey-").FullName;
         var log = new CapturedLog();
@@ -273,6 +273,12 @@ public sealed class StrictInputUnitTests
             Assert.Contains(log.Messages(), m => m.Level == Serilog.Events.LogEventLevel.Warning && m.Text.Contains("every REST route (/api/*, /metrics) is unauthenticated"));
             using var http = new HttpClient();
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(host.Options.HttpUrl + "metrics")).StatusCode);
+            // Kestrel's default request limit is 30,000,000 bytes; the upload route's is --max-upload-gb (default 200 GiB).
+            var bytes = new byte[30_000_000 + 4096];
+            bytes[^1] = 7;
+            using var upload = await http.PostAsync(host.Options.HttpUrl + "api/artifacts?name=model.tar&kind=model", new ByteArrayContent(bytes));
+            Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
+            Assert.Equal(bytes.Length, (await StrictApiFixture.BodyOf(upload))["size_bytes"]!.GetValue<long>());
         }
         finally
         {
