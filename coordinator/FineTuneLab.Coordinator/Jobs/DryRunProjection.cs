@@ -115,14 +115,22 @@ public static class DryRunProjection
             Add("--tokens-per-s", tokensPerSecond);
             Add("--price-per-hour", price);
             var run = await TrainerProcess.RunAsync(SpecValidator.Resolve(rt.Options.TrainerCommand), args, cancellationToken);
-            // Exit 1 is a plan that does not fit: still a plan.
-            if (run.ExitCode is 0 or 1 && JsonNode.Parse(run.Stdout) is JsonObject plan) return plan;
-            return JsonValue.Create(run.Stderr.Replace(file, "spec", StringComparison.Ordinal).Trim());
+            // Exit 1 is a plan that does not fit: still a plan. Output that is not a JSON plan (an older trainer, a
+            // stand-in) is no plan, said in words, never a 500.
+            if (run.ExitCode is 0 or 1 && ParsePlan(run.Stdout) is { } plan) return plan;
+            var said = (run.Stderr.Length > 0 ? run.Stderr : run.Stdout).Replace(file, "spec", StringComparison.Ordinal).Trim();
+            return JsonValue.Create(said.Length > 0 ? said : $"ftl-train plan gave no JSON plan (exit {run.ExitCode})");
         }
         finally
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    private static JsonObject? ParsePlan(string stdout)
+    {
+        try { return JsonNode.Parse(stdout) as JsonObject; }
+        catch (System.Text.Json.JsonException) { return null; }
     }
 
     private static double? Number(JsonNode? node) => node is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
