@@ -57,6 +57,8 @@ public sealed class CoordinatorHost : IAsyncDisposable
         app.MapHealthz();
         app.MapApi();
         app.MapDashboard();
+        // After the routing MapDashboard adds (the endpoint names its body's shape), before the endpoint binds it.
+        app.UseStrictBodies();
         app.MapAgentGateway();
         return new CoordinatorHost(app);
     }
@@ -67,6 +69,9 @@ public sealed class CoordinatorHost : IAsyncDisposable
         await _app.StartAsync(cancellationToken);
         var log = _app.Logger;
         log.LogInformation("listening: http {HttpUrl}, grpc {GrpcUrl}", Options.HttpUrl, Options.GrpcUrl);
+        if (Options.ApiKey is null)
+            log.LogWarning("no --api-key: every REST route (/api/*, /metrics) is unauthenticated; anyone who reaches {HttpUrl} can submit, " +
+                "stop and read jobs, and download their artifacts", Options.HttpUrl);
         // Resolving the runtime opens the store (CoordinatorServices); the hosted loops wait for it.
         var runtime = await Task.Run(() => _app.Services.GetRequiredService<CoordinatorRuntime>(), cancellationToken);
         log.LogInformation("store open: {Path} (schema version {Version})", runtime.Store.DatabasePath, runtime.Store.SchemaVersion);

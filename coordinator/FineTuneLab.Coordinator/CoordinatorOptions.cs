@@ -41,6 +41,11 @@ public sealed class CoordinatorOptions
     /// <summary><c>--anomaly-policy</c>: kind=action pairs (<see cref="Anomalies.AnomalyPolicy.ParseOption"/>).</summary>
     public string? AnomalyPolicy { get; set; }
     public string? FailureRulesFile { get; set; }
+    /// <summary><c>--max-upload-gb</c>: the largest <c>POST /api/artifacts</c> body, GiB (default 200).</summary>
+    public double? MaxUploadGb { get; set; }
+
+    /// <summary>The largest artifact upload in bytes.</summary>
+    public long MaxUploadBytes => (long)Math.Min((MaxUploadGb ?? 200) * (1L << 30), long.MaxValue / 2);
 
     /// <summary>How many times a job is re-queued after losing its agent before it fails (restarts are shown per job).</summary>
     public int RestartCap => MaxRestarts ?? 3;
@@ -62,6 +67,7 @@ public sealed class CoordinatorOptions
         [$"{Section}:{nameof(TrainerCommand)}"] = TrainerCommand,
         [$"{Section}:{nameof(MaxRestarts)}"] = MaxRestarts?.ToString(CultureInfo.InvariantCulture),
         [$"{Section}:{nameof(AnomalyPolicy)}"] = AnomalyPolicy, [$"{Section}:{nameof(FailureRulesFile)}"] = FailureRulesFile,
+        [$"{Section}:{nameof(MaxUploadGb)}"] = MaxUploadGb?.ToString("R", CultureInfo.InvariantCulture),
     };
 }
 
@@ -81,6 +87,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             problems.Add($"--http-url '{o.HttpUrl}' is https but no --tls-cert is configured");
         if (o.MaxRestarts is < 0) problems.Add($"--max-restarts '{o.MaxRestarts}' is not a non-negative whole number");
         if (o.HeartbeatTimeoutSeconds is { } hb && !(hb > 0 && double.IsFinite(hb))) problems.Add($"--heartbeat-timeout '{hb}' is not a positive number of seconds");
+        if (o.MaxUploadGb is { } gb && !(gb > 0 && double.IsFinite(gb))) problems.Add($"--max-upload-gb '{gb}' is not a positive number of GiB");
         if (o.AnomalyPolicy is { } policy)
         {
             try { Anomalies.AnomalyPolicy.ParseOption(policy, "--anomaly-policy"); }

@@ -179,7 +179,7 @@ public sealed class FtlAgainstClusterTests(CliCluster cli)
         var r = await cli.Ftl.RunAsync(["submit", bad, "--yes", "--budget-usd", "-1"], cli.Ftl.Environment(), cli.Dir);
         Assert.True(r.ExitCode == 1, $"exit {r.ExitCode}: {r.StdErr}{r.StdOut}");
         Assert.Contains("invalid job (3 problems) (HTTP 400)", r.StdErr);
-        Assert.Contains("$.budget.max_usd: must be positive", r.StdErr);
+        Assert.Contains("$.budget.max_usd: must be above 0", r.StdErr);
         Assert.Matches(@"\$\.spec\.lora\.r \(line \d+, column \d+\): ", r.StdErr);
         Assert.Contains("$.spec.optimizer.learning_rat", r.StdErr);
         Assert.True(r.StdErr.Contains("did you mean \"learning_rate\""), r.StdErr);

@@ -38,6 +38,7 @@ public static class ApiSupport
             c.ProblemDetails.Extensions.TryAdd("details", Array.Empty<FieldProblem>());
         });
         services.AddCoordinatorOpenApi();
+        services.AddSingleton(_ => Jobs.ValidatorSlots.ForThisMachine());
         return services;
     }
 
@@ -73,13 +74,19 @@ public static class ApiSupport
     public static ProblemHttpResult BadRequest(string message, IReadOnlyList<FieldProblem>? details = null) =>
         Problem(StatusCodes.Status400BadRequest, message, details);
 
-    /// <summary>With an API key configured, every <c>/api/*</c> request needs <c>Authorization: Bearer KEY</c>.</summary>
+    /// <summary>
+    /// With an API key configured, every <c>/api/*</c> request and <c>/metrics</c> (it shows spend per job and project)
+    /// needs <c>Authorization: Bearer KEY</c>, compared in fixed time. Without one, everything is open: the host logs
+    /// that at startup.
+    /// </summary>
     public static void UseApiKey(this IApplicationBuilder app, string? apiKey)
     {
         if (apiKey is null) return;
+        var expected = "Bearer " + apiKey;
         app.Use(async (http, next) =>
         {
-            if (http.Request.Path.StartsWithSegments("/api") && http.Request.Headers.Authorization.ToString() != "Bearer " + apiKey)
+            if ((http.Request.Path.StartsWithSegments("/api") || http.Request.Path.StartsWithSegments("/metrics"))
+                && !Secrets.FixedTimeEquals(http.Request.Headers.Authorization.ToString(), expected))
             {
                 await Problem(StatusCodes.Status401Unauthorized, "missing or wrong API key (Authorization: Bearer KEY)").ExecuteAsync(http);
                 return;
@@ -105,7 +112,7 @@ public static class ApiSupport
         public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
         {
             if (exception is not BadHttpRequestException bad) return false;
-            await Problem(bad.StatusCode, bad.Message).ExecuteAsync(http);
+            await Problem(bad.StatusCode, QueryChecks.BinderMessage(bad.Message)).ExecuteAsync(http);
             return true;
         }
     }

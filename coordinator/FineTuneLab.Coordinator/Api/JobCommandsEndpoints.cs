@@ -6,7 +6,10 @@ using static FineTuneLab.Coordinator.Api.ApiSupport;
 namespace FineTuneLab.Coordinator.Api;
 
 /// <summary>The optional body of a command: a resume may raise the budget.</summary>
-public sealed record CommandRequest(BudgetRequest? Budget);
+public sealed record CommandRequest(BudgetRequest? Budget)
+{
+    public static readonly JsonShape Shape = JsonShape.Object(("budget", BudgetRequest.Shape));
+}
 
 /// <summary><c>POST /api/jobs/{id}/stop|pause|resume|cancel</c>: moves the job or orders its agent to.</summary>
 public static class JobCommandsEndpoints
@@ -21,7 +24,8 @@ public static class JobCommandsEndpoints
     public static void MapJobCommands(this RouteGroupBuilder jobs)
     {
         foreach (var (verb, summary) in Verbs)
-            jobs.MapPost($"/{{id}}/{verb}", (string id, CommandRequest? body, CoordinatorRuntime rt) => Command(id, verb, body, rt)).WithSummary(summary);
+            jobs.MapPost($"/{{id}}/{verb}", (string id, CommandRequest? body, CoordinatorRuntime rt) => Command(id, verb, body, rt)).WithSummary(summary)
+                .StrictBody(CommandRequest.Shape, "command", required: false);
     }
 
     private static Results<Accepted<JobSummary>, ProblemHttpResult> Command(string id, string verb, CommandRequest? body, CoordinatorRuntime rt)

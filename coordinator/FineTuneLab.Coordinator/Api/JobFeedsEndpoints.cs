@@ -39,6 +39,8 @@ public static class JobFeedsEndpoints
         CoordinatorRuntime rt)
     {
         if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
+        if (QueryChecks.First(QueryChecks.Range("after_seq", afterSeq, 0, long.MaxValue), QueryChecks.Text("type", type)) is { } problem)
+            return BadRequest(problem);
         var events = JobEvents.Read(rt.Store, job.Id, afterSeq ?? 0, type, log: rt.Log);
         return TypedResults.Ok(new EventList(events.Select(EventView.Of).ToList()));
     }
@@ -47,10 +49,11 @@ public static class JobFeedsEndpoints
         CoordinatorRuntime rt)
     {
         if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
+        if (QueryChecks.First(QueryChecks.OneOf("format", format, ["json", "csv"]), QueryChecks.OneOf("shape", shape, ["tensorboard"])) is { } problem)
+            return BadRequest(problem);
         var rows = MetricRows(rt, job);
         if (shape is not null)
         {
-            if (shape != "tensorboard") return BadRequest($"shape '{shape}' is not tensorboard");
             if (series is null || series == "step" || !MetricRow.Columns.Contains(series))
                 return BadRequest($"shape=tensorboard needs series, one of {string.Join(", ", MetricRow.Columns.Skip(1))}");
             // TensorBoard's CSV export: wall time in seconds since the epoch, the step, the value; steps without the series are left out.

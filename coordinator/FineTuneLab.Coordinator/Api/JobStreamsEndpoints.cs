@@ -33,7 +33,8 @@ public static class JobStreamsEndpoints
     {
         jobs.MapGet("/{id}/logs", Logs)
             .WithSummary("Log lines (level, q, after_seq, limit; follow=true for SSE)")
-            .Produces<LogList>(StatusCodes.Status200OK, "application/json", "text/event-stream");
+            .Produces<LogList>(StatusCodes.Status200OK, "application/json", "text/event-stream")
+            .Query("level", "Only lines of this level", QueryChecks.LogLevels);
         jobs.MapGet("/{id}/stream", Stream).WithSummary("Server-Sent Events of the job");
     }
 
@@ -41,8 +42,11 @@ public static class JobStreamsEndpoints
         [FromQuery(Name = "after_seq")] long? afterSeq, int? limit, bool? follow, HttpRequest request, CoordinatorRuntime rt, IOptions<HttpJsonOptions> json)
     {
         if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
+        if (QueryChecks.First(QueryChecks.OneOf("level", level, QueryChecks.LogLevels), QueryChecks.Text("q", q),
+                QueryChecks.Range("after_seq", afterSeq, 0, long.MaxValue), QueryChecks.Range("limit", limit, 1, 100_000)) is { } problem)
+            return BadRequest(problem);
         if (follow != true && !request.Headers.Accept.ToString().Contains("text/event-stream"))
-            return TypedResults.Ok(new LogList(JobEvents.Logs(rt.Store, job.Id, afterSeq ?? 0, level, q, Math.Clamp(limit ?? 1000, 1, 100_000))
+            return TypedResults.Ok(new LogList(JobEvents.Logs(rt.Store, job.Id, afterSeq ?? 0, level, q, limit ?? 1000)
                 .Select(LogView.Of).ToList()));
         return TypedResults.ServerSentEvents(FollowLogs(rt, job.Id, afterSeq ?? 0, level, q, json.Value.SerializerOptions, request.HttpContext.RequestAborted));
     }
@@ -68,7 +72,15 @@ public static class JobStreamsEndpoints
         [FromHeader(Name = "Last-Event-ID")] string? lastEventId, HttpRequest request, CoordinatorRuntime rt, IOptions<HttpJsonOptions> json)
     {
         if (rt.Jobs.Get(id) is not { } job) return NotFound($"job {id} not found");
-        var after = long.TryParse(lastEventId, out var last) ? last : afterSeq ?? 0;
+        if (QueryChecks.Range("after_seq", afterSeq, 0, long.MaxValue) is { } problem) return BadRequest(problem);
+        long? last = null;
+        if (!string.IsNullOrEmpty(lastEventId))
+        {
+            if (!long.TryParse(lastEventId, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq))
+                return BadRequest($"header 'Last-Event-ID' must be an event id (a whole number), got '{lastEventId}'");
+            last = seq;
+        }
+        var after = last ?? afterSeq ?? 0;
         return TypedResults.ServerSentEvents(StreamJob(rt, job.Id, after, json.Value.SerializerOptions, request.HttpContext.RequestAborted));
     }
 

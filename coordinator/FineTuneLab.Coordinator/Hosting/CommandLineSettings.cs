@@ -30,6 +30,8 @@ public static class CommandLineSettings
             "FTL_ANOMALY_POLICY", nameof(CoordinatorOptions.AnomalyPolicy)),
         (Flag("--failure-rules", "JSON file of failure rules (pattern, exit codes or signals → class and retry/fail) read before the built-in table (env FTL_FAILURE_RULES)"),
             "FTL_FAILURE_RULES", nameof(CoordinatorOptions.FailureRulesFile)),
+        (Flag("--max-upload-gb", "Largest artifact upload (POST /api/artifacts), GiB, default 200 (env FTL_MAX_UPLOAD_GB)"),
+            "FTL_MAX_UPLOAD_GB", nameof(CoordinatorOptions.MaxUploadGb)),
     ];
 
     /// <summary>Flags that must be given (or their variables set).</summary>
@@ -63,6 +65,8 @@ public static class CommandLineSettings
             ? value : throw new ArgumentException($"{flag} '{value}' is not an http:// or https:// URL"),
         "--heartbeat-timeout" => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s > 0
             ? s.ToString("R", CultureInfo.InvariantCulture) : throw new ArgumentException($"{flag} '{value}' is not a positive number of seconds"),
+        "--max-upload-gb" => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var gb) && gb > 0 && double.IsFinite(gb)
+            ? gb.ToString("R", CultureInfo.InvariantCulture) : throw new ArgumentException($"{flag} '{value}' is not a positive number of GiB"),
         "--max-restarts" => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n.ToString(CultureInfo.InvariantCulture) : throw new ArgumentException($"{flag} '{value}' is not a non-negative whole number"),
         _ => value,
