@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Grpc.Core;
 using FineTuneLab.Coordinator.Store;
 using Grpc.Core.Interceptors;
@@ -57,7 +55,7 @@ public sealed class AgentAuthInterceptor(CoordinatorHealth health, IOptions<Coor
         var token = BearerToken(context.RequestHeaders);
         if (context.Method == RegisterMethod)
         {
-            if (options.Value.AgentToken is { } join && !FixedTimeEquals(token, join))
+            if (options.Value.AgentToken is { } join && !Security.Secrets.FixedTimeEquals(token, join))
                 throw new RpcException(new Status(StatusCode.Unauthenticated, "the join token (authorization: Bearer …) is missing or wrong"));
             return;
         }
@@ -69,7 +67,4 @@ public sealed class AgentAuthInterceptor(CoordinatorHealth health, IOptions<Coor
 
     private static string? BearerToken(Metadata headers) =>
         headers.GetValue("authorization") is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? value["Bearer ".Length..].Trim() : null;
-
-    private static bool FixedTimeEquals(string? given, string expected) =>
-        given is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(expected));
 }

@@ -86,7 +86,7 @@ public static class ApiSupport
         app.Use(async (http, next) =>
         {
             if ((http.Request.Path.StartsWithSegments("/api") || http.Request.Path.StartsWithSegments("/metrics"))
-                && !Secrets.FixedTimeEquals(http.Request.Headers.Authorization.ToString(), expected))
+                && !Security.Secrets.FixedTimeEquals(http.Request.Headers.Authorization.ToString(), expected))
             {
                 await Problem(StatusCodes.Status401Unauthorized, "missing or wrong API key (Authorization: Bearer KEY)").ExecuteAsync(http);
                 return;

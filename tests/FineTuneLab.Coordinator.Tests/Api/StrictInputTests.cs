@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using FineTuneLab.Coordinator.Api;
 using FineTuneLab.Coordinator.Jobs;
+using FineTuneLab.Coordinator.Security;
 using Microsoft.Extensions.DependencyInjection;
 using static FineTuneLab.Coordinator.Tests.Api.StrictApiFixture;
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace FineTuneLab.Coordinator.Api;
+namespace FineTuneLab.Coordinator.Security;
 
 /// <summary>Comparing a presented secret with the configured one without telling an attacker how much of it matched.</summary>
 public static class Secrets
