@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FineTuneLab.Agent.Artifacts;
+using FineTuneLab.Shared.Jobs;
 using FineTuneLab.Shared.Protos.Agent.V1;
 
 namespace FineTuneLab.Agent.Jobs;
@@ -30,20 +31,12 @@ public static class JobWorkspace
             local[a.Sha256] = path;
         }
         var spec = JsonNode.Parse(assignment.SpecJson, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!;
-        spec = Rewrite(spec, local);
+        spec = SpecArtifacts.Rewrite(spec, sha => local.TryGetValue(sha, out var path) ? path
+            : throw new InvalidDataException($"spec refers to {SpecArtifacts.Prefix}{sha}, which the assignment does not carry"));
         if (device != "auto" && spec is JsonObject o) o["device"] = device;
         var config = Path.Combine(dir, "job.json");
         await File.WriteAllTextAsync(config + ".tmp", spec.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
         File.Move(config + ".tmp", config, overwrite: true);
         return (config, resume);
     }
-
-    private static JsonNode Rewrite(JsonNode node, IReadOnlyDictionary<string, string> local) => node switch
-    {
-        JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, kv.Value is null ? null : Rewrite(kv.Value, local)))),
-        JsonArray a => new JsonArray(a.Select(v => v is null ? null : Rewrite(v, local)).ToArray()),
-        JsonValue v when v.TryGetValue<string>(out var s) && s.StartsWith("artifact:", StringComparison.Ordinal) =>
-            JsonValue.Create(local.TryGetValue(s["artifact:".Length..], out var p) ? p : throw new InvalidDataException($"spec refers to {s}, which the assignment does not carry")),
-        _ => node.DeepClone(),
-    };
 }

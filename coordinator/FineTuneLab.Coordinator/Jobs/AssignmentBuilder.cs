@@ -7,7 +7,7 @@ namespace FineTuneLab.Coordinator.Jobs;
 /// <summary>Builds what an agent needs to run a job: the spec, every <c>artifact:&lt;sha&gt;</c> it refers to, the frozen price and the budget.</summary>
 public static class AssignmentBuilder
 {
-    public const string ArtifactPrefix = "artifact:";
+    public const string ArtifactPrefix = FineTuneLab.Shared.Jobs.SpecArtifacts.Prefix;
     public const string ResumeArtifactName = "resume-checkpoint.tar";
 
     /// <summary>The SHA-256 of every string value of the spec of the form <c>artifact:&lt;sha&gt;</c>.</summary>

@@ -3,6 +3,7 @@ using System.Formats.Tar;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FineTuneLab.Coordinator.Blobs;
+using FineTuneLab.Shared.Jobs;
 
 namespace FineTuneLab.Coordinator.Jobs;
 
@@ -26,18 +27,8 @@ public static class PlanWorkspace
             var blob = blobs.PathOf(sha);
             local[sha] = IsTar(blob) ? await ViewAsync(blob, Path.Combine(dataDir, "plan-views", sha), cancellationToken) : blob;
         }
-        var spec = JsonNode.Parse(specJson)!;
-        return Rewrite(spec, local).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return SpecArtifacts.Rewrite(JsonNode.Parse(specJson)!, sha => local.GetValueOrDefault(sha)).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
-
-    private static JsonNode Rewrite(JsonNode node, IReadOnlyDictionary<string, string> local) => node switch
-    {
-        JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, kv.Value is null ? null : Rewrite(kv.Value, local)))),
-        JsonArray a => new JsonArray(a.Select(v => v is null ? null : Rewrite(v, local)).ToArray()),
-        JsonValue v when v.TryGetValue<string>(out var s) && s.StartsWith(AssignmentBuilder.ArtifactPrefix, StringComparison.Ordinal)
-            && local.TryGetValue(s[AssignmentBuilder.ArtifactPrefix.Length..], out var path) => JsonValue.Create(path),
-        _ => node.DeepClone(),
-    };
 
     /// <summary>POSIX tar ("ustar" at offset 257), which is how folders travel as artifacts.</summary>
     private static bool IsTar(string file)
